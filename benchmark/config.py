@@ -1,0 +1,77 @@
+"""Profiles: every stage reads its settings from ``params.yaml`` (the active profile).
+
+``params.yaml`` holds ``profile: NAME`` and ``profiles: {NAME: {...}}``; a profile may
+say ``base: OTHER`` to inherit and override (MMEngine-style composition, plain data).
+Stages take ``--params`` and ``--profile`` so they also run outside DVC.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmark.errors import DataError
+
+DEFAULT_PARAMS = Path("params.yaml")
+PROFILE_ENV = "MEDVLP_PROFILE"
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "params file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise DataError(path, f"not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict) or "profiles" not in data:
+        raise DataError(path, "missing 'profiles' mapping")
+    return data
+
+
+def resolve_profile(params: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    """Return the named (or active) profile with its ``base`` chain merged in."""
+    name = name or os.environ.get(PROFILE_ENV) or params.get("profile")
+    profiles = params["profiles"]
+    if name not in profiles:
+        raise DataError(DEFAULT_PARAMS, f"unknown profile {name!r} (have: {', '.join(profiles)})")
+    seen: list[str] = []
+    chain: list[dict] = []
+    current: str | None = name
+    while current is not None:
+        if current in seen:
+            raise DataError(DEFAULT_PARAMS, f"profile inheritance cycle: {' -> '.join(seen + [current])}")
+        if current not in profiles:
+            raise DataError(DEFAULT_PARAMS, f"profile {seen[-1]!r} has unknown base {current!r}")
+        seen.append(current)
+        chain.append(profiles[current])
+        current = profiles[current].get("base")
+    merged: dict[str, Any] = {}
+    for layer in reversed(chain):
+        merged = _merge(merged, {k: v for k, v in layer.items() if k != "base"})
+    merged["name"] = name
+    return merged
+
+
+def load_profile(params_path: str | Path = DEFAULT_PARAMS, name: str | None = None) -> dict[str, Any]:
+    return resolve_profile(load_params(params_path), name)
+
+
+def add_profile_args(parser) -> None:
+    """The two options every stage shares."""
+    parser.add_argument("--params", default=str(DEFAULT_PARAMS), help="params file (default: params.yaml)")
+    parser.add_argument("--profile", default=None, help=f"profile name (default: params 'profile' or ${PROFILE_ENV})")

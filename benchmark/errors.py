@@ -1,0 +1,38 @@
+"""One error type for bad input, and the CLI wrapper that turns it into one line.
+
+Readers raise :class:`DataError` naming the file (and row) and what is wrong; every
+``python -m benchmark.<stage>`` entry point runs through :func:`run_cli`, which
+prints that single line to stderr and exits non-zero instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+
+class DataError(Exception):
+    """Bad or missing input; the message is a single line naming file and problem."""
+
+    def __init__(self, path: str | Path | None, problem: str, row: int | None = None) -> None:
+        where = str(path) if path is not None else "<input>"
+        if row is not None:
+            where = f"{where}, row {row}"
+        super().__init__(f"{where}: {problem}")
+        self.path = path
+        self.row = row
+        self.problem = problem
+
+
+def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
+    """Run a stage's ``main`` and exit; a DataError becomes one ``error:`` line and exit code 2."""
+    try:
+        code = main(argv)
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)
