@@ -8,7 +8,6 @@ Stages take ``--params`` and ``--profile`` so they also run outside DVC.
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ import yaml
 from benchmark.errors import DataError
 
 DEFAULT_PARAMS = Path("params.yaml")
-PROFILE_ENV = "MEDVLP_PROFILE"
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -45,7 +43,7 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
 
 def resolve_profile(params: dict[str, Any], name: str | None = None) -> dict[str, Any]:
     """Return the named (or active) profile with its ``base`` chain merged in."""
-    name = name or os.environ.get(PROFILE_ENV) or params.get("profile")
+    name = name or params.get("profile")
     profiles = params["profiles"]
     if name not in profiles:
         raise DataError(DEFAULT_PARAMS, f"unknown profile {name!r} (have: {', '.join(profiles)})")
@@ -74,4 +72,4 @@ def load_profile(params_path: str | Path = DEFAULT_PARAMS, name: str | None = No
 def add_profile_args(parser) -> None:
     """The two options every stage shares."""
     parser.add_argument("--params", default=str(DEFAULT_PARAMS), help="params file (default: params.yaml)")
-    parser.add_argument("--profile", default=None, help=f"profile name (default: params 'profile' or ${PROFILE_ENV})")
+    parser.add_argument("--profile", default=None, help="profile name (default: the 'profile' key of the params file)")

@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = dict(spec["datasets"].get(name, {}))
         start = time.perf_counter()
         with atomic_dir(args.out / name) as tmp:
-            WRITERS[name](tmp, seed=int(spec["seed"]), image_size=int(spec["image_size"]), **settings)
+            WRITERS[name](tmp, seed=int(spec["seed"]), image_size=int(spec["image_size"]),
+                          workers=int(spec.get("workers", 1)), **settings)
         print(f"phantom {name}: wrote {args.out / name} in {time.perf_counter() - start:.1f}s")
     return 0
 

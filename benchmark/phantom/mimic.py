@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-from tqdm import tqdm
 
 from benchmark.phantom.anatomy import render_frontal, render_lateral
+from benchmark.phantom.parallel import parallel_map
 from benchmark.phantom.sources import IUReport, findings_from_mesh, load_iu_reports
 
+# gzip with a fixed mtime, so that the same seed gives byte-identical files
+GZIP = {"method": "gzip", "mtime": 0}
 METADATA_COLUMNS = [
     "dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription", "ViewPosition",
     "Rows", "Columns", "StudyDate", "StudyTime", "ProcedureCodeSequence_CodeMeaning",
@@ -50,8 +52,39 @@ def format_report(report: IUReport) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _write_study(task: tuple) -> list[dict]:
+    """Render and write one study (report + frontal view, maybe a lateral); returns metadata rows."""
+    out, seed, k, report_index, subject, study, image_size, lateral_share = task
+    report = load_iu_reports()[report_index]
+    study_dir = out / "files" / f"p{str(subject)[:2]}" / f"p{subject}"
+    image_dir = study_dir / f"s{study}"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    (study_dir / f"s{study}.txt").write_text(format_report(report))
+    findings = findings_from_mesh(report.mesh)
+    img_rng = np.random.default_rng([seed, k])
+    views = ["PA" if img_rng.uniform() < 0.6 else "AP"]
+    if img_rng.uniform() < lateral_share:
+        views.append("LATERAL")
+    date = 21000101 + int(img_rng.integers(0, 80)) * 10000 + int(img_rng.integers(0, 12))
+    rows = []
+    for view in views:
+        dicom_id = _dicom_id(img_rng)
+        pixels = (render_lateral(img_rng, image_size, findings) if view == "LATERAL"
+                  else render_frontal(img_rng, image_size, findings))
+        Image.fromarray(pixels).save(image_dir / f"{dicom_id}.jpg", quality=95)
+        rows.append({
+            "dicom_id": dicom_id, "subject_id": subject, "study_id": study,
+            "PerformedProcedureStepDescription": "CHEST (PA AND LAT)", "ViewPosition": view,
+            "Rows": image_size, "Columns": image_size, "StudyDate": date, "StudyTime": 120000.0,
+            "ProcedureCodeSequence_CodeMeaning": "CHEST (PA AND LAT)",
+            "ViewCodeSequence_CodeMeaning": {"LATERAL": "lateral", "AP": "antero-posterior"}.get(view, "postero-anterior"),
+            "PatientOrientationCodeSequence_CodeMeaning": "Erect",
+        })
+    return rows
+
+
 def write_mimic(out: Path, *, studies: int, seed: int, image_size: int, lateral_share: float = 0.3,
-                studies_per_subject: float = 2.0) -> pd.DataFrame:
+                studies_per_subject: float = 2.0, workers: int = 1) -> pd.DataFrame:
     """Write ``studies`` studies; returns the metadata table."""
     rng = np.random.default_rng(seed)
     reports = load_iu_reports()
@@ -60,38 +93,14 @@ def write_mimic(out: Path, *, studies: int, seed: int, image_size: int, lateral_
     subjects = rng.choice(np.arange(10_000_000, 20_000_000), size=n_subjects, replace=False)
     study_ids = rng.choice(np.arange(50_000_000, 60_000_000), size=studies, replace=False)
     subject_of = subjects[rng.integers(0, n_subjects, size=studies)]
-    split_of_subject = {s: ("test" if u < 0.02 else "validate" if u < 0.03 else "train")
+    split_of_subject = {int(s): ("test" if u < 0.02 else "validate" if u < 0.03 else "train")
                         for s, u in zip(subjects, rng.uniform(size=n_subjects))}
-    meta_rows, split_rows = [], []
-    for k in tqdm(range(studies), desc="phantom mimic", unit="study", leave=False):
-        report = reports[int(picks[k])]
-        subject, study = int(subject_of[k]), int(study_ids[k])
-        study_dir = out / "files" / f"p{str(subject)[:2]}" / f"p{subject}"
-        image_dir = study_dir / f"s{study}"
-        image_dir.mkdir(parents=True, exist_ok=True)
-        (study_dir / f"s{study}.txt").write_text(format_report(report))
-        findings = findings_from_mesh(report.mesh)
-        img_rng = np.random.default_rng([seed, k])
-        views = ["PA" if img_rng.uniform() < 0.6 else "AP"]
-        if img_rng.uniform() < lateral_share:
-            views.append("LATERAL")
-        date = 21000101 + int(img_rng.integers(0, 80)) * 10000 + int(img_rng.integers(0, 12))
-        for view in views:
-            dicom_id = _dicom_id(img_rng)
-            pixels = (render_lateral(img_rng, image_size, findings) if view == "LATERAL"
-                      else render_frontal(img_rng, image_size, findings))
-            Image.fromarray(pixels).save(image_dir / f"{dicom_id}.jpg", quality=95)
-            meta_rows.append({
-                "dicom_id": dicom_id, "subject_id": subject, "study_id": study,
-                "PerformedProcedureStepDescription": "CHEST (PA AND LAT)", "ViewPosition": view,
-                "Rows": image_size, "Columns": image_size, "StudyDate": date, "StudyTime": 120000.0,
-                "ProcedureCodeSequence_CodeMeaning": "CHEST (PA AND LAT)",
-                "ViewCodeSequence_CodeMeaning": {"LATERAL": "lateral", "AP": "antero-posterior"}.get(view, "postero-anterior"),
-                "PatientOrientationCodeSequence_CodeMeaning": "Erect",
-            })
-            split_rows.append({"dicom_id": dicom_id, "study_id": study, "subject_id": subject,
-                               "split": split_of_subject[subject_of[k]]})
+    tasks = [(out, seed, k, int(picks[k]), int(subject_of[k]), int(study_ids[k]), image_size, lateral_share)
+             for k in range(studies)]
+    meta_rows = [row for rows in parallel_map(_write_study, tasks, workers, "phantom mimic") for row in rows]
     meta = pd.DataFrame(meta_rows, columns=METADATA_COLUMNS)
-    meta.to_csv(out / "mimic-cxr-2.0.0-metadata.csv.gz", index=False)
-    pd.DataFrame(split_rows).to_csv(out / "mimic-cxr-2.0.0-split.csv.gz", index=False)
+    meta.to_csv(out / "mimic-cxr-2.0.0-metadata.csv.gz", index=False, compression=GZIP)
+    split = meta[["dicom_id", "study_id", "subject_id"]].copy()
+    split["split"] = split["subject_id"].map(split_of_subject)
+    split.to_csv(out / "mimic-cxr-2.0.0-split.csv.gz", index=False, compression=GZIP)
     return meta

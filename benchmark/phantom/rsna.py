@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from benchmark.dicom_io import write_dicom
 from benchmark.phantom.anatomy import Finding, render_frontal
+from benchmark.phantom.parallel import parallel_map
 from benchmark.phantom.sources import txv_data_file
 
 RSNA_ORIGINAL_SIZE = 1024
@@ -36,7 +36,19 @@ def real_rsna_labels() -> pd.DataFrame:
     return pd.read_csv(txv_data_file("kaggle_stage_2_train_labels.csv.zip"))
 
 
-def write_rsna(out: Path, *, patients: int, seed: int, image_size: int) -> pd.DataFrame:
+def _write_patient(task: tuple) -> None:
+    image_dir, seed, k, pid, boxes, image_size = task
+    img_rng = np.random.default_rng([seed, k])
+    findings = []
+    if img_rng.uniform() < (0.25 if boxes else DISTRACTOR_SHARE):
+        kind = str(img_rng.choice(DISTRACTORS))
+        findings.append(Finding(kind=kind, side=str(img_rng.choice(["left", "right"])),
+                                severity=float(img_rng.uniform(0.4, 1.0))))
+    pixels = render_frontal(img_rng, image_size, findings, opacity_boxes=boxes)
+    write_dicom(image_dir / f"{pid}.dcm", pixels, patient_id=pid, view=str(img_rng.choice(["PA", "AP"])), modality="CR")
+
+
+def write_rsna(out: Path, *, patients: int, seed: int, image_size: int, workers: int = 1) -> pd.DataFrame:
     """Write a seeded subset of ``patients`` real patients; returns the label table written."""
     rng = np.random.default_rng(seed)
     labels = real_rsna_labels()
@@ -49,16 +61,9 @@ def write_rsna(out: Path, *, patients: int, seed: int, image_size: int) -> pd.Da
     image_dir = out / "stage_2_train_images"
     image_dir.mkdir(parents=True, exist_ok=True)
     subset[LABEL_COLUMNS].to_csv(out / "stage_2_train_labels.csv", index=False)
-    for k, (pid, rows) in enumerate(tqdm(subset.groupby("patientId", sort=True), desc="phantom rsna",
-                                         unit="patient", leave=False)):
-        img_rng = np.random.default_rng([seed, k])
+    tasks = []
+    for k, (pid, rows) in enumerate(subset.groupby("patientId", sort=True)):
         boxes = [(r.x, r.y, r.x + r.width, r.y + r.height) for r in rows.itertuples() if r.Target == 1]
-        findings = []
-        if img_rng.uniform() < (0.25 if boxes else DISTRACTOR_SHARE):
-            kind = str(img_rng.choice(DISTRACTORS))
-            findings.append(Finding(kind=kind, side=str(img_rng.choice(["left", "right"])),
-                                    severity=float(img_rng.uniform(0.4, 1.0))))
-        pixels = render_frontal(img_rng, image_size, findings, opacity_boxes=boxes)
-        write_dicom(image_dir / f"{pid}.dcm", pixels, patient_id=pid,
-                    view=str(img_rng.choice(["PA", "AP"])), modality="CR")
+        tasks.append((image_dir, seed, k, str(pid), boxes, image_size))
+    parallel_map(_write_patient, tasks, workers, "phantom rsna")
     return subset

@@ -1,0 +1,62 @@
+"""``python -m benchmark.features``: pooled features of a frozen encoder, extracted once.
+
+The linear probe trains only a linear layer on a frozen encoder, so the encoder's
+output for every image is computed once (eval mode, no augmentation, no gradients)
+and cached as ``OUT/features.npy`` aligned with the store manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from benchmark.atomic import atomic_dir
+from benchmark.config import add_profile_args, load_profile
+from benchmark.encoders import ENCODER_FILE, ImageEncoder, load_encoder
+from benchmark.errors import run_cli
+from benchmark.store import Store, sha256_file
+from benchmark.transforms import to_input
+
+
+@torch.no_grad()
+def extract_pooled(encoder: ImageEncoder, images: np.ndarray, size: int, batch_size: int = 128) -> np.ndarray:
+    encoder.eval()
+    out = []
+    for start in tqdm(range(0, images.shape[0], batch_size), desc="features", unit="batch", leave=False):
+        x = to_input(torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])), size)
+        out.append(encoder(x).pooled.float().numpy())
+    return np.concatenate(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmark.features", description=__doc__.splitlines()[0])
+    parser.add_argument("--encoder", required=True, type=Path, help="folder with encoder.safetensors")
+    parser.add_argument("--store", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    add_profile_args(parser)
+    args = parser.parse_args(argv)
+    profile = load_profile(args.params, args.profile)
+    torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
+    size = int(profile["probe"]["input_size"])
+    start = time.perf_counter()
+    encoder, meta = load_encoder(args.encoder)
+    store = Store.open(args.store)
+    feats = extract_pooled(encoder, store.images, size)
+    info = {"encoder": meta, "encoder_sha256": sha256_file(args.encoder / ENCODER_FILE),
+            "store": store.info["dataset"], "store_manifest_sha256": store.info["manifest_sha256"],
+            "input_size": size, "shape": list(feats.shape)}
+    with atomic_dir(args.out) as tmp:
+        np.save(tmp / "features.npy", feats)
+        (tmp / "features.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    print(f"features: {feats.shape} from {args.encoder} in {time.perf_counter() - start:.1f}s -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

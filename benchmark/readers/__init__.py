@@ -1,0 +1,27 @@
+"""Readers: one per dataset, from the real raw on-disk layout to a records table.
+
+A reader's :meth:`records` returns one row per image with at least ``id`` (unique),
+``group`` (the patient: the unit no split may divide), ``path`` (relative to the
+root) and the dataset's targets; :meth:`load_image` decodes one file to uint8.
+Real and phantom copies go through the same code.
+"""
+
+from benchmark.readers.base import Reader
+from benchmark.readers.mimic import MimicCxrJpgReader
+from benchmark.readers.rsna import RsnaPneumoniaReader
+
+READERS: dict[str, type[Reader]] = {
+    "mimic": MimicCxrJpgReader,
+    "rsna": RsnaPneumoniaReader,
+}
+
+
+def get_reader(name: str) -> Reader:
+    from benchmark.errors import DataError
+
+    if name not in READERS:
+        raise DataError(None, f"unknown dataset {name!r} (have: {', '.join(READERS)})")
+    return READERS[name]()
+
+
+__all__ = ["READERS", "Reader", "get_reader"]

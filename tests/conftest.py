@@ -1,0 +1,44 @@
+"""Shared fixtures: a smoke-profile phantom copy written once per test session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmark.config import load_profile
+from benchmark.phantom import WRITERS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def smoke_profile() -> dict:
+    return load_profile(REPO / "params.yaml", "smoke")
+
+
+@pytest.fixture(scope="session")
+def phantom_root(tmp_path_factory, smoke_profile) -> Path:
+    """Phantom MIMIC and RSNA copies (smoke sizes) in their raw layouts."""
+    root = tmp_path_factory.mktemp("phantom")
+    spec = smoke_profile["phantom"]
+    for name, settings in spec["datasets"].items():
+        (root / name).mkdir()
+        WRITERS[name](root / name, seed=spec["seed"], image_size=spec["image_size"], **settings)
+    return root
+
+
+@pytest.fixture
+def rsna_copy(phantom_root, tmp_path) -> Path:
+    """A private, writable copy of the phantom RSNA set (for corrupting in a test)."""
+    dst = tmp_path / "rsna"
+    shutil.copytree(phantom_root / "rsna", dst)
+    return dst
+
+
+@pytest.fixture
+def mimic_copy(phantom_root, tmp_path) -> Path:
+    dst = tmp_path / "mimic"
+    shutil.copytree(phantom_root / "mimic", dst)
+    return dst

@@ -1,0 +1,140 @@
+"""Readers on phantom copies, and clear one-line errors on malformed input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.dicom_io import read_dicom_uint8, write_dicom
+from benchmark.errors import DataError
+from benchmark.imaging import Letterbox, letterbox
+from benchmark.phantom.sources import findings_from_mesh, load_iu_reports
+from benchmark.readers import get_reader
+from benchmark.readers.mimic import report_text
+from benchmark.store import Store, build_store
+
+
+def test_rsna_reader_on_phantom(phantom_root, smoke_profile):
+    frame = get_reader("rsna").records(phantom_root / "rsna")
+    raw = pd.read_csv(phantom_root / "rsna" / "stage_2_train_labels.csv")
+    assert len(frame) == raw["patientId"].nunique() == smoke_profile["phantom"]["datasets"]["rsna"]["patients"]
+    positives = raw.groupby("patientId")["Target"].max()
+    assert frame.set_index("id")["target"].sort_index().tolist() == positives.sort_index().tolist()
+    n_boxes = frame["boxes"].map(lambda b: len(json.loads(b))).sum()
+    assert n_boxes == int((raw["Target"] == 1).sum())
+
+
+def test_mimic_reader_keeps_frontal_with_text(phantom_root):
+    root = phantom_root / "mimic"
+    frame = get_reader("mimic").records(root)
+    meta = pd.read_csv(root / "mimic-cxr-2.0.0-metadata.csv.gz")
+    frontal = meta["ViewPosition"].isin(["PA", "AP"]).sum()
+    skipped = frame.attrs["skipped"]
+    assert skipped["non-frontal view"] == (~meta["ViewPosition"].isin(["PA", "AP"])).sum()
+    assert len(frame) + skipped.get("report without findings/impression", 0) == frontal
+    assert (frame["text"].str.len() > 0).all()
+    assert frame["path"].str.match(r"files/p1\d/p1\d{7}/s5\d{7}/[0-9a-f-]{44}\.jpg").all()
+
+
+def test_report_text_is_impression_then_findings():
+    text = " FINAL REPORT\n INDICATION: cough\n FINDINGS:\n Lungs are clear.\n\n IMPRESSION:\n No acute process.\n"
+    assert report_text(text) == "No acute process. Lungs are clear."
+
+
+def test_mesh_tags_become_findings():
+    found = findings_from_mesh(("Opacity/lung/base/left/mild", "Cardiomegaly/borderline", "normal"))
+    assert [(f.kind, f.side, f.zone) for f in found] == [("opacity", "left", "lower"), ("cardiomegaly", "any", "any")]
+    assert len(load_iu_reports()) == 3955
+
+
+def test_store_boxes_follow_letterbox(rsna_copy, tmp_path):
+    info = build_store(get_reader("rsna"), rsna_copy, tmp_path / "store", 64)
+    store = Store.open(tmp_path / "store")
+    assert store.images.shape == (info["count"], 64, 64) and store.images.dtype == np.uint8
+    row = store.manifest[store.manifest["target"] == 1].iloc[0]
+    orig, placed = json.loads(row["boxes_original"]), json.loads(row["boxes"])
+    scale = 64 / row["orig_width"]
+    assert placed[0] == pytest.approx([v * scale for v in orig[0]], abs=0.01)
+
+
+def test_letterbox_pads_long_images():
+    img = np.full((100, 50), 200, np.uint8)
+    out = letterbox(img, 40)
+    assert out.shape == (40, 40)
+    assert out[:, :9].max() == 0 and out[:, 11:29].min() == 200  # 20 px wide band centred
+    lb = Letterbox.fit(100, 50, 40)
+    assert lb.box(0, 0, 50, 100) == pytest.approx((10, 0, 30, 40))
+
+
+def test_dicom_monochrome1_and_16bit(tmp_path):
+    ramp = (np.arange(16, dtype=np.uint16).reshape(4, 4) * 256)  # 12-bit style values up to 3840
+    write_dicom(tmp_path / "a.dcm", ramp, patient_id="x")
+    out = read_dicom_uint8(tmp_path / "a.dcm")
+    assert out.dtype == np.uint8 and out.max() == 255 and out.min() == 0
+    write_dicom(tmp_path / "b.dcm", ramp, patient_id="x", monochrome1=True)
+    inverted = read_dicom_uint8(tmp_path / "b.dcm")
+    assert (inverted == 255 - out).all()
+
+
+def _error(fn, *args) -> str:
+    with pytest.raises(DataError) as info:
+        fn(*args)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_rsna_missing_column(rsna_copy):
+    path = rsna_copy / "stage_2_train_labels.csv"
+    pd.read_csv(path).drop(columns=["Target"]).to_csv(path, index=False)
+    msg = _error(get_reader("rsna").records, rsna_copy)
+    assert "stage_2_train_labels.csv" in msg and "Target" in msg
+
+
+def test_rsna_bad_target_names_row(rsna_copy):
+    path = rsna_copy / "stage_2_train_labels.csv"
+    frame = pd.read_csv(path)
+    frame["Target"] = frame["Target"].astype(object)
+    frame.loc[3, "Target"] = "maybe"
+    frame.to_csv(path, index=False)
+    assert "row 5" in _error(get_reader("rsna").records, rsna_copy)
+
+
+def test_rsna_missing_image_names_file_and_row(rsna_copy):
+    frame = pd.read_csv(rsna_copy / "stage_2_train_labels.csv")
+    victim = frame["patientId"].iloc[0]
+    (rsna_copy / "stage_2_train_images" / f"{victim}.dcm").unlink()
+    msg = _error(get_reader("rsna").records, rsna_copy)
+    assert victim in msg and "missing" in msg and "row 2" in msg
+
+
+def test_rsna_box_outside_image(rsna_copy, tmp_path):
+    path = rsna_copy / "stage_2_train_labels.csv"
+    frame = pd.read_csv(path)
+    i = frame.index[frame["Target"] == 1][0]
+    frame.loc[i, "width"] = 10_000
+    frame.to_csv(path, index=False)
+    msg = _error(build_store, get_reader("rsna"), rsna_copy, tmp_path / "store", 32)
+    assert "outside" in msg and f"row {i + 2}" in msg
+    assert not (tmp_path / "store").exists()
+
+
+def test_corrupt_jpeg_is_a_clear_error(mimic_copy, tmp_path):
+    frame = get_reader("mimic").records(mimic_copy)
+    (mimic_copy / frame["path"].iloc[0]).write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    msg = _error(build_store, get_reader("mimic"), mimic_copy, tmp_path / "store", 32)
+    assert frame["path"].iloc[0] in msg and "decode" in msg
+    assert not (tmp_path / "store").exists()
+
+
+def test_cli_missing_root_one_line_nonzero(tmp_path):
+    out = tmp_path / "store"
+    proc = subprocess.run([sys.executable, "-m", "benchmark.prepare", "--dataset", "rsna", "--root",
+                           str(tmp_path / "nope"), "--out", str(out), "--size", "32"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "nope" in lines[0] and "not found" in lines[0]
+    assert not out.exists()

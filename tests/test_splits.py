@@ -1,0 +1,75 @@
+"""Splits on the real RSNA label file shipped by torchxrayvision, and their properties."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmark.phantom.sources import txv_data_file
+from benchmark.readers.rsna import rsna_label_table
+from benchmark.splits import compute, ids_for, main, make_splits, protocol_spec, read_splits, split_sizes
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def real_rsna():
+    path = txv_data_file("kaggle_stage_2_train_labels.csv.zip")
+    splits, fractions = compute("rsna", path, "mgca")
+    return path, splits, fractions
+
+
+def test_real_rsna_sizes_match_published_table(real_rsna):
+    _, splits, fractions = real_rsna
+    sizes = split_sizes(splits, fractions)
+    assert len(splits) == 26_684
+    assert (sizes["train"], sizes["valid"], sizes["test"]) == (16_010, 5_337, 5_337)
+    assert sizes["fractions"] == {"1": 160, "10": 1_601, "100": 16_010}
+
+
+def test_fractions_are_nested(real_rsna):
+    _, splits, _ = real_rsna
+    f1, f10, f100 = (set(ids_for(splits, "train", f)) for f in (1, 10, 100))
+    assert f1 < f10 < f100
+    assert f100 == set(splits.loc[splits["split"] == "train", "id"])
+
+
+def test_no_patient_in_two_splits(real_rsna):
+    path, splits, _ = real_rsna
+    table = rsna_label_table(path).merge(splits, on="id")
+    assert table.groupby("group")["split"].nunique().max() == 1
+    assert splits["split"].notna().all()
+
+
+def test_order_independent_and_deterministic(real_rsna):
+    path, splits, fractions = real_rsna
+    table = rsna_label_table(path)
+    spec, _ = protocol_spec("mgca", "rsna")
+    shuffled = table.sample(frac=1.0, random_state=123).reset_index(drop=True)
+    again = make_splits(shuffled, spec, fractions)
+    pd.testing.assert_frame_equal(again, splits)
+
+
+def test_groups_never_split_when_patients_have_several_images():
+    table = pd.DataFrame({"id": [f"img{i}" for i in range(300)], "group": [f"p{i // 3}" for i in range(300)]})
+    spec = {"unit": "group", "holdout": 0.4, "valid_of_holdout": 0.5, "salt": "t"}
+    splits = make_splits(table, spec, [1, 10, 100]).merge(table, on="id")
+    assert splits.groupby("group")["split"].nunique().max() == 1
+    assert sorted(splits.groupby("split")["group"].nunique()) == [20, 20, 60]
+
+
+def test_committed_manifest_matches_real_label_file(real_rsna):
+    _, splits, _ = real_rsna
+    committed = REPO / "splits" / "rsna" / "mgca.csv"
+    pd.testing.assert_frame_equal(read_splits(committed), splits)
+    index = json.loads((REPO / "splits" / "index.json").read_text())
+    assert index["rsna/mgca.csv"]["sha256"] == hashlib.sha256(committed.read_bytes()).hexdigest()
+
+
+def test_cli_json(real_rsna, capsys):
+    path, _, _ = real_rsna
+    main(["--dataset", "rsna", "--labels", str(path), "--protocol", "mgca", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert (out["train"], out["valid"], out["test"]) == (16_010, 5_337, 5_337)
