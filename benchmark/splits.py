@@ -33,6 +33,9 @@ from benchmark.errors import DataError, run_cli
 from benchmark.readers.rsna import rsna_label_table
 
 SPLITS = ("train", "valid", "test")
+# How a share of n becomes a count. ``ceil`` is scikit-learn's rule for a float test_size;
+# protocols whose published sizes were made otherwise name their rule in the config.
+ROUNDING = {"ceil": math.ceil, "floor": math.floor, "round": lambda x: int(round(x))}
 
 # dataset -> function(label file) -> table with ``id`` and ``group`` (one row per sample)
 LABEL_TABLES = {"rsna": rsna_label_table}
@@ -76,8 +79,9 @@ def make_splits(table: pd.DataFrame, spec: dict, fractions: list[int]) -> pd.Dat
     units = np.asarray(sorted(table[unit_col].astype(str).unique()), dtype=object)
     ordered = _order(units, f"{spec['salt']}/split")
     n = len(ordered)
-    n_hold = math.ceil(float(spec["holdout"]) * n)
-    n_valid = math.ceil(float(spec["valid_of_holdout"]) * n_hold)
+    rounding = ROUNDING[spec.get("rounding", "ceil")]
+    n_hold = rounding(float(spec["holdout"]) * n)
+    n_valid = rounding(float(spec["valid_of_holdout"]) * n_hold)
     train_units = ordered[: n - n_hold]
     unit_split = {u: "train" for u in train_units}
     unit_split.update({u: "valid" for u in ordered[n - n_hold: n - n_hold + n_valid]})

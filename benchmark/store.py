@@ -3,6 +3,7 @@
 Layout of a store folder::
 
     images.npy      uint8 (N, S, S), letterboxed; memory-mapped at training time
+    masks.npy       uint8 (N, S, S) 0/1 segmentation masks, same letterbox (only for datasets with masks)
     manifest.csv    row i describes images[i]: id, group, path, targets (boxes in store pixels)
     store.json      dataset, size, count, skipped rows by reason, checksums, schema version
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from tqdm import tqdm
 
 from benchmark.atomic import atomic_dir
@@ -44,16 +46,24 @@ def build_store(reader: Reader, root: Path, out: Path, size: int) -> dict:
     n = len(records)
     with atomic_dir(out) as tmp:
         images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(n, size, size))
+        masks = (np.lib.format.open_memmap(tmp / "masks.npy", mode="w+", dtype=np.uint8, shape=(n, size, size))
+                 if reader.has_masks else None)
         extra_rows = []
         for i, (_, row) in enumerate(tqdm(records.iterrows(), total=n, desc=f"prepare {reader.name}",
                                           unit="img", leave=False)):
             pixels = reader.load_image(root, row["path"])
             h, w = pixels.shape
             images[i] = letterbox(pixels, size)
+            if masks is not None:
+                mask = reader.load_mask(root, row, h, w).astype(np.uint8)
+                masks[i] = letterbox(mask, size, resample=Image.NEAREST)
             placed = reader.place_targets(row, h, w, Letterbox.fit(h, w, size), root)
             extra_rows.append({"orig_height": h, "orig_width": w, **placed})
         images.flush()
         del images
+        if masks is not None:
+            masks.flush()
+            del masks
         manifest = records.reset_index(drop=True).copy()
         for key, values in pd.DataFrame(extra_rows, index=manifest.index).items():
             manifest[key] = values
@@ -67,6 +77,7 @@ def build_store(reader: Reader, root: Path, out: Path, size: int) -> dict:
             "skipped": skipped,
             "manifest_sha256": sha256_file(tmp / "manifest.csv"),
             "images_sha256": sha256_file(tmp / "images.npy"),
+            "has_masks": reader.has_masks,
         }
         (tmp / "store.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return info
@@ -80,6 +91,7 @@ class Store:
     images: np.ndarray
     manifest: pd.DataFrame
     info: dict
+    masks: np.ndarray | None = None
 
     @classmethod
     def open(cls, path: str | Path) -> "Store":
@@ -94,7 +106,10 @@ class Store:
         manifest = pd.read_csv(path / "manifest.csv", dtype={"id": str, "group": str}, keep_default_na=False)
         if len(manifest) != images.shape[0] or images.shape[0] != info["count"]:
             raise DataError(path, f"manifest ({len(manifest)} rows) and images ({images.shape[0]}) disagree")
-        return cls(path=path, images=images, manifest=manifest, info=info)
+        masks = np.load(path / "masks.npy", mmap_mode="r") if info.get("has_masks") else None
+        if masks is not None and masks.shape != images.shape:
+            raise DataError(path / "masks.npy", f"shape {masks.shape} differs from images {images.shape}")
+        return cls(path=path, images=images, manifest=manifest, info=info, masks=masks)
 
     def rows_for_ids(self, ids: list[str] | pd.Index) -> np.ndarray:
         """Store row indices of ``ids``, in the given order; unknown ids are an error."""

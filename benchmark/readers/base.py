@@ -19,6 +19,8 @@ class Reader(ABC):
     name: ClassVar[str]
     #: columns of the records table that hold targets (copied into the store manifest)
     task_columns: ClassVar[tuple[str, ...]] = ()
+    #: True when every image has a segmentation mask (the store then writes ``masks.npy``)
+    has_masks: ClassVar[bool] = False
 
     @abstractmethod
     def records(self, root: Path) -> pd.DataFrame:
@@ -37,6 +39,10 @@ class Reader(ABC):
         Called with the decoded image size, so out-of-image annotations are caught here.
         """
         return {}
+
+    def load_mask(self, root: Path, row: pd.Series, height: int, width: int) -> np.ndarray:
+        """Boolean (height, width) mask in the image's original pixels (readers with ``has_masks``)."""
+        raise NotImplementedError(f"{self.name} has no masks")
 
     def check_root(self, root: Path) -> Path:
         root = Path(root)

@@ -62,6 +62,7 @@ def rsna_label_table(path: Path) -> pd.DataFrame:
 class RsnaPneumoniaReader(Reader):
     name = "rsna"
     task_columns = ("target", "boxes")
+    has_masks = True  # segmentation targets: the boxes rasterised (MGCA protocol)
 
     def records(self, root: Path) -> pd.DataFrame:
         root = self.check_root(root)
@@ -77,6 +78,12 @@ class RsnaPneumoniaReader(Reader):
 
     def load_image(self, root: Path, rel_path: str) -> np.ndarray:
         return read_dicom_uint8(Path(root) / rel_path)
+
+    def load_mask(self, root: Path, row: pd.Series, height: int, width: int) -> np.ndarray:
+        mask = np.zeros((height, width), dtype=bool)
+        for x1, y1, x2, y2 in json.loads(row["boxes"]):
+            mask[max(0, int(round(y1))):int(round(y2)), max(0, int(round(x1))):int(round(x2))] = True
+        return mask
 
     def place_targets(self, row: pd.Series, height: int, width: int, lb: Letterbox, root: Path) -> dict:
         boxes = json.loads(row["boxes"])
