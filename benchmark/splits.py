@@ -12,6 +12,7 @@ CLI::
     python -m benchmark.splits --dataset rsna --labels PATH --protocol mgca --json
     python -m benchmark.splits write --dataset rsna --labels PATH --protocol mgca --out FILE
     python -m benchmark.splits index --dir splits     # refresh splits/index.json (sha256, sizes)
+    python -m benchmark.splits verify --dataset rsna --root DIR [--protocol mgca]
 """
 
 from __future__ import annotations
@@ -67,33 +68,103 @@ def fraction_size(percent: int, n_train: int) -> int:
     return n_train if percent >= 100 else max(1, int(round(percent / 100 * n_train)))
 
 
-def make_splits(table: pd.DataFrame, spec: dict, fractions: list[int]) -> pd.DataFrame:
-    """Assign every row of ``table`` (needs ``id`` and the unit column) to a split and fraction.
+def _count(rule, n: int, rounding) -> int:
+    """A split size from a rule: a share of ``n``, or ``{count: C, max_share: S}`` (C, capped at S * n)."""
+    if isinstance(rule, dict):
+        count = int(rule["count"])
+        if "max_share" in rule:
+            count = min(count, rounding(float(rule["max_share"]) * n))
+        return min(count, n)
+    return rounding(float(rule) * n)
 
-    Returns a frame sorted by id with ``id``, ``split`` and ``min_fraction`` (the
-    smallest training fraction that contains the row; empty outside train).
+
+def _allocate(total: int, sizes: dict[str, int]) -> dict[str, int]:
+    """Split ``total`` over strata proportionally to ``sizes`` (largest remainder, ties by name)."""
+    n = sum(sizes.values())
+    if n == 0:
+        return {k: 0 for k in sizes}
+    exact = {k: total * v / n for k, v in sizes.items()}
+    out = {k: int(np.floor(x)) for k, x in exact.items()}
+    rest = total - sum(out.values())
+    for k in sorted(exact, key=lambda k: (-(exact[k] - out[k]), k))[:rest]:
+        out[k] += 1
+    return out
+
+
+def _unit_strata(table: pd.DataFrame, unit_col: str, strat_col: str | None) -> pd.Series:
+    """Stratum of each unit: its most frequent ``strat`` key (ties: smallest key); one stratum if none."""
+    units = table[unit_col].astype(str)
+    if strat_col is None:
+        return pd.Series("all", index=sorted(units.unique()))
+    counts = pd.DataFrame({"unit": units, "strat": table[strat_col].astype(str)}).value_counts().reset_index()
+    counts = counts.sort_values(["unit", "count", "strat"], ascending=[True, False, True])
+    return counts.drop_duplicates("unit").set_index("unit")["strat"].sort_index()
+
+
+def _assign(units_by_stratum: dict[str, np.ndarray], counts: dict[str, dict[str, int]]) -> dict[str, str]:
+    """Walk each stratum's hash-ordered units: first the valid count, then test, the rest train."""
+    out: dict[str, str] = {}
+    for stratum, units in units_by_stratum.items():
+        n_valid, n_test = counts["valid"].get(stratum, 0), counts["test"].get(stratum, 0)
+        for i, u in enumerate(units):
+            out[u] = "valid" if i < n_valid else "test" if i < n_valid + n_test else "train"
+    return out
+
+
+def make_splits(table: pd.DataFrame, spec: dict, fractions: list[int]) -> pd.DataFrame:
+    """Assign every row of ``table`` to a split and a minimal training fraction.
+
+    ``table`` needs ``id``, the unit column (``spec['unit']``: ``id`` for image-level
+    protocols, ``group`` for patient-level ones), ``official_split`` when the spec says
+    ``test: official``, and the ``stratify`` column when one is named. Sizes are counted
+    in units. Returns a frame sorted by id with ``id``, ``split`` and ``min_fraction``
+    (smallest training fraction containing the row; empty outside train).
     """
     if table["id"].duplicated().any():
         raise DataError(None, f"duplicate id {table['id'][table['id'].duplicated()].iloc[0]!r} in label table")
     unit_col = spec.get("unit", "group")
-    units = np.asarray(sorted(table[unit_col].astype(str).unique()), dtype=object)
-    ordered = _order(units, f"{spec['salt']}/split")
-    n = len(ordered)
+    strat_col = spec.get("stratify")
     rounding = ROUNDING[spec.get("rounding", "ceil")]
-    n_hold = rounding(float(spec["holdout"]) * n)
-    n_valid = rounding(float(spec["valid_of_holdout"]) * n_hold)
-    train_units = ordered[: n - n_hold]
-    unit_split = {u: "train" for u in train_units}
-    unit_split.update({u: "valid" for u in ordered[n - n_hold: n - n_hold + n_valid]})
-    unit_split.update({u: "test" for u in ordered[n - n_hold + n_valid:]})
-    # fractions are drawn over training *rows* (images), in a salted order of their ids
-    train_ids = table.loc[table[unit_col].astype(str).isin(set(train_units)), "id"].astype(str).to_numpy(dtype=object)
-    frac_order = _order(np.asarray(sorted(train_ids), dtype=object), f"{spec['salt']}/fraction")
+    salt = spec["salt"]
+    units_of = table[unit_col].astype(str)
+    official_test = spec.get("test") == "official"
+    if official_test:
+        if "official_split" not in table:
+            raise DataError(None, "protocol takes the official test set but the label table has no official_split")
+        test_units = set(units_of[table["official_split"].astype(str) == "test"])
+        pool = table[~units_of.isin(test_units)]
+    else:
+        test_units, pool = set(), table
+    strata = _unit_strata(pool, unit_col, strat_col)
+    by_stratum = {k: _order(np.asarray(v.index, dtype=object), f"{salt}/split")
+                  for k, v in strata.groupby(strata, sort=True)}
+    sizes = {k: len(v) for k, v in by_stratum.items()}
+    n = len(strata)
+    if official_test:
+        n_valid, n_test = _count(spec["valid"], n, rounding), 0
+    else:
+        n_hold = _count(spec["holdout"], n, rounding)
+        n_valid = _count(spec["valid_of_holdout"], n_hold, rounding)
+        n_test = n_hold - n_valid
+    counts = {"valid": _allocate(n_valid, sizes), "test": _allocate(n_test, sizes)}
+    unit_split = _assign(by_stratum, counts)
+    unit_split.update({u: "test" for u in test_units})
+
+    split = units_of.map(unit_split)
+    train = table[split == "train"]
+    train_ids = train["id"].astype(str)
+    train_strata = train[strat_col].astype(str) if (strat_col and spec.get("stratify_fractions", True)) \
+        else pd.Series("all", index=train.index)
     min_fraction: dict[str, int] = {}
-    for pct in sorted(fractions, reverse=True):
-        for i in frac_order[: fraction_size(pct, len(frac_order))]:
-            min_fraction[i] = pct
-    out = pd.DataFrame({"id": table["id"].astype(str), "split": table[unit_col].astype(str).map(unit_split)})
+    for _, ids in train_ids.groupby(train_strata, sort=True):
+        # fractions: nested prefixes of one salted order of training rows (per stratum when stratified)
+        order = _order(np.asarray(sorted(ids), dtype=object), f"{salt}/fraction")
+        for pct in sorted(fractions, reverse=True):
+            size = fraction_size(pct, len(order)) if strat_col is None else \
+                (len(order) if pct >= 100 else int(round(pct / 100 * len(order))))
+            for i in order[:size]:
+                min_fraction[i] = pct
+    out = pd.DataFrame({"id": table["id"].astype(str), "split": split})
     out["min_fraction"] = out["id"].map(min_fraction).astype("Int64")
     return out.sort_values("id", kind="stable").reset_index(drop=True)
 
@@ -143,9 +214,64 @@ def write_index(folder: Path) -> dict:
     return index
 
 
+# dataset -> glob of its main label file inside the dataset root (for ``verify``)
+LABEL_FILES = {"rsna": "stage_2_train_labels.csv", "chexpert": "train.csv", "siim": "train-rle.csv",
+               "nih": "Data_Entry_2017*.csv*", "covidx": "train*.txt", "object_cxr": "train.csv"}
+
+
+def find_label_file(dataset: str, root: Path) -> Path:
+    if dataset not in LABEL_FILES:
+        raise DataError(root, f"no label-file rule for dataset {dataset!r}")
+    hits = sorted(Path(root).glob(LABEL_FILES[dataset]))
+    if len(hits) != 1:
+        raise DataError(root, f"expected one {LABEL_FILES[dataset]} in the dataset root, found {len(hits)}")
+    return hits[0]
+
+
+def compare(local: pd.DataFrame, committed: pd.DataFrame) -> dict:
+    """Differences between two manifests, by id."""
+    a, b = local.set_index("id"), committed.set_index("id")
+    common = a.index.intersection(b.index)
+    changed = common[(a.loc[common, "split"] != b.loc[common, "split"]).to_numpy()
+                     | (a.loc[common, "min_fraction"].fillna(0) != b.loc[common, "min_fraction"].fillna(0)).to_numpy()]
+    return {"only_local": sorted(a.index.difference(b.index)), "only_committed": sorted(b.index.difference(a.index)),
+            "changed": sorted(changed)}
+
+
+def verify(dataset: str, root: Path, protocol: str, manifests: Path) -> int:
+    """Check a local copy against the committed manifest; print what differs; 0 if identical."""
+    committed_path = manifests / dataset / f"{protocol}.csv"
+    committed = read_splits(committed_path)
+    index = json.loads((manifests / "index.json").read_text()) if (manifests / "index.json").is_file() else {}
+    entry = index.get(f"{dataset}/{protocol}.csv")
+    digest = hashlib.sha256(committed_path.read_bytes()).hexdigest()
+    if entry is None or entry["sha256"] != digest:
+        raise DataError(committed_path, "committed manifest does not match splits/index.json (edited by hand?)")
+    local, _ = compute(dataset, find_label_file(dataset, root), protocol)
+    diff = compare(local, committed)
+    if not any(diff.values()):
+        print(f"verify {dataset}/{protocol}: identical to {committed_path} ({len(local)} ids, sha256 {digest[:12]})")
+        return 0
+    print(f"verify {dataset}/{protocol}: local copy differs from {committed_path}")
+    for key, ids in diff.items():
+        if ids:
+            print(f"  {key.replace('_', ' ')}: {len(ids)} ids, e.g. {', '.join(ids[:3])}")
+    if diff["only_local"] or diff["only_committed"]:
+        print("  (a different set of ids changes which ids land where; compare the label files first)")
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv.pop(0) if argv and argv[0] in ("sizes", "write", "index") else "sizes"
+    command = argv.pop(0) if argv and argv[0] in ("sizes", "write", "index", "verify") else "sizes"
+    if command == "verify":
+        parser = argparse.ArgumentParser(prog="python -m benchmark.splits verify")
+        parser.add_argument("--dataset", required=True)
+        parser.add_argument("--root", required=True, type=Path)
+        parser.add_argument("--protocol", default="mgca")
+        parser.add_argument("--manifests", type=Path, default=Path("splits"))
+        args = parser.parse_args(argv)
+        return verify(args.dataset, args.root, args.protocol, args.manifests)
     if command == "index":
         parser = argparse.ArgumentParser(prog="python -m benchmark.splits index")
         parser.add_argument("--dir", type=Path, default=Path("splits"))

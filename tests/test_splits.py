@@ -73,3 +73,29 @@ def test_cli_json(real_rsna, capsys):
     main(["--dataset", "rsna", "--labels", str(path), "--protocol", "mgca", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert (out["train"], out["valid"], out["test"]) == (16_010, 5_337, 5_337)
+
+
+def test_verify_identical_then_reports_differences(tmp_path, capsys):
+    labels = pd.read_csv(txv_data_file("kaggle_stage_2_train_labels.csv.zip"))
+    root = tmp_path / "rsna"
+    root.mkdir()
+    labels.to_csv(root / "stage_2_train_labels.csv", index=False)
+    assert main(["verify", "--dataset", "rsna", "--root", str(root), "--manifests", str(REPO / "splits")]) == 0
+    assert "identical" in capsys.readouterr().out
+    dropped = labels["patientId"].iloc[0]
+    labels[labels["patientId"] != dropped].to_csv(root / "stage_2_train_labels.csv", index=False)
+    assert main(["verify", "--dataset", "rsna", "--root", str(root), "--manifests", str(REPO / "splits")]) == 1
+    out = capsys.readouterr().out
+    assert "only committed: 1 ids" in out and dropped in out
+
+
+def test_clean_protocol_is_grouped_and_stratified(real_rsna):
+    path, _, _ = real_rsna
+    table = rsna_label_table(path)
+    splits, fractions = compute("rsna", path, "clean")
+    merged = table.merge(splits, on="id")
+    rates = merged.groupby("split")["target"].mean()
+    assert rates.max() - rates.min() < 0.002  # stratified: same positive rate in every split
+    f1 = merged[merged["min_fraction"] <= 1]
+    assert abs(f1["target"].mean() - table["target"].mean()) < 0.02
+    assert split_sizes(splits, fractions)["train"] == 16_010

@@ -56,7 +56,8 @@ def rsna_label_table(path: Path) -> pd.DataFrame:
         "target": [int(bool(boxes[p])) for p in ids],
         "boxes": [json.dumps(boxes[p]) for p in ids],
         "label_row": [csv_row(first_row[p]) for p in ids],
-    })
+        "official_split": "train",
+    }).assign(strat=lambda t: t["target"].astype(str))
 
 
 class RsnaPneumoniaReader(Reader):
