@@ -29,6 +29,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are ordinary files
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -43,6 +44,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o755)
         if target.exists():
             old = target.with_name(f".{target.name}.old")
             if old.exists():
@@ -69,8 +71,10 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
+    """CSV, gzipped when the name ends in .gz (with a fixed mtime: same content, same bytes)."""
+    compression = {"method": "gzip", "mtime": 0} if str(path).endswith(".gz") else None
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
+        frame.to_csv(tmp, index=False, compression=compression)
 
 
 def write_npy(path: str | Path, array: np.ndarray) -> None:

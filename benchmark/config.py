@@ -1,13 +1,13 @@
 """Profiles: every stage reads its settings from ``params.yaml`` (the active profile).
 
-``params.yaml`` holds ``profile: NAME`` and ``profiles: {NAME: {...}}``; a profile may
-say ``base: OTHER`` to inherit and override (MMEngine-style composition, plain data).
-Stages take ``--params`` and ``--profile`` so they also run outside DVC.
+``params.yaml`` holds ``profile: NAME`` and ``profiles: {NAME: {...}}``. Profiles are
+written out in full: DVC tracks ``profiles.<active>.<section>`` per stage, so every value
+a stage reads must live under the active profile itself. Stages take ``--params`` and
+``--profile`` so they also run outside DVC.
 """
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +16,6 @@ import yaml
 from benchmark.errors import DataError
 
 DEFAULT_PARAMS = Path("params.yaml")
-
-
-def _merge(base: dict, override: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
@@ -42,27 +32,12 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
 
 
 def resolve_profile(params: dict[str, Any], name: str | None = None) -> dict[str, Any]:
-    """Return the named (or active) profile with its ``base`` chain merged in."""
+    """Return the named (or active) profile, with its name under ``name``."""
     name = name or params.get("profile")
     profiles = params["profiles"]
     if name not in profiles:
         raise DataError(DEFAULT_PARAMS, f"unknown profile {name!r} (have: {', '.join(profiles)})")
-    seen: list[str] = []
-    chain: list[dict] = []
-    current: str | None = name
-    while current is not None:
-        if current in seen:
-            raise DataError(DEFAULT_PARAMS, f"profile inheritance cycle: {' -> '.join(seen + [current])}")
-        if current not in profiles:
-            raise DataError(DEFAULT_PARAMS, f"profile {seen[-1]!r} has unknown base {current!r}")
-        seen.append(current)
-        chain.append(profiles[current])
-        current = profiles[current].get("base")
-    merged: dict[str, Any] = {}
-    for layer in reversed(chain):
-        merged = _merge(merged, {k: v for k, v in layer.items() if k != "base"})
-    merged["name"] = name
-    return merged
+    return {**profiles[name], "name": name}
 
 
 def load_profile(params_path: str | Path = DEFAULT_PARAMS, name: str | None = None) -> dict[str, Any]:

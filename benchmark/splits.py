@@ -10,8 +10,9 @@ prefixes of a second salted order, hence nested (1 % is inside 10 % inside 100 %
 CLI::
 
     python -m benchmark.splits --dataset rsna --labels PATH --protocol mgca --json
-    python -m benchmark.splits write --dataset rsna --labels PATH --protocol mgca --out FILE
-    python -m benchmark.splits index --dir splits     # refresh splits/index.json (sha256, sizes)
+    python -m benchmark.splits write --dataset rsna --labels PATH|--root DIR --protocol mgca --out FILE
+    python -m benchmark.splits write-all --root data/raw/phantom --out data/splits   # params' split_manifests
+    python -m benchmark.splits publish --out splits   # rebuild the committed manifests + index.json
     python -m benchmark.splits verify --dataset rsna --root DIR [--protocol mgca]
 """
 
@@ -29,17 +30,30 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from benchmark.atomic import write_csv, write_json
+from benchmark.atomic import atomic_dir, write_csv, write_json
 from benchmark.errors import DataError, run_cli
+from benchmark.readers.chexpert import chexpert_label_table
+from benchmark.readers.covidx import covidx_label_table
+from benchmark.readers.nih import nih_label_table
+from benchmark.readers.object_cxr import object_cxr_label_table
 from benchmark.readers.rsna import rsna_label_table
+from benchmark.readers.siim import siim_label_table
 
 SPLITS = ("train", "valid", "test")
+MANIFEST_SUFFIX = ".csv.gz"  # committed manifests: splits/<dataset>/<protocol>.csv.gz
 # How a share of n becomes a count. ``ceil`` is scikit-learn's rule for a float test_size;
 # protocols whose published sizes were made otherwise name their rule in the config.
 ROUNDING = {"ceil": math.ceil, "floor": math.floor, "round": lambda x: int(round(x))}
 
 # dataset -> function(label file) -> table with ``id`` and ``group`` (one row per sample)
-LABEL_TABLES = {"rsna": rsna_label_table}
+LABEL_TABLES = {
+    "chexpert": chexpert_label_table,
+    "rsna": rsna_label_table,
+    "covidx": covidx_label_table,
+    "siim": siim_label_table,
+    "object_cxr": object_cxr_label_table,
+    "nih": nih_label_table,
+}
 
 
 def load_protocols() -> dict:
@@ -204,9 +218,9 @@ def compute(dataset: str, labels: Path, protocol: str) -> tuple[pd.DataFrame, li
 def write_index(folder: Path) -> dict:
     """``index.json`` beside committed manifests: sha256 and sizes of every ``<dataset>/<protocol>.csv``."""
     index = {}
-    for path in sorted(folder.glob("*/*.csv")):
+    for path in sorted(folder.glob(f"*/*{MANIFEST_SUFFIX}")):
         frame = read_splits(path)
-        protocol = path.stem
+        protocol = path.name.removesuffix(MANIFEST_SUFFIX)
         fractions = load_protocols()[protocol]["fractions"] if protocol in load_protocols() else [1, 10, 100]
         index[f"{path.parent.name}/{path.name}"] = {
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), **split_sizes(frame, fractions)}
@@ -240,10 +254,10 @@ def compare(local: pd.DataFrame, committed: pd.DataFrame) -> dict:
 
 def verify(dataset: str, root: Path, protocol: str, manifests: Path) -> int:
     """Check a local copy against the committed manifest; print what differs; 0 if identical."""
-    committed_path = manifests / dataset / f"{protocol}.csv"
+    committed_path = manifests / dataset / f"{protocol}{MANIFEST_SUFFIX}"
     committed = read_splits(committed_path)
     index = json.loads((manifests / "index.json").read_text()) if (manifests / "index.json").is_file() else {}
-    entry = index.get(f"{dataset}/{protocol}.csv")
+    entry = index.get(f"{dataset}/{protocol}{MANIFEST_SUFFIX}")
     digest = hashlib.sha256(committed_path.read_bytes()).hexdigest()
     if entry is None or entry["sha256"] != digest:
         raise DataError(committed_path, "committed manifest does not match splits/index.json (edited by hand?)")
@@ -261,9 +275,54 @@ def verify(dataset: str, root: Path, protocol: str, manifests: Path) -> int:
     return 1
 
 
+# Real label files shipped inside torchxrayvision: their manifests are committed under splits/.
+PUBLIC_LABEL_FILES = {"chexpert": "chexpert_train.csv.gz", "rsna": "kaggle_stage_2_train_labels.csv.zip",
+                      "siim": "siim-pneumothorax-train-rle.csv.gz", "nih": "Data_Entry_2017_v2020.csv.gz"}
+
+
+def write_all(root: Path, out: Path, params: Path) -> None:
+    """Every ``split_manifests`` entry of the params file, from dataset roots under ``root``."""
+    from benchmark.config import load_params
+
+    with atomic_dir(out) as tmp:
+        for name, item in load_params(params)["split_manifests"].items():
+            dataset, protocol = item["dataset"], item["protocol"]
+            splits, fractions = compute(dataset, find_label_file(dataset, root / dataset), protocol)
+            write_csv(tmp / dataset / f"{protocol}.csv", splits)
+            print(f"splits {name}: {json.dumps(split_sizes(splits, fractions))}")
+
+
+def publish(out: Path) -> dict:
+    """Write ``out/<dataset>/<protocol>.csv.gz`` for every public label file and protocol, then the index."""
+    from benchmark.phantom.sources import txv_data_file
+
+    for protocol, body in load_protocols().items():
+        for dataset in body["datasets"]:
+            if dataset in PUBLIC_LABEL_FILES:
+                splits, fractions = compute(dataset, txv_data_file(PUBLIC_LABEL_FILES[dataset]), protocol)
+                write_csv(out / dataset / f"{protocol}{MANIFEST_SUFFIX}", splits)
+                print(f"publish {dataset}/{protocol}: {json.dumps(split_sizes(splits, fractions))}")
+    return write_index(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv.pop(0) if argv and argv[0] in ("sizes", "write", "index", "verify") else "sizes"
+    command = argv.pop(0) if argv and argv[0] in ("sizes", "write", "write-all", "publish", "verify") else "sizes"
+    if command == "write-all":
+        parser = argparse.ArgumentParser(prog="python -m benchmark.splits write-all")
+        parser.add_argument("--root", required=True, type=Path, help="folder holding one raw dataset root per dataset")
+        parser.add_argument("--out", required=True, type=Path)
+        parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+        args = parser.parse_args(argv)
+        write_all(args.root, args.out, args.params)
+        return 0
+    if command == "publish":
+        parser = argparse.ArgumentParser(prog="python -m benchmark.splits publish")
+        parser.add_argument("--out", type=Path, default=Path("splits"))
+        out = parser.parse_args(argv).out
+        index = publish(out)
+        print(f"publish: {len(index)} manifest(s) and index.json in {out}")
+        return 0
     if command == "verify":
         parser = argparse.ArgumentParser(prog="python -m benchmark.splits verify")
         parser.add_argument("--dataset", required=True)
@@ -272,22 +331,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--manifests", type=Path, default=Path("splits"))
         args = parser.parse_args(argv)
         return verify(args.dataset, args.root, args.protocol, args.manifests)
-    if command == "index":
-        parser = argparse.ArgumentParser(prog="python -m benchmark.splits index")
-        parser.add_argument("--dir", type=Path, default=Path("splits"))
-        index = write_index(parser.parse_args(argv).dir)
-        print(f"splits index: {len(index)} manifest(s)")
-        return 0
     parser = argparse.ArgumentParser(prog=f"python -m benchmark.splits {command}", description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--labels", required=True, type=Path, help="the dataset's raw label file")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--labels", type=Path, help="the dataset's raw label file")
+    source.add_argument("--root", type=Path, help="the dataset root (its label file is found by name)")
     parser.add_argument("--protocol", default="mgca")
     if command == "write":
         parser.add_argument("--out", required=True, type=Path)
     else:
         parser.add_argument("--json", action="store_true", help="print sizes as JSON")
     args = parser.parse_args(argv)
-    splits, fractions = compute(args.dataset, args.labels, args.protocol)
+    labels = args.labels or find_label_file(args.dataset, args.root)
+    splits, fractions = compute(args.dataset, labels, args.protocol)
     sizes = split_sizes(splits, fractions)
     if command == "write":
         write_csv(args.out, splits)

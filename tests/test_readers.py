@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from support import data_error
 
 from benchmark.dicom_io import read_dicom_uint8, write_dicom
-from benchmark.errors import DataError
 from benchmark.imaging import Letterbox, letterbox
 from benchmark.phantom.sources import findings_from_mesh, load_iu_reports
 from benchmark.readers import get_reader
@@ -79,18 +79,12 @@ def test_dicom_monochrome1_and_16bit(tmp_path):
     assert (inverted == 255 - out).all()
 
 
-def _error(fn, *args) -> str:
-    with pytest.raises(DataError) as info:
-        fn(*args)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
 
 
 def test_rsna_missing_column(rsna_copy):
     path = rsna_copy / "stage_2_train_labels.csv"
     pd.read_csv(path).drop(columns=["Target"]).to_csv(path, index=False)
-    msg = _error(get_reader("rsna").records, rsna_copy)
+    msg = data_error(get_reader("rsna").records, rsna_copy)
     assert "stage_2_train_labels.csv" in msg and "Target" in msg
 
 
@@ -100,14 +94,14 @@ def test_rsna_bad_target_names_row(rsna_copy):
     frame["Target"] = frame["Target"].astype(object)
     frame.loc[3, "Target"] = "maybe"
     frame.to_csv(path, index=False)
-    assert "row 5" in _error(get_reader("rsna").records, rsna_copy)
+    assert "row 5" in data_error(get_reader("rsna").records, rsna_copy)
 
 
 def test_rsna_missing_image_names_file_and_row(rsna_copy):
     frame = pd.read_csv(rsna_copy / "stage_2_train_labels.csv")
     victim = frame["patientId"].iloc[0]
     (rsna_copy / "stage_2_train_images" / f"{victim}.dcm").unlink()
-    msg = _error(get_reader("rsna").records, rsna_copy)
+    msg = data_error(get_reader("rsna").records, rsna_copy)
     assert victim in msg and "missing" in msg and "row 2" in msg
 
 
@@ -117,7 +111,7 @@ def test_rsna_box_outside_image(rsna_copy, tmp_path):
     i = frame.index[frame["Target"] == 1][0]
     frame.loc[i, "width"] = 10_000
     frame.to_csv(path, index=False)
-    msg = _error(build_store, get_reader("rsna"), rsna_copy, tmp_path / "store", 32)
+    msg = data_error(build_store, get_reader("rsna"), rsna_copy, tmp_path / "store", 32)
     assert "outside" in msg and f"row {i + 2}" in msg
     assert not (tmp_path / "store").exists()
 
@@ -125,7 +119,7 @@ def test_rsna_box_outside_image(rsna_copy, tmp_path):
 def test_corrupt_jpeg_is_a_clear_error(mimic_copy, tmp_path):
     frame = get_reader("mimic").records(mimic_copy)
     (mimic_copy / frame["path"].iloc[0]).write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    msg = _error(build_store, get_reader("mimic"), mimic_copy, tmp_path / "store", 32)
+    msg = data_error(build_store, get_reader("mimic"), mimic_copy, tmp_path / "store", 32)
     assert frame["path"].iloc[0] in msg and "decode" in msg
     assert not (tmp_path / "store").exists()
 

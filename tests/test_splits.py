@@ -9,7 +9,15 @@ import pytest
 
 from benchmark.phantom.sources import txv_data_file
 from benchmark.readers.rsna import rsna_label_table
-from benchmark.splits import compute, ids_for, main, make_splits, protocol_spec, read_splits, split_sizes
+from benchmark.splits import (
+    compute,
+    ids_for,
+    main,
+    make_splits,
+    protocol_spec,
+    read_splits,
+    split_sizes,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,10 +70,10 @@ def test_groups_never_split_when_patients_have_several_images():
 
 def test_committed_manifest_matches_real_label_file(real_rsna):
     _, splits, _ = real_rsna
-    committed = REPO / "splits" / "rsna" / "mgca.csv"
+    committed = REPO / "splits" / "rsna" / "mgca.csv.gz"
     pd.testing.assert_frame_equal(read_splits(committed), splits)
     index = json.loads((REPO / "splits" / "index.json").read_text())
-    assert index["rsna/mgca.csv"]["sha256"] == hashlib.sha256(committed.read_bytes()).hexdigest()
+    assert index["rsna/mgca.csv.gz"]["sha256"] == hashlib.sha256(committed.read_bytes()).hexdigest()
 
 
 def test_cli_json(real_rsna, capsys):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.text import LMChoice, embed_with_cache, load_lm, resolve_lm
+from benchmark.text import embed_with_cache, load_lm, resolve_lm
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ column starts with the folder's release name (``CheXpert-v1.0-small/train/...`` 
 Targets are the five competition observations. Each label cell is 1.0, 0.0, -1.0
 (uncertain) or blank (not mentioned); the uncertainty policy is the one the CheXpert
 paper found best per observation: U-Ones for Atelectasis, Edema and Pleural Effusion,
-U-Zeros for Cardiomegaly and Consolidation; blank is 0. Any other value is an error.
+U-Zeros for Cardiomegaly and Consolidation; blank is 0. Any other value, in any of the
+14 observation columns, is an error naming file and row.
 Only frontal images are kept; laterals are counted in ``attrs["skipped"]``.
 
 ``train.csv`` rows have ``official_split`` "train"; ``valid.csv`` rows are "test",
@@ -48,44 +49,63 @@ VIEWS = ("Frontal", "Lateral")
 _PATH = re.compile(r"^(?:CheXpert-v1\.0[^/]*/)?([^/]+/(patient\d+)/study\d+/[^/]+\.jpg)$")
 
 
-def resolve_labels(values: pd.Series, column: str, path: Path) -> np.ndarray:
-    """One label column -> 0/1 under the uncertainty policy; a value outside {1, 0, -1, blank} is an error."""
-    blank = values.isna().to_numpy() | values.astype(str).str.strip().eq("").to_numpy()
+def label_values(values: pd.Series, column: str, path: Path) -> np.ndarray:
+    """A label column as floats (NaN for blank); a value outside {1, 0, -1, blank} is an error naming the row."""
+    blank = values.isna().to_numpy()
+    if not pd.api.types.is_numeric_dtype(values):
+        blank = blank | values.astype(str).str.strip().eq("").to_numpy()
     numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     bad = ~blank & ~np.isin(numeric, (-1.0, 0.0, 1.0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError(path, f"{column} must be 1.0, 0.0, -1.0 or blank, got {values.iloc[i]!r}", row=csv_row(i))
+    return np.where(blank, np.nan, numeric)
+
+
+def resolve_labels(values: pd.Series, column: str, path: Path) -> np.ndarray:
+    """One competition label column -> 0/1 under the uncertainty policy (blank is 0)."""
+    numeric = label_values(values, column, path)
     out = np.where(numeric == 1.0, 1, 0)
     if UNCERTAIN_AS.get(column, 0) == 1:
         out[numeric == -1.0] = 1
     return out.astype(np.int64)
 
 
+def strat_key(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
+    """Stratification key: the 0/1 values of ``columns`` joined, e.g. "01001"."""
+    digits = (table[list(columns)].to_numpy(dtype=np.uint8) + ord("0")).astype(np.uint8)
+    keys = np.ascontiguousarray(digits).view(f"S{len(columns)}").ravel().astype(str)
+    return pd.Series(keys, index=table.index, dtype=object)
+
+
 def _read_csv(path: Path, split: str) -> tuple[pd.DataFrame, int]:
     """Frontal rows of one CheXpert CSV as a label table, and the number of laterals left out."""
-    raw = read_table(path, REQUIRED, dtype={"Path": str, "Frontal/Lateral": str}, keep_default_na=True)
-    paths = raw["Path"].fillna("").astype(str).str.strip()
-    parts = paths.str.extract(_PATH)
-    bad = parts[0].isna().to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataError(path, f"Path {paths.iloc[i]!r} is not [CheXpert-v1.0*/]<split>/patientN/studyN/<view>.jpg",
-                        row=csv_row(i))
+    raw = read_table(path, REQUIRED, dtype={"Path": str, "Frontal/Lateral": str})
+    ids, groups = [], []
+    for i, value in enumerate(raw["Path"].tolist()):
+        match = _PATH.match(value.strip()) if isinstance(value, str) else None
+        if match is None:
+            raise DataError(path, f"Path {value!r} is not [CheXpert-v1.0*/]<split>/patientN/studyN/<view>.jpg",
+                            row=csv_row(i))
+        ids.append(match.group(1))
+        groups.append(match.group(2))
     view = raw["Frontal/Lateral"].fillna("").astype(str).str.strip()
     bad = ~view.isin(VIEWS).to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError(path, f"Frontal/Lateral must be Frontal or Lateral, got {raw['Frontal/Lateral'].iloc[i]!r}",
                         row=csv_row(i))
-    table = pd.DataFrame({"id": parts[0].astype(str), "group": parts[1].astype(str), "official_split": split})
+    table = pd.DataFrame({"id": ids, "group": groups, "official_split": split}, dtype=object)
+    for column in OBSERVATIONS:
+        if column in raw and column not in COMPETITION_LABELS:
+            label_values(raw[column], column, path)  # unused here, but a corrupt cell means a corrupt file
     for column in COMPETITION_LABELS:
         table[column] = resolve_labels(raw[column], column, path)
-    table["strat"] = table[list(COMPETITION_LABELS)].astype(str).agg("".join, axis=1)
+    table["strat"] = strat_key(table, COMPETITION_LABELS)
     if "AP/PA" in raw:
         table["view"] = raw["AP/PA"].fillna("").astype(str)
     table["label_file"] = path.name
-    table["label_row"] = [csv_row(i) for i in range(len(raw))]
+    table["label_row"] = np.arange(len(raw)) + csv_row(0)
     frontal = (view == "Frontal").to_numpy()
     return table[frontal].reset_index(drop=True), int((~frontal).sum())
 
