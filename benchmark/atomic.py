@@ -7,6 +7,7 @@ stage would take as finished, so every output goes through these helpers.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import shutil
@@ -71,10 +72,17 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
-    """CSV, gzipped when the name ends in .gz (with a fixed mtime: same content, same bytes)."""
-    compression = {"method": "gzip", "mtime": 0} if str(path).endswith(".gz") else None
+    """CSV, gzipped when the name ends in .gz: same content gives the same bytes.
+
+    The gzip header holds neither a timestamp nor a file name (the temporary name
+    would otherwise leak into it).
+    """
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, compression=compression)
+        if str(path).endswith(".gz"):
+            with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as fh:
+                fh.write(frame.to_csv(index=False).encode())
+        else:
+            frame.to_csv(tmp, index=False)
 
 
 def write_npy(path: str | Path, array: np.ndarray) -> None:

@@ -125,6 +125,29 @@ def _assign(units_by_stratum: dict[str, np.ndarray], counts: dict[str, dict[str,
     return out
 
 
+def _fraction_order(ids: pd.Series, strata: pd.Series | None, salt: str) -> np.ndarray:
+    """Training rows in the order fractions are taken from.
+
+    Unstratified: a salted hash order. Stratified: each row gets the key
+    (rank in its stratum's hash order + 0.5) / stratum size, so every prefix holds the
+    strata in proportion (largest strata first at equal keys), and the total of each
+    prefix is exact.
+    """
+    ordered = _order(np.asarray(sorted(ids), dtype=object), salt)
+    if strata is None:
+        return ordered
+    stratum_of = dict(zip(ids, strata))
+    counts = strata.value_counts()
+    seen: dict[str, int] = {}
+    keys = []
+    for i in ordered:
+        st = stratum_of[i]
+        rank = seen.get(st, 0)
+        seen[st] = rank + 1
+        keys.append(((rank + 0.5) / counts[st], -counts[st], st))
+    return ordered[sorted(range(len(ordered)), key=keys.__getitem__)]
+
+
 def make_splits(table: pd.DataFrame, spec: dict, fractions: list[int]) -> pd.DataFrame:
     """Assign every row of ``table`` to a split and a minimal training fraction.
 
@@ -166,18 +189,12 @@ def make_splits(table: pd.DataFrame, spec: dict, fractions: list[int]) -> pd.Dat
 
     split = units_of.map(unit_split)
     train = table[split == "train"]
-    train_ids = train["id"].astype(str)
-    train_strata = train[strat_col].astype(str) if (strat_col and spec.get("stratify_fractions", True)) \
-        else pd.Series("all", index=train.index)
+    order = _fraction_order(train["id"].astype(str), train[strat_col].astype(str) if strat_col else None,
+                            f"{salt}/fraction")
     min_fraction: dict[str, int] = {}
-    for _, ids in train_ids.groupby(train_strata, sort=True):
-        # fractions: nested prefixes of one salted order of training rows (per stratum when stratified)
-        order = _order(np.asarray(sorted(ids), dtype=object), f"{salt}/fraction")
-        for pct in sorted(fractions, reverse=True):
-            size = fraction_size(pct, len(order)) if strat_col is None else \
-                (len(order) if pct >= 100 else int(round(pct / 100 * len(order))))
-            for i in order[:size]:
-                min_fraction[i] = pct
+    for pct in sorted(fractions, reverse=True):  # nested: every fraction is a prefix of one order
+        for i in order[: fraction_size(pct, len(order))]:
+            min_fraction[i] = pct
     out = pd.DataFrame({"id": table["id"].astype(str), "split": split})
     out["min_fraction"] = out["id"].map(min_fraction).astype("Int64")
     return out.sort_values("id", kind="stable").reset_index(drop=True)

@@ -127,14 +127,22 @@ class EmbeddingCache:
 
 @torch.no_grad()
 def encode_texts(texts: list[str], tokenizer, model, max_length: int, batch_size: int) -> np.ndarray:
-    """[CLS] vectors of ``last_hidden_state`` for each text (batched, no gradients)."""
-    out = []
+    """[CLS] vectors of ``last_hidden_state`` for each text (batched, no gradients).
+
+    Texts are batched in order of token length so that little time goes to padding;
+    the result is returned in the input order.
+    """
+    if not texts:
+        return np.zeros((0, model.config.hidden_size), np.float32)
+    lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
+    order = np.argsort(lengths, kind="stable")
+    out = np.zeros((len(texts), model.config.hidden_size), np.float32)
     for start in tqdm(range(0, len(texts), batch_size), desc="embed reports", unit="batch", leave=False):
-        batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
+        idx = order[start:start + batch_size]
+        batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                           max_length=max_length, return_tensors="pt")
-        hidden = model(**batch).last_hidden_state
-        out.append(hidden[:, 0].float().numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.config.hidden_size), np.float32)
+        out[idx] = model(**batch).last_hidden_state[:, 0].float().numpy()
+    return out
 
 
 def embed_with_cache(texts: list[str], choice: LMChoice, cache_root: str | Path, max_length: int,

@@ -107,3 +107,13 @@ def test_clean_protocol_is_grouped_and_stratified(real_rsna):
     f1 = merged[merged["min_fraction"] <= 1]
     assert abs(f1["target"].mean() - table["target"].mean()) < 0.02
     assert split_sizes(splits, fractions)["train"] == 16_010
+
+
+def test_gzipped_manifests_are_byte_identical_across_writes(tmp_path):
+    from benchmark.atomic import write_csv
+
+    frame = pd.DataFrame({"id": ["a", "b"], "split": ["train", "test"], "min_fraction": [1, None]})
+    write_csv(tmp_path / "one" / "m.csv.gz", frame)
+    write_csv(tmp_path / "two" / "m.csv.gz", frame)
+    assert (tmp_path / "one" / "m.csv.gz").read_bytes() == (tmp_path / "two" / "m.csv.gz").read_bytes()
+    pd.testing.assert_frame_equal(read_splits(tmp_path / "one" / "m.csv.gz"), read_splits(tmp_path / "two" / "m.csv.gz"))
