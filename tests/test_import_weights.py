@@ -5,10 +5,10 @@ import pickle
 import pytest
 import torch
 import torchvision
+from support import data_error
 
 from benchmark.encoders import ImageEncoder, save_encoder
 from benchmark.import_weights import import_encoder, main
-from support import data_error
 
 
 @pytest.fixture(scope="module")
