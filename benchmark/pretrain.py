@@ -45,9 +45,14 @@ def build_method(name: str, cfg: dict, text_dim: int, seed: int) -> PretrainMeth
     return get_method(name)(encoder, text_dim, cfg)
 
 
-def train(method: PretrainMethod, images: np.ndarray, text: np.ndarray | None, cfg: dict, seed: int) -> pd.DataFrame:
-    """Run the configured epochs; returns one log row per epoch (mean of each loss term)."""
-    n = images.shape[0]
+def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, text: np.ndarray | None, cfg: dict,
+          seed: int) -> pd.DataFrame:
+    """Run the configured epochs over store rows ``rows``; one log row per epoch (mean of each loss term).
+
+    ``images`` stays memory-mapped: each batch reads only its own rows, so a
+    MIMIC-sized store never has to fit in memory. ``text`` is aligned with ``rows``.
+    """
+    n = len(rows)
     batch = int(cfg["batch_size"])
     if n < 2:
         raise DataError(None, f"pre-training needs at least 2 images, store has {n}")
@@ -69,7 +74,7 @@ def train(method: PretrainMethod, images: np.ndarray, text: np.ndarray | None, c
         sums: dict[str, float] = {}
         for s in range(steps_per_epoch):
             idx = np.sort(order[s * batch:(s + 1) * batch])
-            x = random_crop_input(torch.from_numpy(np.ascontiguousarray(images[idx])), size, gen)
+            x = random_crop_input(torch.from_numpy(np.ascontiguousarray(images[rows[idx]])), size, gen)
             t = torch.from_numpy(text[idx]) if text is not None else None
             terms = method.loss(x, t)
             optim.zero_grad(set_to_none=True)
@@ -112,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         text = np.load(args.text / "embeddings.npy") if cls.uses_text else None
         if text is not None and text.shape[0] != len(store.manifest):
             raise DataError(args.text / "embeddings.npy", f"{text.shape[0]} rows but the store has {len(store.manifest)}")
-        images = store.images[rows] if len(rows) < len(store.manifest) else store.images
-        log = train(method, np.asarray(images), None if text is None else text[rows], cfg, seed)
+        log = train(method, store.images, rows, None if text is None else text[rows], cfg, seed)
     meta = {
         "method": args.method,
         "arch": cfg["arch"],
