@@ -34,6 +34,13 @@ def extract_pooled(encoder: ImageEncoder, images: np.ndarray, size: int, batch_s
     return np.concatenate(out)
 
 
+def unavailable_reason(meta_path: Path) -> str | None:
+    """Why a stage's input has no weights (e.g. ImageNet weights not cached), or None."""
+    if not meta_path.is_file():
+        return None
+    return json.loads(meta_path.read_text()).get("unavailable")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.features", description=__doc__.splitlines()[0])
     parser.add_argument("--encoder", required=True, type=Path, help="folder with encoder.safetensors")
@@ -45,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
     size = int(profile["probe"]["input_size"])
     start = time.perf_counter()
+    unavailable = unavailable_reason(args.encoder / "meta.json")
+    if unavailable:
+        with atomic_dir(args.out) as tmp:
+            (tmp / "features.json").write_text(json.dumps({"unavailable": unavailable}, indent=2) + "\n")
+        print(f"features: none for {args.encoder}: {unavailable}")
+        return 0
     encoder, meta = load_encoder(args.encoder)
     store = Store.open(args.store)
     feats = extract_pooled(encoder, store.images, size)

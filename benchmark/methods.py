@@ -21,6 +21,10 @@ PLUGIN_PACKAGES = ("mflag", "baselines")
 _REGISTRY: dict[str, type["PretrainMethod"]] = {}
 
 
+class WeightsUnavailable(Exception):
+    """Initial weights a method needs cannot be had offline; the message says which and where."""
+
+
 class PretrainMethod(nn.Module):
     """Base class: ``encoder`` is the shared image trunk; subclasses add heads and a loss."""
 
@@ -35,6 +39,9 @@ class PretrainMethod(nn.Module):
         self.encoder = encoder
         self.text_dim = text_dim
         self.cfg = cfg
+
+    def initialize(self) -> None:
+        """Load initial weights (e.g. ImageNet); raise :class:`WeightsUnavailable` if they cannot be had."""
 
     def loss(self, images: torch.Tensor, text: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Return a dict with the total ``loss`` and its named components."""

@@ -26,7 +26,7 @@ from benchmark.atomic import atomic_dir
 from benchmark.config import add_profile_args, load_profile
 from benchmark.encoders import ImageEncoder, save_encoder
 from benchmark.errors import DataError, run_cli
-from benchmark.methods import PretrainMethod, get_method
+from benchmark.methods import PretrainMethod, WeightsUnavailable, get_method
 from benchmark.store import Store
 from benchmark.transforms import random_crop_input
 
@@ -110,6 +110,16 @@ def main(argv: list[str] | None = None) -> int:
         raise DataError(args.text / "lm.json", "report embeddings missing; run `python -m benchmark.embed`")
     start = time.perf_counter()
     method = build_method(args.method, cfg, int(lm_info["dim"]), seed)
+    try:
+        method.initialize()
+    except WeightsUnavailable as why:
+        # a documented outcome, not a crash: later stages carry the reason into the report
+        meta = {"method": args.method, "arch": cfg["arch"], "profile": profile["name"],
+                "data_kind": profile["data_kind"], "unavailable": str(why)}
+        with atomic_dir(args.out) as tmp:
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        print(f"pretrain {args.method}: {why}")
+        return 0
     log = pd.DataFrame()
     store = Store.open(args.store)
     rows = np.flatnonzero(store.manifest["official_split"].astype(str).to_numpy() == "train")

@@ -19,6 +19,7 @@ from torch import nn
 
 from benchmark.config import add_profile_args, load_profile
 from benchmark.errors import DataError, run_cli
+from benchmark.features import unavailable_reason
 from benchmark.results import bootstrap_ci, write_result
 from benchmark.splits import ids_for, read_splits
 from benchmark.store import Store
@@ -74,6 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     profile = load_profile(args.params, args.profile)
     cfg = profile["probe"]
     torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
+    unavailable = unavailable_reason(args.features / "features.json")
+    if unavailable:
+        for seed in [int(s) for s in cfg["seeds"]]:
+            write_result(args.out, {
+                "method": args.method, "dataset": args.dataset, "task": "classification", "head": "linear",
+                "fraction": args.fraction, "seed": seed, "metric": TARGETS[args.dataset][1], "value": None,
+                "status": "unavailable", "reason": unavailable, "lm": None, "profile": profile["name"],
+                "data_kind": profile["data_kind"], "backend": "native", "protocol": "mgca"})
+        print(f"probe {args.method} {args.dataset} {args.fraction}%: {unavailable}")
+        return 0
     store = Store.open(args.store)
     feats_path = args.features / "features.npy"
     if not feats_path.is_file():
@@ -106,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             "fraction": args.fraction, "seed": seed, "metric": metric, "value": value, "ci95": [lo, hi],
             "n": {k: int(len(v)) for k, v in rows.items()}, "positives": positives, "lm": meta.get("lm"), "arch": feat_info["encoder"]["arch"],
             "profile": profile["name"], "data_kind": profile["data_kind"], "backend": "native",
-            "protocol": "mgca", "encoder_sha256": feat_info["encoder_sha256"], **fit,
+            "protocol": "mgca", "status": "ok", "encoder_sha256": feat_info["encoder_sha256"], **fit,
             "wall_time_s": round(time.perf_counter() - start, 3),
         })
         print(f"probe {args.method} {args.dataset} {args.fraction}% seed {seed}: {metric} {value:.4f} "

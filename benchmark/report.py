@@ -41,12 +41,17 @@ def _order(methods) -> list[str]:
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Mean, std and seed count per (group, method, dataset, task, metric, fraction), in %."""
     keys = GROUP_KEYS + ["method", "dataset", "task", "metric", "fraction"]
-    agg = results.groupby(keys, dropna=False)["value"].agg(["mean", "std", "count"]).reset_index()
+    results = results.assign(value=pd.to_numeric(results["value"]),
+                             reason=results["reason"] if "reason" in results else None)
+    agg = results.groupby(keys, dropna=False).agg(mean=("value", "mean"), std=("value", "std"),
+                                                 seeds=("value", "count"), reason=("reason", "first")).reset_index()
     agg[["mean", "std"]] = agg[["mean", "std"]] * 100
-    return agg.rename(columns={"count": "seeds"})
+    return agg
 
 
-def _cell(mean: float, std: float, seeds: int) -> str:
+def _cell(mean: float, std: float, seeds: int, reason: str | None = None) -> str:
+    if seeds == 0:  # every run of the cell was unavailable: say why instead of a number
+        return "weights not available offline" if reason and "not available offline" in reason else "unavailable"
     return f"{mean:.1f}" if seeds < 2 or pd.isna(std) else f"{mean:.1f} ± {std:.1f}"
 
 
@@ -60,7 +65,7 @@ def table(summary: pd.DataFrame) -> pd.DataFrame:
             for f in fractions:
                 hit = summary[(summary["method"] == method) & (summary["dataset"] == dataset) & (summary["task"] == task)
                               & (summary["metric"] == metric) & (summary["fraction"] == f)]
-                row[f"{title} {f}%"] = _cell(*hit[["mean", "std", "seeds"]].iloc[0]) if len(hit) else "–"
+                row[f"{title} {f}%"] = _cell(*hit[["mean", "std", "seeds", "reason"]].iloc[0]) if len(hit) else "–"
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -1,0 +1,36 @@
+"""Init baselines: ImageNet weights only from the local cache, and said so when absent."""
+
+import pytest
+import torch
+import torchvision
+
+from baselines.imagenet_init import cached_imagenet_weights
+from benchmark.encoders import ImageEncoder
+from benchmark.methods import WeightsUnavailable, get_method
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    return tmp_path / "hub"
+
+
+def test_imagenet_absent_is_reported_not_replaced(torch_home):
+    method = get_method("imagenet")(ImageEncoder("resnet18"), 8, {})
+    before = method.encoder.stem[0].weight.clone()
+    with pytest.raises(WeightsUnavailable, match="weights not available offline"):
+        method.initialize()
+    assert torch.equal(method.encoder.stem[0].weight, before)
+
+
+def test_imagenet_loads_from_local_cache(torch_home):
+    torch.manual_seed(3)
+    net = torchvision.models.resnet18(weights=None)
+    name = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[1]
+    (torch_home / "checkpoints").mkdir(parents=True)
+    torch.save(net.state_dict(), torch_home / "checkpoints" / name)
+    assert cached_imagenet_weights("resnet18").name == name
+    method = get_method("imagenet")(ImageEncoder("resnet18"), 8, {})
+    method.initialize()
+    assert torch.equal(method.encoder.stem[0].weight, net.conv1.weight)
+    assert torch.equal(method.encoder.layer4[1].bn2.running_mean, net.layer4[1].bn2.running_mean)
