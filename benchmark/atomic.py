@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 
@@ -83,9 +82,3 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
                 fh.write(frame.to_csv(index=False).encode())
         else:
             frame.to_csv(tmp, index=False)
-
-
-def write_npy(path: str | Path, array: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from support import data_error
+from support import assert_same_files, data_error
 
 from benchmark.imaging import Letterbox
 from benchmark.phantom.anatomy import sample_geometry
@@ -202,9 +202,7 @@ def test_covidx_phantom_deterministic(tmp_path):
     a = write_covidx(tmp_path / "a", seed=5, image_size=48, train=8, test=4)
     b = write_covidx(tmp_path / "b", seed=5, image_size=48, train=8, test=4)
     pd.testing.assert_frame_equal(a, b)
-    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    assert len(files) == 14
-    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+    assert_same_files(tmp_path / "a", tmp_path / "b", 14)
 
 
 def test_ground_glass_is_lower_peripheral_and_bilateral():
@@ -357,6 +355,4 @@ def test_object_cxr_phantom_deterministic(tmp_path):
     a = write_object_cxr(tmp_path / "a", seed=5, image_size=48, train=6, dev=4)
     b = write_object_cxr(tmp_path / "b", seed=5, image_size=48, train=6, dev=4)
     pd.testing.assert_frame_equal(a, b)
-    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    assert len(files) == 12
-    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+    assert_same_files(tmp_path / "a", tmp_path / "b", 12)
