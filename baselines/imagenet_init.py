@@ -32,7 +32,6 @@ def cached_imagenet_weights(arch: str) -> Path | None:
 @register_method("imagenet")
 class ImageNetInit(PretrainMethod):
     trains = False
-    uses_text = False
 
     def initialize(self) -> None:
         from benchmark.import_weights import import_encoder

@@ -8,4 +8,3 @@ from benchmark.methods import PretrainMethod, register_method
 @register_method("random")
 class RandomInit(PretrainMethod):
     trains = False
-    uses_text = False

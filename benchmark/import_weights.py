@@ -35,9 +35,15 @@ class Layout:
 
 
 LAYOUTS: tuple[Layout, ...] = (
-    Layout("mflag-official", "encoder."),  # M-FLAG *_encoder.pth / *_total.pth
-    Layout("mgca-lightning", "img_encoder_q.model.", "state_dict"),  # MGCA .ckpt
-    Layout("gloria-lightning", "gloria.img_encoder.model.", "state_dict"),  # GLoRIA .ckpt
+    # M-FLAG *_encoder.pth / *_total.pth (official), and BenchX's M-FLAG_total.pth / M-FLAG.pth
+    Layout("mflag-official", "encoder."),
+    Layout("mflag-ddp", "module.encoder."),  # the same saved from a DistributedDataParallel wrapper
+    # MGCA Lightning .ckpt (official), and BenchX's MGCA_ResNet.ckpt / MGCA-resnet50.ckpt
+    Layout("mgca-lightning", "img_encoder_q.model.", "state_dict"),
+    # GLoRIA Lightning .ckpt (official), and BenchX's GLoRIA.ckpt
+    Layout("gloria-lightning", "gloria.img_encoder.model.", "state_dict"),
+    # BenchX's ConVIRT.pth (ViLMedic format: the model's state dict under "model")
+    Layout("benchx-convirt", "visual.model.", "model"),
     Layout("plain-resnet", ""),  # a torchvision ResNet state dict, or this project's encoder.safetensors
 )
 # first component of a trunk key -> ImageEncoder module

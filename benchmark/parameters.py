@@ -16,7 +16,7 @@ from torch import nn
 
 from benchmark.encoders import ImageEncoder
 from benchmark.errors import run_cli
-from mflag.model import projection
+from benchmark.projection import projection
 
 
 def count(module: nn.Module) -> int:

@@ -1,11 +1,22 @@
 """``python -m benchmark.pretrain --method NAME``: the one training engine for every method.
 
-Reads the pre-training store (images) and the aligned report embeddings, builds the
-method from the registry, trains with AdamW and a warm-up + cosine schedule, and
-writes ``OUT/encoder.safetensors`` (the shared encoder interface), ``OUT/model.safetensors``
-(all of the method's modules), ``OUT/train_log.csv`` and ``OUT/meta.json`` (method, LM,
-data, parameter counts, wall time). Methods that do not train (init baselines) save
-their seeded initial encoder.
+Reads the pre-training store (images) and the reports (cached frozen-LM embeddings,
+or tokens for methods whose LM trains), builds the method named in
+``benchmark/configs/methods.yaml``, trains with AdamW and a warm-up + cosine schedule,
+and writes ``OUT/encoder.safetensors`` (the shared encoder interface),
+``OUT/model.safetensors`` (all of the method's modules), ``OUT/train_log.csv`` and
+``OUT/meta.json`` (method, LM, data, trainable and frozen parameters, wall time).
+Methods that do not train (init baselines) save their seeded initial encoder.
+
+Scale-out: the same command runs under ``torchrun --nproc_per_node N``. Each process
+takes 1/N of every global batch (``DistributedSampler``, ``set_epoch`` each epoch),
+batch-level terms (BatchNorm statistics, contrastive and orthogonality losses) are
+computed over the global batch, and rank 0 writes. The result matches a one-process
+run with the same global batch up to floating-point rounding.
+
+State: every ``checkpoint_every`` steps the run saves a checkpoint to ``OUT.ckpt/``
+(``benchmark.checkpoint``); a run that finds a checkpoint of the same configuration
+resumes from it and ends with the weights an uninterrupted run would have.
 """
 
 from __future__ import annotations
@@ -13,22 +24,34 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import shutil
+import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from safetensors.torch import save_file
+from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
+from benchmark import distributed
 from benchmark.atomic import atomic_dir
+from benchmark.checkpoint import TrainState, fingerprint, load_checkpoint, read_checkpoint_info, save_checkpoint
 from benchmark.config import add_profile_args, load_profile
 from benchmark.encoders import ImageEncoder, save_encoder
 from benchmark.errors import DataError, run_cli
-from benchmark.methods import PretrainMethod, WeightsUnavailable, get_method
+from benchmark.methods import MethodSpec, PretrainMethod, TextInput, WeightsUnavailable, get_method
 from benchmark.store import Store
-from benchmark.transforms import random_crop_input
+from benchmark.text import LMChoice, load_lm, lm_parameter_count, resolve_lm
+from benchmark.text_encoder import ReportTokens, TrainableTextEncoder
+from benchmark.transforms import crop_boxes, crop_input
+
+#: test hook: SIGKILL the process right after this global step (checks kill-and-resume)
+KILL_AFTER_STEP_ENV = "BENCHMARK_KILL_AFTER_STEP"
 
 
 def cosine_with_warmup(step: int, total: int, warmup: int) -> float:
@@ -39,58 +62,150 @@ def cosine_with_warmup(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def build_method(name: str, cfg: dict, text_dim: int, seed: int) -> PretrainMethod:
+def method_options(spec: MethodSpec, cfg: dict) -> dict:
+    """The method's options from methods.yaml, overridden by the profile's ``method_options.<plugin>``."""
+    return {**spec.options, **(cfg.get("method_options") or {}).get(spec.plugin, {})}
+
+
+@dataclass
+class Reports:
+    """The text side as the engine feeds it: what the method is built with, and per-batch input."""
+
+    input: TextInput
+    embeddings: torch.Tensor | None  # (n, dim) aligned with the training rows, for ``text: frozen``
+    lm: dict | None  # recorded in meta.json
+
+    def batch(self, idx: np.ndarray) -> torch.Tensor | None:
+        if self.embeddings is not None:
+            return self.embeddings[idx]
+        if self.input.encoder is not None:
+            return torch.from_numpy(idx)
+        return None
+
+
+def prepare_reports(spec: MethodSpec, texts: list[str], text_dir: Path, profile: dict) -> Reports:
+    """Cached embeddings (frozen LM) or tokens + a trainable LM, as the method's ``text`` mode says."""
+    if spec.text.kind == "none":
+        return Reports(TextInput(), None, None)
+    lm_file = text_dir / "lm.json"
+    if not lm_file.is_file():
+        raise DataError(lm_file, "report embeddings missing; run `python -m benchmark.embed`")
+    lm_info = json.loads(lm_file.read_text())
+    choice: LMChoice = resolve_lm(str(profile["lm"]["name"]))
+    if choice.name != lm_info["name"]:
+        raise DataError(lm_file, f"embeddings were made with {lm_info['name']}, the profile now resolves to {choice.name}")
+    cfg = profile["pretrain"]
+    if spec.text.kind == "frozen":
+        return Reports(TextInput(dim=int(lm_info["dim"])), None,
+                       {**{k: lm_info[k] for k in ("name", "source", "max_length")}, "trainable_layers": 0,
+                        "parameters": lm_parameter_count(choice)})
+    tokenizer, model = load_lm(choice, "eager" if spec.text.cls_attention else None)
+    n_layers = len(model.base_model.encoder.layer)
+    frozen = spec.text.resolve_frozen(n_layers, cfg.get("text_trainable_layers"))
+    max_length = int(cfg.get("text_max_length", profile["lm"]["max_length"]))
+    tokens = ReportTokens.from_texts(texts, tokenizer, max_length)
+    start = time.perf_counter()
+    encoder = TrainableTextEncoder(model, tokens, frozen, last_n=spec.text.last_n, cls_attention=spec.text.cls_attention,
+                                   cache_frozen=bool(cfg.get("cache_frozen_text", True)),
+                                   batch_size=int(profile["lm"]["batch_size"]))
+    if frozen and cfg.get("cache_frozen_text", True):
+        print(f"pretrain: first {frozen}/{n_layers} LM layers frozen, their output cached for {len(texts)} reports "
+              f"in {time.perf_counter() - start:.1f}s")
+    lm = {"name": choice.name, "source": choice.source, "max_length": max_length, "layers": n_layers,
+          "trainable_layers": n_layers - frozen, "parameters": sum(p.numel() for p in model.parameters())}
+    return Reports(TextInput(dim=int(model.config.hidden_size), encoder=encoder), None, lm)
+
+
+def build_method(spec: MethodSpec, cfg: dict, text: TextInput, seed: int) -> PretrainMethod:
     torch.manual_seed(seed)
     encoder = ImageEncoder(cfg["arch"])
-    return get_method(name)(encoder, text_dim, cfg)
+    return spec.plugin_class()(encoder, text, method_options(spec, cfg))
 
 
-def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, text: np.ndarray | None, cfg: dict,
-          seed: int) -> pd.DataFrame:
+def _kill_if_asked(step: int) -> None:
+    if os.environ.get(KILL_AFTER_STEP_ENV) == str(step):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, reports: Reports, cfg: dict, seed: int,
+          ctx: distributed.Context, ckpt_dir: Path | None = None, run_fingerprint: str = "") -> pd.DataFrame:
     """Run the configured epochs over store rows ``rows``; one log row per epoch (mean of each loss term).
 
-    ``images`` stays memory-mapped: each batch reads only its own rows, so a
-    MIMIC-sized store never has to fit in memory. ``text`` is aligned with ``rows``.
+    ``images`` stays memory-mapped: each batch reads only its own rows. The global
+    batch is split evenly over ``ctx.world_size`` processes.
     """
     n = len(rows)
-    batch = int(cfg["batch_size"])
+    global_batch = min(int(cfg["batch_size"]), n)
     if n < 2:
         raise DataError(None, f"pre-training needs at least 2 images, store has {n}")
-    batch = min(batch, n)
-    steps_per_epoch = n // batch  # drop the last partial batch: BatchNorm needs > 1 sample
+    if global_batch % ctx.world_size:
+        raise DataError(None, f"batch_size {global_batch} is not divisible by {ctx.world_size} processes")
+    local = global_batch // ctx.world_size
+    steps_per_epoch = n // global_batch  # drop the last partial batch: BatchNorm needs > 1 sample
     epochs = int(cfg["epochs"])
     total = steps_per_epoch * epochs
+    every = int(cfg.get("checkpoint_every") or steps_per_epoch)
+
+    method = distributed.convert_batchnorm(method, ctx).to(ctx.device)
+    model: torch.nn.Module = method
+    if ctx.distributed:
+        model = torch.nn.parallel.DistributedDataParallel(method, broadcast_buffers=False)
     params = [p for p in method.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(params, lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda s: cosine_with_warmup(s, total, int(cfg.get("warmup_steps", 0))))
-    gen = torch.Generator().manual_seed(seed)
-    size = int(cfg["input_size"])
-    log = []
+    sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: cosine_with_warmup(s, total, int(cfg.get("warmup_steps", 0))))
+    state = TrainState(0, {}, {}, [], {}, torch.get_rng_state())
+    if ckpt_dir is not None and read_checkpoint_info(ckpt_dir) is not None:
+        if read_checkpoint_info(ckpt_dir).get("fingerprint") == run_fingerprint:
+            state = load_checkpoint(ckpt_dir, method, run_fingerprint)
+            optim.load_state_dict(state.optimizer)
+            sched.load_state_dict(state.scheduler)
+            torch.set_rng_state(state.rng)
+            if ctx.is_main:
+                print(f"pretrain {method.name}: resuming from {ckpt_dir} at step {state.step}/{total}")
+        elif ctx.is_main:
+            print(f"pretrain {method.name}: ignoring {ckpt_dir} (another configuration)")
+            shutil.rmtree(ckpt_dir)
+    sampler = DistributedSampler(range(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed)
+    size, side = int(cfg["input_size"]), int(images.shape[-1])
     method.train()
-    bar = tqdm(total=total, desc=f"pretrain {method.name}", unit="step", leave=False)
-    for epoch in range(epochs):
-        order = torch.randperm(n, generator=gen).numpy()
-        sums: dict[str, float] = {}
-        for s in range(steps_per_epoch):
-            idx = np.sort(order[s * batch:(s + 1) * batch])
-            x = random_crop_input(torch.from_numpy(np.ascontiguousarray(images[rows[idx]])), size, gen)
-            t = torch.from_numpy(text[idx]) if text is not None else None
-            terms = method.loss(x, t)
+    bar = tqdm(total=total, initial=state.step, desc=f"pretrain {method.name}", unit="step", leave=False,
+               **({} if ctx.is_main else {"disable": True}))
+    for epoch in range(state.step // steps_per_epoch, epochs):
+        sampler.set_epoch(epoch)
+        order = np.fromiter(iter(sampler), dtype=np.int64)
+        boxes = crop_boxes(n, side, torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+        method.start_epoch(epoch)
+        for s in range(state.step % steps_per_epoch, steps_per_epoch):
+            idx = np.sort(order[s * local:(s + 1) * local])
+            torch.manual_seed(seed * 1_000_003 + state.step * 101 + ctx.rank)  # dropout in trainable LMs
+            x = crop_input(torch.from_numpy(np.ascontiguousarray(images[rows[idx]])), boxes[idx], size).to(ctx.device)
+            text = reports.batch(idx)
+            terms = model(x, None if text is None else text.to(ctx.device))
             optim.zero_grad(set_to_none=True)
             terms["loss"].backward()
             optim.step()
             sched.step()
             for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
+                state.sums[k] = state.sums.get(k, 0.0) + float(v.detach())
+            state.step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{float(terms['loss'].detach()):.3f}")
-        row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0]}
-        row.update({k: v / steps_per_epoch for k, v in sums.items()})
-        log.append(row)
-        print("pretrain " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+            _kill_if_asked(state.step)
+            if s + 1 == steps_per_epoch:
+                row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0]}
+                row.update({k: v / steps_per_epoch for k, v in state.sums.items()})
+                state.log.append(row)
+                state.sums = {}
+                if ctx.is_main:
+                    print("pretrain " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+            if ckpt_dir is not None and state.step % every == 0 and state.step < total:
+                if ctx.is_main:
+                    state.optimizer, state.scheduler, state.rng = optim.state_dict(), sched.state_dict(), torch.get_rng_state()
+                    save_checkpoint(ckpt_dir, method, state, run_fingerprint)
+                if ctx.distributed:
+                    torch.distributed.barrier()
     bar.close()
-    return pd.DataFrame(log)
+    return pd.DataFrame(state.log)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,54 +214,76 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", required=True, type=Path, help="pre-training store (MIMIC-CXR)")
     parser.add_argument("--text", required=True, type=Path, help="folder written by benchmark.embed")
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--checkpoints", type=Path, default=None, help="checkpoint folder (default: OUT.ckpt)")
     add_profile_args(parser)
     args = parser.parse_args(argv)
     profile = load_profile(args.params, args.profile)
     cfg, seed = profile["pretrain"], int(profile["seed"])
     torch.set_num_threads(int(cfg.get("num_threads", 2)))
-    cls = get_method(args.method)
-    lm_info = json.loads((args.text / "lm.json").read_text()) if (args.text / "lm.json").is_file() else None
-    if lm_info is None:
-        raise DataError(args.text / "lm.json", "report embeddings missing; run `python -m benchmark.embed`")
+    spec = get_method(args.method)
+    ctx = distributed.init_from_env()
+    try:
+        return _run(args, profile, cfg, seed, spec, ctx)
+    finally:
+        distributed.shutdown()
+
+
+def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distributed.Context) -> int:
     start = time.perf_counter()
-    method = build_method(args.method, cfg, int(lm_info["dim"]), seed)
+    store = Store.open(args.store)
+    rows = np.flatnonzero(store.manifest["official_split"].astype(str).to_numpy() == "train")
+    trains = spec.plugin_class().trains
+    if trains:
+        reports = prepare_reports(spec, store.manifest["text"].astype(str).iloc[rows].tolist(), args.text, profile)
+    else:
+        reports = Reports(TextInput(), None, None)
+    if spec.text.kind == "frozen":
+        text = np.load(args.text / "embeddings.npy")
+        if text.shape[0] != len(store.manifest):
+            raise DataError(args.text / "embeddings.npy", f"{text.shape[0]} rows but the store has {len(store.manifest)}")
+        reports.embeddings = torch.from_numpy(text[rows])
+    method = build_method(spec, cfg, reports.input, seed)
+    base_meta = {"method": args.method, "plugin": spec.plugin, "title": spec.title, "arch": cfg["arch"], "seed": seed,
+                 "profile": profile["name"], "data_kind": profile["data_kind"]}
     try:
         method.initialize()
     except WeightsUnavailable as why:
         # a documented outcome, not a crash: later stages carry the reason into the report
-        meta = {"method": args.method, "arch": cfg["arch"], "profile": profile["name"],
-                "data_kind": profile["data_kind"], "unavailable": str(why)}
-        with atomic_dir(args.out) as tmp:
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        print(f"pretrain {args.method}: {why}")
+        if ctx.is_main:
+            with atomic_dir(args.out) as tmp:
+                (tmp / "meta.json").write_text(json.dumps({**base_meta, "unavailable": str(why)}, indent=2, sort_keys=True) + "\n")
+            print(f"pretrain {args.method}: {why}")
         return 0
     log = pd.DataFrame()
-    store = Store.open(args.store)
-    rows = np.flatnonzero(store.manifest["official_split"].astype(str).to_numpy() == "train")
-    if cls.trains:
-        text = np.load(args.text / "embeddings.npy") if cls.uses_text else None
-        if text is not None and text.shape[0] != len(store.manifest):
-            raise DataError(args.text / "embeddings.npy", f"{text.shape[0]} rows but the store has {len(store.manifest)}")
-        log = train(method, store.images, rows, None if text is None else text[rows], cfg, seed)
+    ckpt_dir = args.checkpoints or args.out.with_name(args.out.name + ".ckpt")
+    if trains:
+        run_fp = fingerprint({"method": spec.name, "plugin": spec.plugin, "options": method_options(spec, cfg),
+                              "text": spec.text.__dict__, "pretrain": cfg, "seed": seed, "world": ctx.world_size,
+                              "store": (args.store / "store.json").read_text(), "lm": reports.lm})
+        log = train(method, store.images, rows, reports, cfg, seed, ctx, ckpt_dir, run_fp)
+    if not ctx.is_main:
+        return 0
+    counts = method.parameter_counts()
+    if reports.lm is not None and spec.text.kind == "frozen":
+        counts["frozen"] += int(reports.lm["parameters"])  # the frozen LM is part of the model, run ahead of time
     meta = {
-        "method": args.method,
-        "arch": cfg["arch"],
-        "seed": seed,
-        "profile": profile["name"],
-        "data_kind": profile["data_kind"],
-        "lm": {k: lm_info[k] for k in ("name", "source", "max_length")} if cls.uses_text else None,
-        "pretrain_images": int(len(rows)) if cls.trains else 0,
-        "epochs": int(cfg["epochs"]) if cls.trains else 0,
-        "parameters": method.parameter_counts(),
+        **base_meta,
+        "lm": reports.lm,
+        "pretrain_images": int(len(rows)) if trains else 0,
+        "epochs": int(cfg["epochs"]) if trains else 0,
+        "world_size": ctx.world_size,
+        "parameters": counts,
         "encoder_parameters": sum(p.numel() for p in method.encoder.parameters()),
         "final_loss": float(log["loss"].iloc[-1]) if len(log) else None,
         "wall_time_s": round(time.perf_counter() - start, 2),
     }
     with atomic_dir(args.out) as tmp:
         save_encoder(method.encoder, tmp, {k: meta[k] for k in ("method", "arch", "seed", "profile", "data_kind")})
-        save_file({k: v.detach().contiguous() for k, v in method.state_dict().items()}, str(tmp / "model.safetensors"))
+        save_file({k: v.detach().contiguous().cpu() for k, v in method.state_dict().items()}, str(tmp / "model.safetensors"))
         log.to_csv(tmp / "train_log.csv", index=False)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    if ckpt_dir.exists():
+        shutil.rmtree(ckpt_dir)
     print(f"pretrain {args.method}: {meta['pretrain_images']} images, {meta['epochs']} epochs, "
           f"{meta['wall_time_s']}s -> {args.out}")
     return 0

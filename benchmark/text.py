@@ -85,15 +85,31 @@ def resolve_lm(name: str) -> LMChoice:
                     "set lm.name to 'auto' or 'minilm' to use the packaged MiniLM")
 
 
-def load_lm(choice: LMChoice):
-    """Tokenizer and model in eval mode, loaded with no network access."""
+def load_lm(choice: LMChoice, attn_implementation: str | None = None):
+    """Tokenizer and model in eval mode, loaded with no network access.
+
+    ``attn_implementation="eager"`` when attention weights are needed (MGCA's word weights).
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModel, AutoTokenizer
 
     trust = choice.name == CXR_BERT  # CXR-BERT ships its own model class
+    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     tokenizer = AutoTokenizer.from_pretrained(choice.location, local_files_only=True, trust_remote_code=trust)
-    model = AutoModel.from_pretrained(choice.location, local_files_only=True, trust_remote_code=trust)
+    model = AutoModel.from_pretrained(choice.location, local_files_only=True, trust_remote_code=trust, **extra)
     return tokenizer, model.eval()
+
+
+def lm_parameter_count(choice: LMChoice) -> int:
+    """Parameters of the LM, counted from its config on the meta device (no weights loaded)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoConfig, AutoModel
+
+    trust = choice.name == CXR_BERT
+    config = AutoConfig.from_pretrained(choice.location, local_files_only=True, trust_remote_code=trust)
+    with torch.device("meta"):
+        model = AutoModel.from_config(config, trust_remote_code=trust)
+    return sum(p.numel() for p in model.parameters())
 
 
 def text_key(choice: LMChoice, max_length: int, text: str) -> str:

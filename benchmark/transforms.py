@@ -21,15 +21,19 @@ def to_input(images_uint8: torch.Tensor, size: int) -> torch.Tensor:
     return ((x - MEAN) / STD).expand(-1, 3, -1, -1).contiguous()
 
 
-def random_crop_input(images_uint8: torch.Tensor, size: int, generator: torch.Generator,
-                      min_scale: float = 0.8) -> torch.Tensor:
-    """Random square crops (scale ``min_scale``..1 of the side, one per image), resized to ``size``."""
-    b, h, w = images_uint8.shape
-    out = []
-    scales = min_scale + (1 - min_scale) * torch.rand(b, generator=generator)
-    for i in range(b):
-        side = max(1, int(round(float(scales[i]) * min(h, w))))
-        top = int(torch.randint(0, h - side + 1, (1,), generator=generator))
-        left = int(torch.randint(0, w - side + 1, (1,), generator=generator))
-        out.append(to_input(images_uint8[i:i + 1, top:top + side, left:left + side], size))
-    return torch.cat(out)
+def crop_boxes(n: int, side: int, generator: torch.Generator, min_scale: float = 0.8) -> torch.Tensor:
+    """(n, 3) int64 rows (crop side, top, left): one random square crop of ``min_scale``..1 of
+    a ``side``-pixel image per sample. Drawn per sample index for a whole epoch, so a
+    sample gets the same crop whichever process or batch position it lands in."""
+    scales = min_scale + (1 - min_scale) * torch.rand(n, generator=generator)
+    sides = (scales * side).round().long().clamp(1, side)
+    room = (side - sides + 1).double()
+    top = (torch.rand(n, generator=generator, dtype=torch.float64) * room).long()
+    left = (torch.rand(n, generator=generator, dtype=torch.float64) * room).long()
+    return torch.stack([sides, top, left], dim=1)
+
+
+def crop_input(images_uint8: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Crop each (H, W) image to its (side, top, left) box and resize to ``size`` (see :func:`crop_boxes`)."""
+    return torch.cat([to_input(images_uint8[i:i + 1, t:t + s, l:l + s], size)
+                      for i, (s, t, l) in enumerate(boxes.tolist())])

@@ -41,6 +41,7 @@ def _sequential(tv_state: dict) -> dict:
                                   "epoch": 49}, ".ckpt"),
     ("gloria-lightning", lambda s: {"state_dict": {f"gloria.img_encoder.model.{k}": v for k, v in s.items()}}, ".ckpt"),
     ("plain-resnet", lambda s: dict(s), ".pth"),
+    ("mflag-ddp", lambda s: {f"module.encoder.{k}": v for k, v in s.items()}, "_total.pth"),
 ])
 def test_layouts_import_exactly(tmp_path, source, layout, build, suffix):
     path = tmp_path / f"release{suffix}"
@@ -93,3 +94,29 @@ def test_cli_writes_encoder(tmp_path, source):
 
     enc, meta = load_encoder(tmp_path / "out")
     assert meta["layout"] == "mgca-lightning" and _same_weights(enc, source)
+
+
+# BenchX release files (Hugging Face youngzhou12/*), with the nesting and prefixes its loader strips
+BENCHX = {
+    "M-FLAG_total.pth": ("mflag-official", lambda s: {**{f"encoder.{k}": v for k, v in s.items()},
+                                                       "lm_model.encoder.layer.0.output.dense.weight": torch.zeros(2, 2),
+                                                       "proj_t.0.weight": torch.zeros(2, 2)}),
+    "MGCA_ResNet.ckpt": ("mgca-lightning", lambda s: {"state_dict": {**{f"img_encoder_q.model.{k}": v for k, v in s.items()},
+                                                                     "img_encoder_q.global_embed.head.0.weight": torch.zeros(2, 2),
+                                                                     "prototype_layer.weight": torch.zeros(4, 2)}}),
+    "ConVIRT.pth": ("benchx-convirt", lambda s: {"model": {**{f"visual.model.{k}": v for k, v in s.items()},
+                                                           "linguistic.model.embeddings.word_embeddings.weight": torch.zeros(3, 2),
+                                                           "vision_projection.0.weight": torch.zeros(2, 2)}}),
+    "GLoRIA.ckpt": ("gloria-lightning", lambda s: {"state_dict": {**{f"gloria.img_encoder.model.{k}": v for k, v in s.items()},
+                                                                  "gloria.img_encoder.global_embedder.weight": torch.zeros(2, 2),
+                                                                  "gloria.text_encoder.model.pooler.dense.bias": torch.zeros(2)}}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BENCHX))
+def test_benchx_releases_import_exactly(tmp_path, source, name):
+    layout, build = BENCHX[name]
+    torch.save(build(source), tmp_path / name)
+    encoder, info = import_encoder(tmp_path / name, "resnet18")
+    assert info["layout"] == layout
+    assert _same_weights(encoder, source)

@@ -1,0 +1,143 @@
+"""The training engine: every method trains, torchrun matches one process, a killed run resumes exactly."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+from support import data_error
+
+from benchmark import embed, prepare
+from benchmark.checkpoint import load_checkpoint
+from benchmark.pretrain import KILL_AFTER_STEP_ENV
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def pretrain_inputs(phantom_root, tmp_path_factory):
+    """Smoke MIMIC store + report embeddings, and a params file with a few more steps than smoke."""
+    work = tmp_path_factory.mktemp("engine")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["profile"] = "smoke"
+    params["profiles"]["smoke"]["pretrain"].update({"epochs": 2, "batch_size": 16, "checkpoint_every": 2})
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    common = ["--params", str(work / "params.yaml")]
+    assert prepare.main(["--dataset", "mimic", "--root", str(phantom_root / "mimic"), "--out", str(work / "store")] + common) == 0
+    assert embed.main(["--store", str(work / "store"), "--out", str(work / "text"), "--cache", str(work / "cache")] + common) == 0
+    return work
+
+
+def _pretrain(work: Path, method: str, out: str, launcher: list[str] | None = None, env: dict | None = None,
+              params: str = "params.yaml"):
+    args = ["-m", "benchmark.pretrain", "--method", method, "--store", str(work / "store"), "--text", str(work / "text"),
+            "--out", str(work / out), "--params", str(work / params)]
+    cmd = (launcher or [sys.executable]) + args
+    full_env = {**os.environ, "TQDM_DISABLE": "1", **(env or {})}
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=full_env)
+
+
+def _ok(proc):
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.parametrize("method", ["convirt", "gloria", "mgca", "mflag-no-ortho", "mflag-lm-unfrozen"])
+def test_each_method_trains_and_records_parameters(pretrain_inputs, method):
+    work = pretrain_inputs
+    _ok(_pretrain(work, method, f"models/{method}"))
+    meta = json.loads((work / "models" / method / "meta.json").read_text())
+    log = (work / "models" / method / "train_log.csv").read_text().splitlines()
+    assert len(log) == 1 + 2 and meta["epochs"] == 2  # header + one row per epoch
+    assert meta["parameters"]["trainable"] > meta["encoder_parameters"]  # heads (and LM layers) train too
+    assert meta["lm"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
+    if method == "mflag-no-ortho":
+        assert meta["lm"]["trainable_layers"] == 0 and meta["parameters"]["frozen"] == meta["lm"]["parameters"]
+        log = pd.read_csv(work / "models" / method / "train_log.csv")
+        assert (log["orthogonality"] == 0).all() and (log["loss"] - log["alignment"]).abs().max() < 1e-6
+    else:  # smoke caps the trainable LM at its top layer; the other five and the embeddings are frozen
+        assert meta["lm"]["trainable_layers"] == 1
+        assert meta["parameters"]["frozen"] > 0.5 * meta["lm"]["parameters"]
+    assert not (work / "models" / f"{method}.ckpt").exists()  # checkpoints go once the run is written
+
+
+# Linear biases right before a BatchNorm have no effect on any output (the BatchNorm subtracts
+# them); their gradient is zero up to rounding, which AdamW's normalisation turns into +-lr steps
+# of either sign. They are left out of the comparison.
+PRE_BN_BIASES = {"proj_v.0.bias", "proj_v.3.bias", "proj_t.0.bias", "proj_t.3.bias"}
+
+
+def test_torchrun_two_processes_match_one(pretrain_inputs):
+    """Two gloo processes with half the batch each == one process with the whole batch.
+
+    AdamW divides by the gradient's magnitude, so entries whose gradient is at rounding
+    level take +-lr steps either way: element-wise equality is not what floating point
+    allows. Measured per tensor, the distance between the two runs is <= 2.3 % of how far
+    the weights moved; with per-process BatchNorm (the classic DDP mistake) it is >= 120 %.
+    """
+    work = pretrain_inputs
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["profiles"]["smoke"]["pretrain"].update({"epochs": 1, "batch_size": 24, "lr": 1.0e-2})
+    (work / "ddp.yaml").write_text(yaml.safe_dump(params))
+    _ok(_pretrain(work, "mflag", "models/single", params="ddp.yaml"))
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    proc = _ok(_pretrain(work, "mflag", "models/ddp", launcher, env={"OMP_NUM_THREADS": "1"}, params="ddp.yaml"))
+    assert "resuming" not in proc.stdout
+    single = load_file(str(work / "models" / "single" / "model.safetensors"))
+    ddp = load_file(str(work / "models" / "ddp" / "model.safetensors"))
+    assert json.loads((work / "models" / "ddp" / "meta.json").read_text())["world_size"] == 2
+    assert single.keys() == ddp.keys()
+    from benchmark.methods import TextInput, get_method
+    from benchmark.pretrain import build_method
+    init = build_method(get_method("mflag"), params["profiles"]["smoke"]["pretrain"], TextInput(dim=384), 0).state_dict()
+    for key in single:
+        if key in PRE_BN_BIASES:
+            continue
+        if not single[key].is_floating_point():
+            assert torch.equal(single[key], ddp[key]), key  # BatchNorm step counters
+            continue
+        moved = (single[key] - init[key]).norm()
+        assert moved > 0, key
+        assert (single[key] - ddp[key]).norm() <= 0.05 * moved, key
+
+
+def test_killed_run_resumes_to_identical_weights(pretrain_inputs):
+    work = pretrain_inputs
+    _ok(_pretrain(work, "convirt", "models/straight"))
+    killed = _pretrain(work, "convirt", "models/resumed", env={KILL_AFTER_STEP_ENV: "3"})
+    assert killed.returncode == -9  # SIGKILL after step 3; the last checkpoint is from step 2
+    assert not (work / "models" / "resumed").exists()
+    info = json.loads((work / "models" / "resumed.ckpt" / "checkpoint.json").read_text())
+    assert info["step"] == 2
+    proc = _ok(_pretrain(work, "convirt", "models/resumed"))
+    assert "resuming from" in proc.stdout and "at step 2/6" in proc.stdout
+    a = load_file(str(work / "models" / "straight" / "model.safetensors"))
+    b = load_file(str(work / "models" / "resumed" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (work / "models" / "straight" / "train_log.csv").read_text() == (work / "models" / "resumed" / "train_log.csv").read_text()
+
+
+def test_corrupt_or_foreign_checkpoint_is_rejected(pretrain_inputs, tmp_path):
+    work = pretrain_inputs
+    killed = _pretrain(work, "mflag", "models/victim", env={KILL_AFTER_STEP_ENV: "3"})
+    assert killed.returncode == -9
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(work / "models" / "victim.ckpt", ckpt)
+    fp = json.loads((ckpt / "checkpoint.json").read_text())["fingerprint"]
+    model = torch.nn.Linear(2, 2)
+    assert "different run configuration" in data_error(load_checkpoint, ckpt, model, "other")
+    weights = ckpt / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    assert "SHA-256 mismatch" in data_error(load_checkpoint, ckpt, model, fp)
+    # the engine refuses to resume from the truncated file rather than half-loading it
+    shutil.copy(weights, work / "models" / "victim.ckpt" / "weights.safetensors")
+    proc = _pretrain(work, "mflag", "models/victim")
+    assert proc.returncode != 0 and "SHA-256 mismatch" in proc.stderr
+    shutil.rmtree(work / "models" / "victim.ckpt")
