@@ -46,7 +46,7 @@ from benchmark.encoders import ImageEncoder, save_encoder
 from benchmark.errors import DataError, run_cli
 from benchmark.methods import MethodSpec, PretrainMethod, TextInput, WeightsUnavailable, get_method
 from benchmark.store import Store
-from benchmark.text import LMChoice, load_lm, lm_parameter_count, resolve_lm
+from benchmark.text import LMChoice, lm_parameter_count, load_lm, resolve_lm
 from benchmark.text_encoder import ReportTokens, TrainableTextEncoder
 from benchmark.transforms import crop_boxes, crop_input
 

@@ -19,10 +19,11 @@ from tabulate import tabulate
 
 from benchmark.atomic import write_csv, write_text
 from benchmark.errors import DataError, run_cli
+from benchmark.methods import load_method_specs
 from benchmark.results import load_results
 
-METHOD_NAMES = {"random": "Random Init", "imagenet": "ImageNet Init", "convirt": "ConVIRT", "gloria": "GLoRIA",
-                "mgca": "MGCA", "mflag": "M-FLAG"}
+# row titles and order come from the method config (benchmark/configs/methods.yaml)
+METHOD_NAMES = {name: spec.title for name, spec in load_method_specs().items()}
 METHOD_ORDER = list(METHOD_NAMES)
 # (dataset, task, metric) -> column title
 COLUMNS = {("rsna", "classification", "auroc"): "RSNA AUC"}

@@ -67,6 +67,12 @@ def merge_word_pieces(tokens: torch.Tensor, word_ids: torch.Tensor) -> tuple[tor
     return words, onehot.sum(-1) > 0
 
 
+def _first_rows(inverse: torch.Tensor, count: int) -> torch.Tensor:
+    """For each of ``count`` unique values, the first row of ``inverse`` that maps to it."""
+    first = torch.full((count,), len(inverse), dtype=torch.long)
+    return first.scatter_reduce(0, inverse, torch.arange(len(inverse)), reduce="amin")
+
+
 def _additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
 
@@ -120,18 +126,21 @@ class TrainableTextEncoder(nn.Module):
         return out
 
     def _encode_frozen_all(self, batch_size: int) -> dict[int, torch.Tensor]:
+        """Frozen-prefix outputs of every report; each distinct token sequence is encoded once."""
         was = self.training
         self.train(False)
         n, length = self.tokens.input_ids.shape
-        cache = {j: torch.zeros(n, length, self.hidden_size) for j in self._needed}
-        order = torch.argsort(self.tokens.attention_mask.sum(1))
-        for start in range(0, n, batch_size):
+        unique, inverse = torch.unique(self.tokens.input_ids, dim=0, return_inverse=True)
+        mask = self.tokens.attention_mask[_first_rows(inverse, len(unique))]
+        cache = {j: torch.zeros(len(unique), length, self.hidden_size) for j in self._needed}
+        order = torch.argsort(mask.sum(1))
+        for start in range(0, len(unique), batch_size):
             rows = order[start:start + batch_size]
-            t = self.tokens.lengths(rows)
-            for j, h in self._run_frozen(self.tokens.input_ids[rows, :t], self.tokens.attention_mask[rows, :t]).items():
+            t = int(mask[rows].sum(1).max())
+            for j, h in self._run_frozen(unique[rows, :t], mask[rows, :t]).items():
                 cache[j][rows, :t] = h
         self.train(was)
-        return cache
+        return {j: c[inverse] for j, c in cache.items()}
 
     def forward(self, rows: torch.Tensor) -> TextOutput:
         rows = rows.cpu()

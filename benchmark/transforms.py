@@ -35,5 +35,5 @@ def crop_boxes(n: int, side: int, generator: torch.Generator, min_scale: float =
 
 def crop_input(images_uint8: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
     """Crop each (H, W) image to its (side, top, left) box and resize to ``size`` (see :func:`crop_boxes`)."""
-    return torch.cat([to_input(images_uint8[i:i + 1, t:t + s, l:l + s], size)
-                      for i, (s, t, l) in enumerate(boxes.tolist())])
+    return torch.cat([to_input(images_uint8[i:i + 1, top:top + s, left:left + s], size)
+                      for i, (s, top, left) in enumerate(boxes.tolist())])

@@ -6,8 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from baselines.losses import (cross_entropy_both_ways, gloria_local_similarity, info_nce, prototype_loss, sinkhorn,
-                              token_alignment_loss)
+from baselines.losses import cross_entropy_both_ways, gloria_local_similarity, info_nce, prototype_loss, sinkhorn, token_alignment_loss
 from baselines.mgca import word_weights
 from benchmark.text_encoder import merge_word_pieces
 

@@ -41,10 +41,11 @@ def smoke_run(tmp_path_factory):
 def test_pipeline_writes_leaderboard_with_both_methods(smoke_run):
     work, _, _ = smoke_run
     board = (work / "results" / "leaderboard.md").read_text()
-    assert "M-FLAG" in board and "Random Init" in board
+    for title in ("M-FLAG", "M-FLAG w/o orthogonality loss", "Random Init", "ConVIRT", "GLoRIA", "MGCA"):
+        assert f"| {title} " in board, title
     assert "PHANTOM" in board and "all-MiniLM-L6-v2" in board
     summary = pd.read_csv(work / "results" / "leaderboard.csv")
-    assert set(summary["method"]) == {"mflag", "random", "imagenet"}
+    assert set(summary["method"]) == {"mflag", "mflag-no-ortho", "convirt", "gloria", "mgca", "random", "imagenet"}
     assert set(summary["fraction"]) == {1, 10, 100}
     trained = summary[summary["method"] != "imagenet"]
     assert trained["mean"].between(0, 100).all()
@@ -58,7 +59,7 @@ def test_pipeline_writes_leaderboard_with_both_methods(smoke_run):
 def test_result_json_traces_its_inputs(smoke_run):
     work, _, _ = smoke_run
     files = sorted((work / "results" / "runs").rglob("*.json"))
-    assert len(files) == 3 * 3  # methods x fractions x one seed
+    assert len(files) == 7 * 3  # methods x fractions x one seed
     record = json.loads(next(f for f in files if f.name.startswith("random")).read_text())
     for key in ("method", "dataset", "fraction", "seed", "metric", "value", "lm", "data_kind", "profile",
                 "wall_time_s", "encoder_sha256", "ci95", "n"):

@@ -7,7 +7,7 @@ from benchmark.text import load_lm, resolve_lm
 from benchmark.text_encoder import ReportTokens, TrainableTextEncoder
 
 REPORTS = ["No acute cardiopulmonary process.", "Right lower lobe pneumothorax, small.",
-           "Cardiomegaly with mild pulmonary edema and bilateral effusions.", "Normal."]
+           "Cardiomegaly with mild pulmonary edema and bilateral effusions.", "Normal.", "No acute cardiopulmonary process."]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_tokens_record_words(lm):
 
 @pytest.mark.parametrize("frozen", [0, 3, 5])
 def test_cached_prefix_equals_running_it(lm, frozen):
-    rows = torch.tensor([2, 0, 3])
+    rows = torch.tensor([2, 0, 3, 4])  # 4 repeats 0: encoded once in the cache
     cached = _encoder(lm, frozen, True, last_n=4, cls_attention=True)
     live = _encoder(lm, frozen, False, last_n=4, cls_attention=True)
     for mode in (False, True):  # eval, and train with the same dropout draws
