@@ -120,6 +120,9 @@ class PretrainMethod(nn.Module):
         return self.loss(images, text)  # forward() so that DistributedDataParallel can wrap the method
 
     def parameter_counts(self) -> dict[str, int]:
+        """Parameters pre-training updates (``trainable``) and holds fixed (``frozen``)."""
+        if not self.trains:  # init baselines update nothing
+            return {"trainable": 0, "frozen": sum(p.numel() for p in self.parameters())}
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
         frozen = sum(p.numel() for p in self.parameters() if not p.requires_grad)
         return {"trainable": trainable, "frozen": frozen}

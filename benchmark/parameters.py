@@ -49,6 +49,35 @@ def paper_configuration(text_dim: int = 768, hidden: int = 2048, out: int = 1024
     }
 
 
+def method_counts(arch: str = "resnet50", lm_layers: int = 12) -> dict[str, dict[str, int]]:
+    """Trainable / frozen parameters of every method in methods.yaml, built as the engine builds
+    them (paper options) around a BERT-base-sized LM with ``lm_layers`` layers (MGCA and its
+    ConVIRT use the first 6 layers of Bio_ClinicalBERT). Built on the meta device: no memory, no weights."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from benchmark.methods import TextInput, load_method_specs
+    from benchmark.text_encoder import ReportTokens, TrainableTextEncoder
+
+    out = {}
+    tokens = ReportTokens(torch.zeros(1, 4, dtype=torch.long), torch.ones(1, 4, dtype=torch.long),
+                          torch.zeros(1, 4, dtype=torch.long))
+    with torch.device("meta"):
+        for name, spec in load_method_specs().items():
+            lm = BertModel(BertConfig(num_hidden_layers=lm_layers))
+            lm_size = count(lm)
+            text = TextInput(dim=lm.config.hidden_size)
+            if spec.text.kind == "trainable":
+                frozen = spec.text.resolve_frozen(lm_layers, None)
+                text.encoder = TrainableTextEncoder(lm, tokens, frozen, last_n=spec.text.last_n, cache_frozen=False)
+            method = spec.plugin_class()(ImageEncoder(arch), text, spec.options)
+            counts = method.parameter_counts()
+            if spec.text.kind == "frozen":
+                counts["frozen"] += lm_size
+            out[name] = counts
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.parameters", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
@@ -65,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
           f"(LM frozen: {c['bert_base']:,})")
     print(f"LM fine-tuned:  {c['mflag']['trainable']:,} + {c['bert_base']:,} = {c['lm_finetuned']['trainable']:,}")
     print(f"reduction: 1 - {c['mflag']['trainable']:,} / {c['lm_finetuned']['trainable']:,} = {c['reduction']:.1%}")
+    print("\nper method, as built by the engine with paper options (ResNet-50; BERT-base, 12 layers):")
+    for name, n in method_counts().items():
+        print(f"  {name:22s} trainable {n['trainable']:>12,}   frozen {n['frozen']:>12,}")
     return 0
 
 

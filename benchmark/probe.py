@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             "method": args.method, "dataset": args.dataset, "task": "classification", "head": "linear",
             "fraction": args.fraction, "seed": seed, "metric": metric, "value": value, "ci95": [lo, hi],
             "n": {k: int(len(v)) for k, v in rows.items()}, "positives": positives, "lm": meta.get("lm"), "arch": feat_info["encoder"]["arch"],
+            "pretrain_parameters": meta.get("parameters"),
             "profile": profile["name"], "data_kind": profile["data_kind"], "backend": "native",
             "protocol": "mgca", "status": "ok", "encoder_sha256": feat_info["encoder_sha256"], **fit,
             "wall_time_s": round(time.perf_counter() - start, 3),

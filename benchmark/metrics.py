@@ -1,0 +1,83 @@
+"""Segmentation and detection metrics of the MGCA protocol, on plain tensors and lists.
+
+- :func:`dice`: mean over test images of the per-image Dice at threshold 0.5, where an
+  image with empty ground truth scores 1 if the prediction is empty too and 0 otherwise
+  (the paper's Table 2 metric).
+- :func:`mean_dice_fg_bg`: Dice of the foreground and of the background class, each
+  accumulated over the whole test set, averaged over the two classes (the "mDice" that
+  BenchX reports through MMSegmentation). It is much higher than :func:`dice` on
+  pneumothorax-like data, where the background dominates: never compare the two.
+- :func:`detection_map`: class-agnostic COCO-style mAP (torchmetrics'
+  ``MeanAveragePrecision``) averaged over IoU 0.40:0.05:0.75, over all test images;
+  ``mgca_compat=True`` reproduces the reference code, which leaves out images without a
+  prediction or without a ground-truth box.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+#: IoU thresholds of the MGCA detection protocol: 0.40, 0.45, ..., 0.75
+MGCA_IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.40 + 0.05 * i, 2) for i in range(8))
+
+
+def _binary(masks: torch.Tensor, threshold: float) -> torch.Tensor:
+    masks = torch.as_tensor(masks)
+    return masks >= threshold if masks.is_floating_point() else masks.bool()
+
+
+def dice_per_image(pred_masks: torch.Tensor, true_masks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """(N,) Dice per image of (N, H, W) predictions (probabilities or 0/1) against 0/1 ground truth."""
+    pred, true = _binary(pred_masks, threshold), _binary(true_masks, 0.5)
+    if pred.shape != true.shape:
+        raise ValueError(f"prediction shape {tuple(pred.shape)} != ground-truth shape {tuple(true.shape)}")
+    dims = tuple(range(1, pred.dim()))
+    inter = (pred & true).sum(dims).double()
+    total = pred.sum(dims).double() + true.sum(dims).double()
+    return torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(total))
+
+
+def dice(pred_masks: torch.Tensor, true_masks: torch.Tensor, threshold: float = 0.5) -> float:
+    """Mean per-image Dice (see the module docstring for empty ground truth)."""
+    return float(dice_per_image(pred_masks, true_masks, threshold).mean())
+
+
+def mean_dice_fg_bg(pred_masks: torch.Tensor, true_masks: torch.Tensor, threshold: float = 0.5) -> float:
+    """Mean over {background, foreground} of the Dice accumulated over all pixels of all images (BenchX's mDice)."""
+    pred, true = _binary(pred_masks, threshold), _binary(true_masks, 0.5)
+    scores = []
+    for p, t in ((pred, true), (~pred, ~true)):
+        total = p.sum().double() + t.sum().double()
+        scores.append(2 * (p & t).sum().double() / total if total > 0 else torch.tensor(1.0, dtype=torch.float64))
+    return float(sum(scores) / 2)
+
+
+def detection_map(preds: Sequence[dict], targets: Sequence[dict],
+                  iou_thresholds: Sequence[float] = MGCA_IOU_THRESHOLDS, mgca_compat: bool = False) -> float:
+    """Class-agnostic mAP averaged over ``iou_thresholds``.
+
+    ``preds[i]`` = {"boxes": (K, 4) xyxy, "scores": (K,)}, ``targets[i]`` = {"boxes": (M, 4) xyxy},
+    one entry per test image (an image with no boxes has empty tensors). Returns a
+    fraction in [0, 1]; 0 when no image is left to score.
+    """
+    from torchmetrics.detection import MeanAveragePrecision
+
+    if len(preds) != len(targets):
+        raise ValueError(f"{len(preds)} predictions for {len(targets)} images")
+    kept_p, kept_t = [], []
+    for p, t in zip(preds, targets):
+        boxes_p = torch.as_tensor(p["boxes"], dtype=torch.float32).reshape(-1, 4)
+        boxes_t = torch.as_tensor(t["boxes"], dtype=torch.float32).reshape(-1, 4)
+        if mgca_compat and (len(boxes_p) == 0 or len(boxes_t) == 0):
+            continue
+        kept_p.append({"boxes": boxes_p, "scores": torch.as_tensor(p["scores"], dtype=torch.float32).reshape(-1),
+                       "labels": torch.zeros(len(boxes_p), dtype=torch.long)})
+        kept_t.append({"boxes": boxes_t, "labels": torch.zeros(len(boxes_t), dtype=torch.long)})
+    if not kept_p:
+        return 0.0
+    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", iou_thresholds=list(iou_thresholds))
+    metric.update(kept_p, kept_t)
+    value = float(metric.compute()["map"])
+    return max(value, 0.0)  # torchmetrics reports -1 when no ground-truth box exists at all

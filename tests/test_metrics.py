@@ -1,0 +1,92 @@
+"""Dice and detection mAP on hand-made cases, against torchmetrics where it defines the same quantity."""
+
+import pytest
+import torch
+from torchmetrics.detection import MeanAveragePrecision
+from torchmetrics.segmentation import DiceScore
+
+from benchmark.metrics import MGCA_IOU_THRESHOLDS, detection_map, dice, dice_per_image, mean_dice_fg_bg
+
+
+def _square(size=8, top=2, left=2, side=3):
+    m = torch.zeros(size, size)
+    m[top:top + side, left:left + side] = 1
+    return m
+
+
+def test_dice_perfect_and_empty_cases():
+    gt = torch.stack([_square(), torch.zeros(8, 8), torch.zeros(8, 8)])
+    pred = torch.stack([_square(), torch.zeros(8, 8), _square(side=1)])
+    per = dice_per_image(pred, gt)
+    assert per.tolist() == [1.0, 1.0, 0.0]  # perfect; empty/empty = 1; false positive on an empty image = 0
+    assert dice(pred, gt) == pytest.approx(2 / 3)
+
+
+def test_dice_partial_overlap_hand_computed_and_torchmetrics():
+    gt = _square(side=4).unsqueeze(0)  # 16 pixels
+    prob = _square(left=4, side=4).unsqueeze(0) * 0.9  # shifted right by 2 columns: overlap 4 x 2 = 8
+    assert dice(prob, gt) == pytest.approx(2 * 8 / (16 + 16))
+    assert dice(prob * 0.5, gt) == 0.0  # below the 0.5 threshold: predicts nothing
+    tm = DiceScore(num_classes=1, include_background=True, average="micro", input_format="index")
+    tm.update((prob >= 0.5).long(), gt.long())
+    assert dice(prob, gt) == pytest.approx(float(tm.compute()), abs=1e-6)
+
+
+def test_mean_dice_fg_bg_is_the_global_two_class_dice():
+    gt = torch.stack([_square(side=4), torch.zeros(8, 8)])
+    pred = torch.stack([_square(left=4, side=4), _square(side=2)])
+    # foreground: 2*8 / (16 + 4 + 16); background: 2*(128-16-... computed from counts
+    fg = 2 * 8 / (20 + 16)
+    bg_pred, bg_true = 128 - 20, 128 - 16
+    bg_inter = 128 - (20 + 16 - 8)
+    expected = (fg + 2 * bg_inter / (bg_pred + bg_true)) / 2
+    assert mean_dice_fg_bg(pred, gt) == pytest.approx(expected)
+    tm = DiceScore(num_classes=2, include_background=True, average="macro", input_format="index",
+                   aggregation_level="global")
+    tm.update(pred.long(), gt.long())
+    assert mean_dice_fg_bg(pred, gt) == pytest.approx(float(tm.compute()), abs=1e-6)
+    assert mean_dice_fg_bg(pred, gt) > dice(pred, gt)  # the background inflates it
+
+
+def _boxes(*rows):
+    return torch.tensor(rows, dtype=torch.float32).reshape(-1, 4)
+
+
+def test_map_thresholds_are_the_protocol():
+    assert MGCA_IOU_THRESHOLDS == (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
+
+
+def test_map_perfect_prediction_is_one():
+    targets = [{"boxes": _boxes([10, 10, 50, 50])}, {"boxes": _boxes([0, 0, 20, 30], [40, 40, 60, 60])}]
+    preds = [{"boxes": t["boxes"], "scores": torch.ones(len(t["boxes"]))} for t in targets]
+    assert detection_map(preds, targets) == pytest.approx(1.0)
+
+
+def test_map_shifted_box_counts_only_at_low_iou():
+    # a 40x40 box shifted by 10 px: IoU = 30*40 / (2*1600 - 1200) = 0.6
+    targets = [{"boxes": _boxes([10, 10, 50, 50])}]
+    preds = [{"boxes": _boxes([20, 10, 60, 50]), "scores": torch.tensor([0.9])}]
+    # a hit at IoU 0.40 ... 0.60 (5 of 8 thresholds), a miss above
+    assert detection_map(preds, targets) == pytest.approx(5 / 8)
+    reference = MeanAveragePrecision(box_format="xyxy", iou_thresholds=list(MGCA_IOU_THRESHOLDS))
+    reference.update([{**preds[0], "labels": torch.tensor([0])}], [{**targets[0], "labels": torch.tensor([0])}])
+    assert detection_map(preds, targets) == pytest.approx(float(reference.compute()["map"]))
+
+
+def test_false_positives_on_negative_images_lower_map_unless_mgca_compat():
+    targets = [{"boxes": _boxes([10, 10, 50, 50])}, {"boxes": _boxes()}]
+    preds = [{"boxes": _boxes([10, 10, 50, 50]), "scores": torch.tensor([0.5])},
+             {"boxes": _boxes([0, 0, 30, 30]), "scores": torch.tensor([0.9])}]  # confident false positive
+    full = detection_map(preds, targets)
+    # ranked: FP (0.9) then TP (0.5): precision 1/2 at recall 1 -> COCO 101-point AP = 0.5
+    assert full == pytest.approx(0.5)
+    assert detection_map(preds, targets, mgca_compat=True) == pytest.approx(1.0)  # the negative image is skipped
+
+
+def test_missed_images_are_skipped_by_mgca_compat_only():
+    targets = [{"boxes": _boxes([10, 10, 50, 50])}, {"boxes": _boxes([60, 60, 90, 90])}]
+    preds = [{"boxes": _boxes([10, 10, 50, 50]), "scores": torch.tensor([0.8])}, {"boxes": _boxes(), "scores": torch.zeros(0)}]
+    assert detection_map(preds, targets) == pytest.approx(0.5, abs=0.01)  # recall 1/2
+    assert detection_map(preds, targets, mgca_compat=True) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="2 predictions for 1 images"):
+        detection_map(preds, targets[:1])
