@@ -27,7 +27,7 @@ def test_dice_partial_overlap_hand_computed_and_torchmetrics():
     prob = _square(left=4, side=4).unsqueeze(0) * 0.9  # shifted right by 2 columns: overlap 4 x 2 = 8
     assert dice(prob, gt) == pytest.approx(2 * 8 / (16 + 16))
     assert dice(prob * 0.5, gt) == 0.0  # below the 0.5 threshold: predicts nothing
-    tm = DiceScore(num_classes=1, include_background=True, average="micro", input_format="index")
+    tm = DiceScore(num_classes=2, include_background=False, average="micro", input_format="index")
     tm.update((prob >= 0.5).long(), gt.long())
     assert dice(prob, gt) == pytest.approx(float(tm.compute()), abs=1e-6)
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,9 @@ def smoke_run(tmp_path_factory):
         else:
             shutil.copy(src, work / name)
     params = (work / "params.yaml").read_text().replace("profile: phantom", "profile: smoke", 1)
+    # three methods keep the suite short (each DVC stage is a process that imports torch): every
+    # method trains in test_pretrain_engine.py, and the DAG is the same for all of them
+    params = re.sub(r"(?m)^methods: .*$", "methods: [random, imagenet, mflag]", params, count=1)
     (work / "params.yaml").write_text(params)
     dvc = str(Path(sys.executable).parent / "dvc")
     _run([dvc, "init", "--no-scm", "-q"], work)
@@ -41,11 +45,11 @@ def smoke_run(tmp_path_factory):
 def test_pipeline_writes_leaderboard_with_both_methods(smoke_run):
     work, _, _ = smoke_run
     board = (work / "results" / "leaderboard.md").read_text()
-    for title in ("M-FLAG", "M-FLAG w/o orthogonality loss", "Random Init", "ConVIRT", "GLoRIA", "MGCA"):
+    for title in ("M-FLAG", "Random Init"):
         assert f"| {title} " in board, title
     assert "PHANTOM" in board and "all-MiniLM-L6-v2" in board
     summary = pd.read_csv(work / "results" / "leaderboard.csv")
-    assert set(summary["method"]) == {"mflag", "mflag-no-ortho", "convirt", "gloria", "mgca", "random", "imagenet"}
+    assert set(summary["method"]) == {"mflag", "random", "imagenet"}
     assert set(summary["fraction"]) == {1, 10, 100}
     trained = summary[summary["method"] != "imagenet"]
     assert trained["mean"].between(0, 100).all()
@@ -59,7 +63,7 @@ def test_pipeline_writes_leaderboard_with_both_methods(smoke_run):
 def test_result_json_traces_its_inputs(smoke_run):
     work, _, _ = smoke_run
     files = sorted((work / "results" / "runs").rglob("*.json"))
-    assert len(files) == 7 * 3  # methods x fractions x one seed
+    assert len(files) == 3 * 3  # methods x fractions x one seed
     record = json.loads(next(f for f in files if f.name.startswith("random")).read_text())
     for key in ("method", "dataset", "fraction", "seed", "metric", "value", "lm", "data_kind", "profile",
                 "wall_time_s", "encoder_sha256", "ci95", "n"):

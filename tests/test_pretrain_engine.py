@@ -14,7 +14,7 @@ import yaml
 from safetensors.torch import load_file
 from support import data_error
 
-from benchmark import embed, prepare
+from benchmark import embed, prepare, pretrain
 from benchmark.checkpoint import load_checkpoint
 from benchmark.pretrain import KILL_AFTER_STEP_ENV
 
@@ -44,6 +44,12 @@ def _pretrain(work: Path, method: str, out: str, launcher: list[str] | None = No
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=full_env)
 
 
+def _pretrain_here(work: Path, method: str, out: str) -> None:
+    """The same command in this process (no interpreter start-up)."""
+    assert pretrain.main(["--method", method, "--store", str(work / "store"), "--text", str(work / "text"),
+                          "--out", str(work / out), "--params", str(work / "params.yaml")]) == 0
+
+
 def _ok(proc):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc
@@ -52,7 +58,7 @@ def _ok(proc):
 @pytest.mark.parametrize("method", ["convirt", "gloria", "mgca", "mflag-no-ortho", "mflag-lm-unfrozen"])
 def test_each_method_trains_and_records_parameters(pretrain_inputs, method):
     work = pretrain_inputs
-    _ok(_pretrain(work, method, f"models/{method}"))
+    _pretrain_here(work, method, f"models/{method}")
     meta = json.loads((work / "models" / method / "meta.json").read_text())
     log = (work / "models" / method / "train_log.csv").read_text().splitlines()
     assert len(log) == 1 + 2 and meta["epochs"] == 2  # header + one row per epoch
@@ -108,16 +114,17 @@ def test_torchrun_two_processes_match_one(pretrain_inputs):
         assert (single[key] - ddp[key]).norm() <= 0.05 * moved, key
 
 
-def test_killed_run_resumes_to_identical_weights(pretrain_inputs):
+def test_killed_run_resumes_to_identical_weights(pretrain_inputs, capsys):
     work = pretrain_inputs
-    _ok(_pretrain(work, "convirt", "models/straight"))
+    _pretrain_here(work, "convirt", "models/straight")
     killed = _pretrain(work, "convirt", "models/resumed", env={KILL_AFTER_STEP_ENV: "3"})
     assert killed.returncode == -9  # SIGKILL after step 3; the last checkpoint is from step 2
     assert not (work / "models" / "resumed").exists()
     info = json.loads((work / "models" / "resumed.ckpt" / "checkpoint.json").read_text())
     assert info["step"] == 2
-    proc = _ok(_pretrain(work, "convirt", "models/resumed"))
-    assert "resuming from" in proc.stdout and "at step 2/6" in proc.stdout
+    _pretrain_here(work, "convirt", "models/resumed")
+    out = capsys.readouterr().out
+    assert "resuming from" in out and "at step 2/6" in out
     a = load_file(str(work / "models" / "straight" / "model.safetensors"))
     b = load_file(str(work / "models" / "resumed" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

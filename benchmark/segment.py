@@ -1,0 +1,188 @@
+"""``python -m benchmark.segment``: U-Net on a frozen pre-trained encoder (MGCA protocol).
+
+The decoder is segmentation_models_pytorch's U-Net decoder on the encoder's C2-C5 maps
+(the encoder interface; no stride-2 skip); the encoder stays in eval mode without
+gradients, so with ``cache_features`` its maps are computed once per image and reused
+every epoch. Loss 10 · focal(γ = 2) − log(soft Dice); AdamW; early stopping on the
+validation loss with the best weights restored. Test metric: mean per-image Dice at 0.5
+(:func:`benchmark.metrics.dice`) with a bootstrap 95 % interval over test images, plus
+BenchX's two-class mDice, named as such. One result JSON per seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from segmentation_models_pytorch.base import SegmentationHead
+from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
+from segmentation_models_pytorch.losses import FocalLoss
+from torch import nn
+
+from benchmark.config import add_profile_args, load_profile
+from benchmark.downstream import FrozenEncoder, bootstrap_mean_ci, result_record, split_rows, unavailable_reason
+from benchmark.errors import DataError, run_cli
+from benchmark.metrics import dice_per_image, mean_dice_fg_bg
+from benchmark.results import write_result
+from benchmark.store import Store
+
+METRIC = "dice"
+
+
+class UNetHead(nn.Module):
+    """U-Net decoder + 1-channel head on C2-C5 maps (strides 4-32); logits at the input size."""
+
+    def __init__(self, map_channels: tuple[int, ...], decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)) -> None:
+        super().__init__()
+        # smp's decoder takes [input, stride 2, C2..C5]; the first only sets the output size and
+        # our encoder interface has no stride-2 map, so that skip has 0 channels
+        self.decoder = UnetDecoder(encoder_channels=(3, 0, *map_channels), decoder_channels=decoder_channels, n_blocks=5)
+        self.head = SegmentationHead(decoder_channels[-1], 1, kernel_size=3)
+
+    def forward(self, maps: list[torch.Tensor], size: int) -> torch.Tensor:
+        c2 = maps[0]
+        b = c2.shape[0]
+        features = [c2.new_zeros(b, 0, size, size), c2.new_zeros(b, 0, 2 * c2.shape[-2], 2 * c2.shape[-1]), *maps]
+        return self.head(self.decoder(features)).squeeze(1)
+
+
+def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, focal: nn.Module, focal_weight: float = 10.0) -> torch.Tensor:
+    """focal_weight · focal(γ = 2) − log(soft Dice), soft Dice over the whole batch with smoothing 1."""
+    prob = torch.sigmoid(logits)
+    soft_dice = (2 * (prob * target).sum() + 1) / (prob.sum() + target.sum() + 1)
+    return focal_weight * focal(logits, target) - torch.log(soft_dice)
+
+
+def masks_at(masks_uint8: np.ndarray, size: int) -> torch.Tensor:
+    """(N, S, S) 0/1 store masks -> (N, size, size) float 0/1 (area resize, then threshold 0.5)."""
+    m = torch.from_numpy(np.ascontiguousarray(masks_uint8)).float().unsqueeze(1)
+    if m.shape[-1] != size:
+        m = F.interpolate(m, size=(size, size), mode="area")
+    return (m.squeeze(1) >= 0.5).float()
+
+
+class MapSource:
+    """Encoder maps for a set of store rows: cached once, or recomputed per batch (large profiles)."""
+
+    def __init__(self, frozen: FrozenEncoder, images: np.ndarray, rows: np.ndarray, size: int, cache: bool) -> None:
+        self.frozen, self.images, self.rows, self.size = frozen, images, rows, size
+        self.cached = frozen.maps(images[np.sort(rows)], size) if cache else None
+        self.position = {int(r): i for i, r in enumerate(np.sort(rows))}
+
+    def batch(self, rows: np.ndarray) -> list[torch.Tensor]:
+        if self.cached is not None:
+            idx = torch.tensor([self.position[int(r)] for r in rows])
+            return [m[idx] for m in self.cached]
+        return self.frozen.maps(self.images[rows], self.size)
+
+
+def train_segmentation(head: UNetHead, train: MapSource, train_masks: torch.Tensor, valid: MapSource,
+                       valid_masks: torch.Tensor, cfg: dict, batch_size: int, seed: int) -> dict:
+    """AdamW on the head only; early stopping on the validation loss; best weights restored."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    focal = FocalLoss(mode="binary", gamma=2.0)
+    optim = torch.optim.AdamW(head.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
+    size = train.size
+    best, best_state, best_epoch, stale, epoch, history = float("inf"), None, 0, 0, 0, []
+    for epoch in range(1, int(cfg["max_epochs"]) + 1):
+        head.train()
+        order = torch.randperm(len(train.rows), generator=gen).numpy()
+        total = 0.0
+        for s in range(0, len(order), batch_size):
+            idx = order[s:s + batch_size]
+            if len(idx) < 2:
+                continue  # BatchNorm in the decoder needs two samples
+            loss = segmentation_loss(head(train.batch(train.rows[idx]), size), train_masks[idx], focal)
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            total += float(loss) * len(idx)
+        valid_loss = evaluate_loss(head, valid, valid_masks, focal, batch_size)
+        history.append({"epoch": epoch, "train_loss": total / len(order), "valid_loss": valid_loss})
+        if valid_loss < best:
+            best, best_epoch, stale = valid_loss, epoch, 0
+            best_state = {k: v.clone() for k, v in head.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= int(cfg["patience"]):
+                break
+    head.load_state_dict(best_state)
+    return {"epochs_run": epoch, "best_epoch": best_epoch, "best_valid_loss": best, "history": history}
+
+
+@torch.no_grad()
+def predict(head: UNetHead, source: MapSource, batch_size: int) -> torch.Tensor:
+    head.eval()
+    out = [torch.sigmoid(head(source.batch(source.rows[s:s + batch_size]), source.size))
+           for s in range(0, len(source.rows), batch_size)]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def evaluate_loss(head: UNetHead, source: MapSource, masks: torch.Tensor, focal: nn.Module, batch_size: int) -> float:
+    head.eval()
+    logits = torch.cat([head(source.batch(source.rows[s:s + batch_size]), source.size)
+                        for s in range(0, len(source.rows), batch_size)])
+    return float(segmentation_loss(logits, masks, focal))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmark.segment", description=__doc__.splitlines()[0])
+    parser.add_argument("--method", required=True)
+    parser.add_argument("--dataset", required=True, choices=("siim", "rsna"))
+    parser.add_argument("--fraction", required=True, type=int, choices=(1, 10, 100))
+    parser.add_argument("--encoder", required=True, type=Path, help="pre-trained model folder (encoder.safetensors)")
+    parser.add_argument("--store", required=True, type=Path)
+    parser.add_argument("--splits", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path, help="results folder")
+    add_profile_args(parser)
+    args = parser.parse_args(argv)
+    profile = load_profile(args.params, args.profile)
+    cfg = profile["segment"]
+    torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
+    common = {"method": args.method, "dataset": args.dataset, "task": "segmentation", "head": "unet",
+              "fraction": args.fraction, "metric": METRIC, "profile": profile}
+    unavailable = unavailable_reason(args.encoder / "meta.json")
+    if unavailable:
+        for seed in [int(s) for s in cfg["seeds"]]:
+            write_result(args.out, result_record(**common, seed=seed, value=None, status="unavailable", reason=unavailable,
+                                                 lm=None))
+        print(f"segment {args.method} {args.dataset} {args.fraction}%: {unavailable}")
+        return 0
+    store = Store.open(args.store)
+    if store.masks is None:
+        raise DataError(args.store, "store has no masks.npy: not a segmentation dataset")
+    frozen = FrozenEncoder.load(args.encoder)
+    rows = split_rows(store, args.splits, args.fraction)
+    size, batch = int(cfg["input_size"]), int(cfg["batch_size"][args.dataset])
+    start = time.perf_counter()
+    sources = {s: MapSource(frozen, store.images, rows[s], size, bool(cfg["cache_features"])) for s in rows}
+    masks = {s: masks_at(store.masks[rows[s]], size) for s in rows}
+    prep_s = time.perf_counter() - start
+    for seed in [int(s) for s in cfg["seeds"]]:
+        start = time.perf_counter()
+        head = UNetHead(frozen.encoder.map_channels, tuple(cfg["decoder_channels"]))
+        fit = train_segmentation(head, sources["train"], masks["train"], sources["valid"], masks["valid"], cfg, batch, seed)
+        prob = predict(head, sources["test"], batch)
+        per_image = dice_per_image(prob, masks["test"]).numpy()
+        value = float(per_image.mean())
+        lo, hi = bootstrap_mean_ci(per_image, seed=seed)
+        path = write_result(args.out, result_record(
+            **common, seed=seed, encoder=frozen, value=value, ci95=[lo, hi], status="ok",
+            mean_dice_fg_bg=mean_dice_fg_bg(prob, masks["test"]),
+            n={k: int(len(v)) for k, v in rows.items()},
+            positives_test=int((masks["test"].flatten(1).amax(1) > 0).sum()),
+            epochs_run=fit["epochs_run"], best_epoch=fit["best_epoch"], best_valid_loss=fit["best_valid_loss"],
+            feature_cache_s=round(prep_s, 3), wall_time_s=round(time.perf_counter() - start, 3)))
+        print(f"segment {args.method} {args.dataset} {args.fraction}% seed {seed}: dice {value:.4f} [{lo:.3f}, {hi:.3f}] "
+              f"(epochs {fit['epochs_run']}) -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
