@@ -7,6 +7,7 @@ fields; this module is the one place for those steps.
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,21 @@ class FrozenEncoder:
         return [torch.cat(p) for p in parts]
 
 
+class MapSource:
+    """Encoder maps of a set of store rows: cached once (small profiles), or recomputed per batch."""
+
+    def __init__(self, frozen: FrozenEncoder, images: np.ndarray, rows: np.ndarray, size: int, cache: bool) -> None:
+        self.frozen, self.images, self.rows, self.size = frozen, images, rows, size
+        self.cached = frozen.maps(images[np.sort(rows)], size) if cache else None
+        self.position = {int(r): i for i, r in enumerate(np.sort(rows))}
+
+    def batch(self, rows: np.ndarray) -> list[torch.Tensor]:
+        if self.cached is not None:
+            idx = torch.tensor([self.position[int(r)] for r in rows])
+            return [m[idx] for m in self.cached]
+        return self.frozen.maps(self.images[rows], self.size)
+
+
 def bootstrap_mean_ci(values: np.ndarray, n: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of per-image scores (Dice, per-image AP, ...)."""
     values = np.asarray(values, dtype=np.float64)
@@ -84,3 +100,32 @@ def result_record(*, method: str, dataset: str, task: str, head: str, fraction: 
         record.update({"lm": encoder.meta.get("lm"), "arch": encoder.encoder.arch, "encoder_sha256": encoder.sha256,
                        "pretrain_parameters": encoder.meta.get("parameters")})
     return {**record, **fields}
+
+
+def head_parser(prog: str, description: str, datasets: tuple[str, ...]) -> argparse.ArgumentParser:
+    """The arguments every frozen-encoder head (segmentation, detection) takes."""
+    from benchmark.config import add_profile_args
+
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--method", required=True)
+    parser.add_argument("--dataset", required=True, choices=datasets)
+    parser.add_argument("--fraction", required=True, type=int, choices=(1, 10, 100))
+    parser.add_argument("--encoder", required=True, type=Path, help="pre-trained model folder (encoder.safetensors)")
+    parser.add_argument("--store", required=True, type=Path)
+    parser.add_argument("--splits", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path, help="results folder")
+    add_profile_args(parser)
+    return parser
+
+
+def record_if_unavailable(args, common: dict, seeds: list[int]) -> bool:
+    """When the encoder has no weights (e.g. ImageNet offline), write that as the result of every seed."""
+    from benchmark.results import write_result
+
+    reason = unavailable_reason(args.encoder / "meta.json")
+    if not reason:
+        return False
+    for seed in seeds:
+        write_result(args.out, result_record(**common, seed=seed, value=None, status="unavailable", reason=reason, lm=None))
+    print(f"{common['task']} {args.method} {args.dataset} {args.fraction}%: {reason}")
+    return True

@@ -11,9 +11,7 @@ BenchX's two-class mDice, named as such. One result JSON per seed.
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,8 +21,8 @@ from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from segmentation_models_pytorch.losses import FocalLoss
 from torch import nn
 
-from benchmark.config import add_profile_args, load_profile
-from benchmark.downstream import FrozenEncoder, bootstrap_mean_ci, result_record, split_rows, unavailable_reason
+from benchmark.config import load_profile
+from benchmark.downstream import FrozenEncoder, MapSource, bootstrap_mean_ci, head_parser, record_if_unavailable, result_record, split_rows
 from benchmark.errors import DataError, run_cli
 from benchmark.metrics import dice_per_image, mean_dice_fg_bg
 from benchmark.results import write_result
@@ -65,21 +63,6 @@ def masks_at(masks_uint8: np.ndarray, size: int) -> torch.Tensor:
     return (m.squeeze(1) >= 0.5).float()
 
 
-class MapSource:
-    """Encoder maps for a set of store rows: cached once, or recomputed per batch (large profiles)."""
-
-    def __init__(self, frozen: FrozenEncoder, images: np.ndarray, rows: np.ndarray, size: int, cache: bool) -> None:
-        self.frozen, self.images, self.rows, self.size = frozen, images, rows, size
-        self.cached = frozen.maps(images[np.sort(rows)], size) if cache else None
-        self.position = {int(r): i for i, r in enumerate(np.sort(rows))}
-
-    def batch(self, rows: np.ndarray) -> list[torch.Tensor]:
-        if self.cached is not None:
-            idx = torch.tensor([self.position[int(r)] for r in rows])
-            return [m[idx] for m in self.cached]
-        return self.frozen.maps(self.images[rows], self.size)
-
-
 def train_segmentation(head: UNetHead, train: MapSource, train_masks: torch.Tensor, valid: MapSource,
                        valid_masks: torch.Tensor, cfg: dict, batch_size: int, seed: int) -> dict:
     """AdamW on the head only; early stopping on the validation loss; best weights restored."""
@@ -101,7 +84,7 @@ def train_segmentation(head: UNetHead, train: MapSource, train_masks: torch.Tens
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         valid_loss = evaluate_loss(head, valid, valid_masks, focal, batch_size)
         history.append({"epoch": epoch, "train_loss": total / len(order), "valid_loss": valid_loss})
         if valid_loss < best:
@@ -132,27 +115,13 @@ def evaluate_loss(head: UNetHead, source: MapSource, masks: torch.Tensor, focal:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.segment", description=__doc__.splitlines()[0])
-    parser.add_argument("--method", required=True)
-    parser.add_argument("--dataset", required=True, choices=("siim", "rsna"))
-    parser.add_argument("--fraction", required=True, type=int, choices=(1, 10, 100))
-    parser.add_argument("--encoder", required=True, type=Path, help="pre-trained model folder (encoder.safetensors)")
-    parser.add_argument("--store", required=True, type=Path)
-    parser.add_argument("--splits", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path, help="results folder")
-    add_profile_args(parser)
-    args = parser.parse_args(argv)
+    args = head_parser("python -m benchmark.segment", __doc__.splitlines()[0], ("siim", "rsna")).parse_args(argv)
     profile = load_profile(args.params, args.profile)
     cfg = profile["segment"]
     torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
     common = {"method": args.method, "dataset": args.dataset, "task": "segmentation", "head": "unet",
               "fraction": args.fraction, "metric": METRIC, "profile": profile}
-    unavailable = unavailable_reason(args.encoder / "meta.json")
-    if unavailable:
-        for seed in [int(s) for s in cfg["seeds"]]:
-            write_result(args.out, result_record(**common, seed=seed, value=None, status="unavailable", reason=unavailable,
-                                                 lm=None))
-        print(f"segment {args.method} {args.dataset} {args.fraction}%: {unavailable}")
+    if record_if_unavailable(args, common, [int(s) for s in cfg["seeds"]]):
         return 0
     store = Store.open(args.store)
     if store.masks is None:

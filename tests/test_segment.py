@@ -41,7 +41,7 @@ def siim_smoke(phantom_root, tmp_path_factory, smoke_profile):
     return work
 
 
-def test_short_run_lowers_the_loss_and_writes_a_result(siim_smoke, tmp_path):
+def test_cli_writes_a_result(siim_smoke, tmp_path):
     work = siim_smoke
     params = yaml.safe_load(open("params.yaml"))
     params["profiles"]["smoke"]["segment"].update({"max_epochs": 4, "patience": 4})
@@ -55,3 +55,21 @@ def test_short_run_lowers_the_loss_and_writes_a_result(siim_smoke, tmp_path):
     assert 0 <= record["value"] <= 1 and record["ci95"][0] <= record["value"] <= record["ci95"][1]
     assert 0 <= record["mean_dice_fg_bg"] <= 1
     assert record["n"]["test"] > 0 and record["backend"] == "native"
+
+
+def test_training_lowers_the_loss(siim_smoke, smoke_profile):
+    from benchmark.downstream import FrozenEncoder, MapSource, split_rows
+    from benchmark.segment import masks_at, train_segmentation
+    from benchmark.store import Store
+
+    store = Store.open(siim_smoke / "store")
+    rows = split_rows(store, siim_smoke / "splits.csv", 100)
+    frozen = FrozenEncoder.load(siim_smoke / "encoder")
+    cfg = {**smoke_profile["segment"], "max_epochs": 4, "patience": 4}
+    size = int(cfg["input_size"])
+    src = {s: MapSource(frozen, store.images, rows[s], size, True) for s in ("train", "valid")}
+    masks = {s: masks_at(store.masks[rows[s]], size) for s in src}
+    head = UNetHead(frozen.encoder.map_channels, tuple(cfg["decoder_channels"]))
+    fit = train_segmentation(head, src["train"], masks["train"], src["valid"], masks["valid"], cfg, 8, seed=0)
+    losses = [h["train_loss"] for h in fit["history"]]
+    assert losses[-1] < losses[0]

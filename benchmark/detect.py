@@ -1,0 +1,260 @@
+"""``python -m benchmark.detect``: YOLOv3 head on a frozen pre-trained encoder (MGCA protocol).
+
+Three scales on the encoder's C3, C4, C5 maps (strides 8, 16, 32) joined top-down as in
+YOLOv3; three anchors per scale, the COCO YOLOv3 anchors scaled by input size / 416
+(224/416 in the paper profile). Loss weights: xy 2.5, wh 2.5, confidence 1, class 1
+(each summed over its cells and divided by the batch size); predictions whose box
+overlaps a ground-truth box with IoU > 0.5 are not pushed towards "no object".
+Inference: confidence threshold 0.5, then NMS at IoU 0.5 (torchvision.ops). AdamW,
+model selection on validation mAP with patience. Test metric: mAP over IoU
+0.40:0.05:0.75 on all test images, and the ``mgca_compat`` variant that skips images
+without a prediction or without a box (:func:`benchmark.metrics.detection_map`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.ops import box_iou, nms
+
+from benchmark.config import load_profile
+from benchmark.downstream import FrozenEncoder, MapSource, head_parser, record_if_unavailable, result_record, split_rows
+from benchmark.errors import DataError, run_cli
+from benchmark.metrics import detection_map
+from benchmark.results import write_result
+from benchmark.store import Store
+
+METRIC = "map"
+#: YOLOv3's COCO anchors (w, h) in pixels of a 416 px input; rows 0-2 stride 8, 3-5 stride 16, 6-8 stride 32
+COCO_ANCHORS = ((10, 13), (16, 30), (33, 23), (30, 61), (62, 45), (59, 119), (116, 90), (156, 198), (373, 326))
+STRIDES = (8, 16, 32)
+LOSS_WEIGHTS = {"xy": 2.5, "wh": 2.5, "conf": 1.0, "cls": 1.0}
+
+
+def anchors_for(size: int) -> torch.Tensor:
+    """(9, 2) anchors for a ``size``-px input."""
+    return torch.tensor(COCO_ANCHORS, dtype=torch.float32) * size / 416
+
+
+def _cbl(cin: int, cout: int, k: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.1))
+
+
+class YOLOv3Head(nn.Module):
+    """Top-down YOLOv3 neck + heads on (C3, C4, C5); ``forward`` returns raw (B, 3, H, W, 5 + classes) per scale."""
+
+    def __init__(self, channels: tuple[int, int, int], widths: tuple[int, int, int], num_classes: int = 1) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        out = 3 * (5 + num_classes)
+        w3, w4, w5 = widths
+        self.block5 = nn.Sequential(_cbl(channels[2], w5, 1), _cbl(w5, 2 * w5, 3), _cbl(2 * w5, w5, 1))
+        self.lateral5 = _cbl(w5, w4 // 2, 1)
+        self.block4 = nn.Sequential(_cbl(channels[1] + w4 // 2, w4, 1), _cbl(w4, 2 * w4, 3), _cbl(2 * w4, w4, 1))
+        self.lateral4 = _cbl(w4, w3 // 2, 1)
+        self.block3 = nn.Sequential(_cbl(channels[0] + w3 // 2, w3, 1), _cbl(w3, 2 * w3, 3), _cbl(2 * w3, w3, 1))
+        self.heads = nn.ModuleList([nn.Sequential(_cbl(w, 2 * w, 3), nn.Conv2d(2 * w, out, 1)) for w in (w3, w4, w5)])
+
+    def forward(self, maps: list[torch.Tensor]) -> list[torch.Tensor]:
+        c3, c4, c5 = maps[1], maps[2], maps[3]
+        p5 = self.block5(c5)
+        p4 = self.block4(torch.cat([F.interpolate(self.lateral5(p5), size=c4.shape[-2:], mode="nearest"), c4], 1))
+        p3 = self.block3(torch.cat([F.interpolate(self.lateral4(p4), size=c3.shape[-2:], mode="nearest"), c3], 1))
+        outs = []
+        for p, head in zip((p3, p4, p5), self.heads):
+            y = head(p)
+            b, _, h, w = y.shape
+            outs.append(y.view(b, 3, 5 + self.num_classes, h, w).permute(0, 1, 3, 4, 2).contiguous())
+        return outs
+
+
+def _wh_iou(wh: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    inter = torch.min(wh[:, None], anchors[None]).prod(-1)
+    return inter / (wh.prod(-1)[:, None] + anchors.prod(-1)[None] - inter)
+
+
+def _pred_boxes(raw: torch.Tensor, anchors: torch.Tensor, stride: int) -> torch.Tensor:
+    """(B, 3, H, W, 4) xyxy boxes in input pixels from raw outputs of one scale."""
+    _, _, h, w, _ = raw.shape
+    gy, gx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    cx = (torch.sigmoid(raw[..., 0]) + gx) * stride
+    cy = (torch.sigmoid(raw[..., 1]) + gy) * stride
+    bw = anchors[:, 0].view(1, 3, 1, 1) * torch.exp(raw[..., 2].clamp(max=8))
+    bh = anchors[:, 1].view(1, 3, 1, 1) * torch.exp(raw[..., 3].clamp(max=8))
+    return torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1)
+
+
+def yolo_loss(outputs: list[torch.Tensor], boxes: list[torch.Tensor], anchors: torch.Tensor,
+              ignore_iou: float = 0.5) -> dict[str, torch.Tensor]:
+    """YOLOv3 loss for one batch; ``boxes[i]`` is (M, 4) xyxy in input pixels (M may be 0)."""
+    b = outputs[0].shape[0]
+    terms = {k: outputs[0].new_zeros(()) for k in LOSS_WEIGHTS}
+    for s, (raw, stride) in enumerate(zip(outputs, STRIDES)):
+        _, _, h, w, _ = raw.shape
+        scale_anchors = anchors[3 * s:3 * s + 3]
+        obj_target = torch.zeros(raw.shape[:4])
+        noobj = torch.ones(raw.shape[:4], dtype=torch.bool)
+        with torch.no_grad():
+            pred = _pred_boxes(raw.detach(), scale_anchors, stride)
+        xy_pred, xy_true, wh_pred, wh_true = [], [], [], []
+        for i, gt in enumerate(boxes):
+            if len(gt) == 0:
+                continue
+            ious = box_iou(pred[i].reshape(-1, 4), gt).amax(1).view(3, h, w)
+            noobj[i] &= ious <= ignore_iou
+            wh = (gt[:, 2:] - gt[:, :2]).clamp(min=1e-3)
+            best = _wh_iou(wh, anchors).argmax(1)
+            for j in torch.nonzero(best // 3 == s).flatten().tolist():
+                a = int(best[j]) % 3
+                cx, cy = float(gt[j, 0] + gt[j, 2]) / 2, float(gt[j, 1] + gt[j, 3]) / 2
+                gx, gy = min(int(cx / stride), w - 1), min(int(cy / stride), h - 1)
+                obj_target[i, a, gy, gx] = 1.0
+                noobj[i, a, gy, gx] = False
+                xy_pred.append(raw[i, a, gy, gx, :2])
+                xy_true.append(torch.tensor([cx / stride - gx, cy / stride - gy]))
+                wh_pred.append(raw[i, a, gy, gx, 2:4])
+                wh_true.append(torch.log(wh[j] / scale_anchors[a]))
+                terms["cls"] = terms["cls"] + F.binary_cross_entropy_with_logits(raw[i, a, gy, gx, 5:], torch.ones(raw.shape[-1] - 5),
+                                                                                 reduction="sum")
+        if xy_pred:
+            terms["xy"] = terms["xy"] + F.binary_cross_entropy_with_logits(torch.stack(xy_pred), torch.stack(xy_true), reduction="sum")
+            terms["wh"] = terms["wh"] + F.mse_loss(torch.stack(wh_pred), torch.stack(wh_true), reduction="sum")
+        counted = (obj_target > 0) | noobj
+        terms["conf"] = terms["conf"] + F.binary_cross_entropy_with_logits(raw[..., 4][counted], obj_target[counted], reduction="sum")
+    terms = {k: v / b for k, v in terms.items()}
+    terms["loss"] = sum(LOSS_WEIGHTS[k] * terms[k] for k in LOSS_WEIGHTS)
+    return terms
+
+
+@torch.no_grad()
+def decode(outputs: list[torch.Tensor], anchors: torch.Tensor, conf_threshold: float = 0.5, nms_iou: float = 0.5,
+           max_boxes: int = 100) -> list[dict]:
+    """Boxes and scores per image after the confidence threshold and NMS."""
+    per_scale_boxes, per_scale_scores = [], []
+    for s, (raw, stride) in enumerate(zip(outputs, STRIDES)):
+        boxes = _pred_boxes(raw, anchors[3 * s:3 * s + 3], stride)
+        scores = torch.sigmoid(raw[..., 4]) * torch.sigmoid(raw[..., 5:]).amax(-1)
+        per_scale_boxes.append(boxes.flatten(1, 3))
+        per_scale_scores.append(scores.flatten(1))
+    all_boxes, all_scores = torch.cat(per_scale_boxes, 1), torch.cat(per_scale_scores, 1)
+    out = []
+    for bx, sc in zip(all_boxes, all_scores):
+        keep = sc >= conf_threshold
+        bx, sc = bx[keep], sc[keep]
+        keep = nms(bx, sc, nms_iou)[:max_boxes]
+        out.append({"boxes": bx[keep], "scores": sc[keep]})
+    return out
+
+
+def boxes_at(manifest_boxes: list[str], store_size: int, size: int) -> list[torch.Tensor]:
+    """Manifest boxes (JSON, store pixels) -> (M, 4) tensors in input pixels."""
+    return [torch.tensor(json.loads(b or "[]"), dtype=torch.float32).reshape(-1, 4) * size / store_size for b in manifest_boxes]
+
+
+@torch.no_grad()
+def predict(head: YOLOv3Head, source: MapSource, anchors: torch.Tensor, cfg: dict, batch_size: int) -> list[dict]:
+    head.eval()
+    preds = []
+    for s in range(0, len(source.rows), batch_size):
+        preds += decode(head(source.batch(source.rows[s:s + batch_size])), anchors, float(cfg["conf_threshold"]),
+                        float(cfg["nms_iou"]))
+    return preds
+
+
+def train_detection(head: YOLOv3Head, train: MapSource, train_boxes: list[torch.Tensor], valid: MapSource,
+                    valid_boxes: list[torch.Tensor], anchors: torch.Tensor, cfg: dict, lr: float, batch_size: int,
+                    seed: int) -> dict:
+    """AdamW on the head; the epoch with the best validation mAP is kept (patience in epochs)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    optim = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=float(cfg["weight_decay"]))
+    best, best_state, best_epoch, stale, epoch, history = -1.0, None, 0, 0, 0, []
+    targets_valid = [{"boxes": b} for b in valid_boxes]
+    for epoch in range(1, int(cfg["max_epochs"]) + 1):
+        head.train()
+        order = torch.randperm(len(train.rows), generator=gen).numpy()
+        total = 0.0
+        for s in range(0, len(order), batch_size):
+            idx = order[s:s + batch_size]
+            if len(idx) < 2:
+                continue
+            terms = yolo_loss(head(train.batch(train.rows[idx])), [train_boxes[i] for i in idx], anchors)
+            optim.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            optim.step()
+            total += float(terms["loss"].detach()) * len(idx)
+        valid_map = detection_map(predict(head, valid, anchors, cfg, batch_size), targets_valid)
+        history.append({"epoch": epoch, "train_loss": total / len(order), "valid_map": valid_map})
+        if valid_map > best:
+            best, best_epoch, stale = valid_map, epoch, 0
+            best_state = {k: v.clone() for k, v in head.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= int(cfg["patience"]):
+                break
+    head.load_state_dict(best_state)
+    return {"epochs_run": epoch, "best_epoch": best_epoch, "best_valid_map": best, "history": history}
+
+
+def bootstrap_map_ci(preds: list[dict], targets: list[dict], n: int, seed: int, **kw) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mAP over resampled test images."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n):
+        idx = rng.integers(0, len(preds), len(preds))
+        values.append(detection_map([preds[i] for i in idx], [targets[i] for i in idx], **kw))
+    lo, hi = np.quantile(values, [0.025, 0.975])
+    return float(lo), float(hi)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = head_parser("python -m benchmark.detect", __doc__.splitlines()[0], ("rsna", "object_cxr")).parse_args(argv)
+    profile = load_profile(args.params, args.profile)
+    cfg = profile["detect"]
+    torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
+    common = {"method": args.method, "dataset": args.dataset, "task": "detection", "head": "yolov3",
+              "fraction": args.fraction, "metric": METRIC, "profile": profile}
+    if record_if_unavailable(args, common, [int(s) for s in cfg["seeds"]]):
+        return 0
+    store = Store.open(args.store)
+    if "boxes" not in store.manifest:
+        raise DataError(args.store / "manifest.csv", "no 'boxes' column: not a detection dataset")
+    frozen = FrozenEncoder.load(args.encoder)
+    rows = split_rows(store, args.splits, args.fraction)
+    size = int(cfg["input_size"])
+    low = (cfg.get("low_data") or {}).get(args.dataset, {}) if args.fraction == 1 else {}
+    lr, batch = float(low.get("lr", cfg["lr"])), int(low.get("batch_size", cfg["batch_size"]))
+    anchors = anchors_for(size)
+    start = time.perf_counter()
+    sources = {s: MapSource(frozen, store.images, rows[s], size, bool(cfg["cache_features"])) for s in rows}
+    boxes = {s: boxes_at(store.manifest["boxes"].iloc[rows[s]].tolist(), store.images.shape[-1], size) for s in rows}
+    prep_s = time.perf_counter() - start
+    for seed in [int(s) for s in cfg["seeds"]]:
+        start = time.perf_counter()
+        torch.manual_seed(seed)
+        head = YOLOv3Head(tuple(frozen.encoder.map_channels[1:]), tuple(cfg["widths"]))
+        fit = train_detection(head, sources["train"], boxes["train"], sources["valid"], boxes["valid"], anchors, cfg,
+                              lr, batch, seed)
+        preds = predict(head, sources["test"], anchors, cfg, batch)
+        targets = [{"boxes": b} for b in boxes["test"]]
+        value = detection_map(preds, targets)
+        compat = detection_map(preds, targets, mgca_compat=True)
+        lo, hi = bootstrap_map_ci(preds, targets, int(cfg["bootstrap"]), seed)
+        path = write_result(args.out, result_record(
+            **common, seed=seed, encoder=frozen, value=value, ci95=[lo, hi], status="ok", map_mgca_compat=compat,
+            iou_thresholds=[0.4, 0.75, 0.05], n={k: int(len(v)) for k, v in rows.items()},
+            boxes_test=int(sum(len(b) for b in boxes["test"])), lr=lr, batch_size=batch,
+            epochs_run=fit["epochs_run"], best_epoch=fit["best_epoch"], best_valid_map=fit["best_valid_map"],
+            feature_cache_s=round(prep_s, 3), wall_time_s=round(time.perf_counter() - start, 3)))
+        print(f"detect {args.method} {args.dataset} {args.fraction}% seed {seed}: mAP {value:.4f} [{lo:.3f}, {hi:.3f}] "
+              f"(mgca_compat {compat:.4f}, epochs {fit['epochs_run']}) -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,114 @@
+"""YOLOv3 head on the frozen encoder: anchors, shapes, the loss at its optimum, decoding, a short run."""
+
+import json
+import math
+
+import pytest
+import torch
+import yaml
+
+from benchmark import detect, prepare, splits
+from benchmark.detect import COCO_ANCHORS, YOLOv3Head, anchors_for, boxes_at, decode, train_detection, yolo_loss
+from benchmark.downstream import FrozenEncoder, MapSource, split_rows
+from benchmark.encoders import ImageEncoder, save_encoder
+from benchmark.metrics import detection_map
+from benchmark.store import Store
+
+
+def test_anchors_are_coco_scaled_to_the_input():
+    a = anchors_for(224)
+    assert a.shape == (9, 2)
+    assert a[0].tolist() == pytest.approx([10 * 224 / 416, 13 * 224 / 416])
+    assert a[-1].tolist() == pytest.approx([373 * 224 / 416, 326 * 224 / 416])
+    assert len(COCO_ANCHORS) == 9
+
+
+def test_head_gives_three_scales():
+    enc = ImageEncoder("resnet18").eval()
+    head = YOLOv3Head(enc.map_channels[1:], (16, 32, 64))
+    with torch.no_grad():
+        outs = head(list(enc(torch.randn(2, 3, 64, 64)).maps))
+    assert [tuple(o.shape) for o in outs] == [(2, 3, 8, 8, 6), (2, 3, 4, 4, 6), (2, 3, 2, 2, 6)]
+
+
+def _perfect_outputs(box: torch.Tensor, size: int = 64):
+    """Raw outputs that predict ``box`` exactly at its assigned cell and nothing elsewhere."""
+    anchors = anchors_for(size)
+    outs = [torch.full((1, 3, size // s, size // s, 6), -30.0) for s in (8, 16, 32)]
+    wh = box[2:] - box[:2]
+    best = int(torch.argmax(torch.min(wh[None], anchors).prod(-1) / (wh.prod() + anchors.prod(-1) - torch.min(wh[None], anchors).prod(-1))))
+    scale, a = best // 3, best % 3
+    stride = (8, 16, 32)[scale]
+    cx, cy = float(box[0] + box[2]) / 2, float(box[1] + box[3]) / 2
+    gx, gy = int(cx / stride), int(cy / stride)
+    fx, fy = cx / stride - gx, cy / stride - gy
+    cell = outs[scale][0, a, gy, gx]
+    cell[0], cell[1] = math.log(fx / (1 - fx)), math.log(fy / (1 - fy))
+    cell[2], cell[3] = torch.log(wh / anchors[best])
+    cell[4], cell[5] = 30.0, 30.0
+    return outs, anchors, (fx, fy)
+
+
+def test_loss_at_its_optimum_is_the_xy_entropy_only():
+    box = torch.tensor([10.0, 14.0, 40.0, 47.0])
+    outs, anchors, (fx, fy) = _perfect_outputs(box)
+    terms = yolo_loss(outs, [box[None]], anchors)
+    entropy = sum(-(p * math.log(p) + (1 - p) * math.log(1 - p)) for p in (fx, fy))  # BCE of a soft target at its optimum
+    assert terms["xy"].item() == pytest.approx(entropy, rel=1e-4)
+    assert terms["wh"].item() == pytest.approx(0.0, abs=1e-8)
+    assert terms["conf"].item() < 1e-6 and terms["cls"].item() < 1e-6
+    assert terms["loss"].item() == pytest.approx(2.5 * entropy, rel=1e-4)
+    # an image without boxes only pays for confident predictions
+    empty = yolo_loss(outs, [torch.zeros(0, 4)], anchors)
+    assert empty["xy"].item() == 0 and empty["conf"].item() == pytest.approx(30.0, rel=1e-3)
+
+
+def test_decode_recovers_the_box_and_map_is_one():
+    box = torch.tensor([10.0, 14.0, 40.0, 47.0])
+    outs, anchors, _ = _perfect_outputs(box)
+    (pred,) = decode(outs, anchors)
+    assert pred["boxes"].shape == (1, 4) and torch.allclose(pred["boxes"][0], box, atol=1e-3)
+    assert detection_map([pred], [{"boxes": box[None]}]) == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def rsna_smoke(phantom_root, tmp_path_factory):
+    work = tmp_path_factory.mktemp("detect")
+    assert prepare.main(["--dataset", "rsna", "--root", str(phantom_root / "rsna"), "--out", str(work / "store"),
+                         "--profile", "smoke"]) == 0
+    assert splits.main(["write", "--dataset", "rsna", "--protocol", "mgca", "--root", str(phantom_root / "rsna"),
+                        "--out", str(work / "splits.csv")]) == 0
+    torch.manual_seed(0)
+    save_encoder(ImageEncoder("resnet18"), work / "encoder", {"method": "random"})
+    return work
+
+
+def test_short_training_lowers_the_loss(rsna_smoke, smoke_profile):
+    store = Store.open(rsna_smoke / "store")
+    rows = split_rows(store, rsna_smoke / "splits.csv", 100)
+    frozen = FrozenEncoder.load(rsna_smoke / "encoder")
+    cfg = {**smoke_profile["detect"], "max_epochs": 4, "patience": 4}
+    size = int(cfg["input_size"])
+    src = {s: MapSource(frozen, store.images, rows[s], size, True) for s in ("train", "valid")}
+    boxes = {s: boxes_at(store.manifest["boxes"].iloc[rows[s]].tolist(), store.images.shape[-1], size) for s in src}
+    assert sum(len(b) for b in boxes["train"]) > 0
+    head = YOLOv3Head(frozen.encoder.map_channels[1:], tuple(cfg["widths"]))
+    fit = train_detection(head, src["train"], boxes["train"], src["valid"], boxes["valid"], anchors_for(size), cfg,
+                          float(cfg["lr"]) * 4, 16, seed=0)
+    losses = [h["train_loss"] for h in fit["history"]]
+    assert losses[-1] < losses[0]
+
+
+def test_cli_writes_both_map_variants(rsna_smoke, tmp_path):
+    work = rsna_smoke
+    assert detect.main(["--method", "random", "--dataset", "rsna", "--fraction", "1", "--encoder", str(work / "encoder"),
+                        "--store", str(work / "store"), "--splits", str(work / "splits.csv"), "--out", str(tmp_path),
+                        "--profile", "smoke"]) == 0
+    (path,) = tmp_path.glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["task"] == "detection" and record["head"] == "yolov3" and record["metric"] == "map"
+    assert 0 <= record["value"] <= 1 and 0 <= record["map_mgca_compat"] <= 1
+    assert record["lr"] == 2.0e-4 and record["batch_size"] == 8  # the 1% RSNA setting
+    assert record["iou_thresholds"] == [0.4, 0.75, 0.05]
+    params = yaml.safe_load(open("params.yaml"))
+    assert params["profiles"]["paper"]["detect"]["input_size"] == 224
