@@ -61,7 +61,7 @@ class MGCA(PretrainMethod):
         out = self.encoder(images)
         img = F.normalize(self.image_global(out.pooled), dim=-1)
         c4 = out.maps[2].flatten(2).transpose(1, 2)  # (B, R, C)
-        patches = _local_rows(c4, torch.ones(c4.shape[:2], dtype=torch.bool), self.image_local)
+        patches = _local_rows(c4, torch.ones(c4.shape[:2], dtype=torch.bool, device=c4.device), self.image_local)
         encoded = self.text_encoder(text)
         report = F.normalize(self.text_global(encoded.cls), dim=-1)
         words, word_mask = merge_word_pieces(encoded.hidden[-1], encoded.word_ids)

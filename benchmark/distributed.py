@@ -97,7 +97,7 @@ def gather_padded(x: torch.Tensor, dim: int = 1, value: float = 0.0) -> torch.Te
     """:func:`gather` for tensors whose ``dim`` differs by rank (e.g. words per report): pad to the longest first."""
     if not _active():
         return x
-    size = torch.tensor([x.shape[dim]])
+    size = torch.tensor([x.shape[dim]], device=x.device)  # NCCL reduces CUDA tensors only
     dist.all_reduce(size, op=dist.ReduceOp.MAX, group=_GROUP)
     missing = int(size) - x.shape[dim]
     if missing:
@@ -144,7 +144,7 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         dims = [0] + list(range(2, x.dim()))
         c = x.shape[1]
         shape = [1, c] + [1] * (x.dim() - 2)
-        count = torch.tensor(float(x.numel() // c), dtype=x.dtype)
+        count = torch.tensor(float(x.numel() // c), dtype=x.dtype, device=x.device)
         stats = all_reduce_sum(torch.cat([x.sum(dims), count.view(1)]))
         n = stats[-1]
         mean = stats[:c] / n

@@ -62,7 +62,7 @@ class TextOutput:
 def merge_word_pieces(tokens: torch.Tensor, word_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum the word pieces of each word: (B, T, H) -> (B, W, H) and a (B, W) bool mask of real words."""
     n_words = int(word_ids.max()) + 1 if word_ids.numel() and int(word_ids.max()) >= 0 else 1
-    onehot = (word_ids.unsqueeze(1) == torch.arange(n_words).view(1, -1, 1)).to(tokens.dtype)  # (B, W, T)
+    onehot = (word_ids.unsqueeze(1) == torch.arange(n_words, device=word_ids.device).view(1, -1, 1)).to(tokens.dtype)  # (B, W, T)
     words = onehot @ tokens
     return words, onehot.sum(-1) > 0
 
