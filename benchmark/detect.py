@@ -22,12 +22,10 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_iou, nms
 
-from benchmark.config import load_profile
-from benchmark.downstream import FrozenEncoder, MapSource, head_parser, record_if_unavailable, result_record, split_rows
+from benchmark.downstream import MapSource, result_record, start_head_run
 from benchmark.errors import DataError, run_cli
-from benchmark.metrics import detection_map
+from benchmark.metrics import MGCA_IOU_THRESHOLDS, detection_map
 from benchmark.results import write_result
-from benchmark.store import Store
 
 METRIC = "map"
 #: YOLOv3's COCO anchors (w, h) in pixels of a 416 px input; rows 0-2 stride 8, 3-5 stride 16, 6-8 stride 32
@@ -213,19 +211,13 @@ def bootstrap_map_ci(preds: list[dict], targets: list[dict], n: int, seed: int, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = head_parser("python -m benchmark.detect", __doc__.splitlines()[0], ("rsna", "object_cxr")).parse_args(argv)
-    profile = load_profile(args.params, args.profile)
-    cfg = profile["detect"]
-    torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
-    common = {"method": args.method, "dataset": args.dataset, "task": "detection", "head": "yolov3",
-              "fraction": args.fraction, "metric": METRIC, "profile": profile}
-    if record_if_unavailable(args, common, [int(s) for s in cfg["seeds"]]):
+    run = start_head_run(argv, "python -m benchmark.detect", __doc__.splitlines()[0], ("rsna", "object_cxr"),
+                         "detection", "yolov3", METRIC)
+    if run is None:
         return 0
-    store = Store.open(args.store)
+    args, cfg, store, frozen, rows = run.args, run.cfg, run.store, run.frozen, run.rows
     if "boxes" not in store.manifest:
         raise DataError(args.store / "manifest.csv", "no 'boxes' column: not a detection dataset")
-    frozen = FrozenEncoder.load(args.encoder)
-    rows = split_rows(store, args.splits, args.fraction)
     size = int(cfg["input_size"])
     low = (cfg.get("low_data") or {}).get(args.dataset, {}) if args.fraction == 1 else {}
     lr, batch = float(low.get("lr", cfg["lr"])), int(low.get("batch_size", cfg["batch_size"]))
@@ -234,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     sources = {s: MapSource(frozen, store.images, rows[s], size, bool(cfg["cache_features"])) for s in rows}
     boxes = {s: boxes_at(store.manifest["boxes"].iloc[rows[s]].tolist(), store.images.shape[-1], size) for s in rows}
     prep_s = time.perf_counter() - start
-    for seed in [int(s) for s in cfg["seeds"]]:
+    for seed in run.seeds:
         start = time.perf_counter()
         torch.manual_seed(seed)
         head = YOLOv3Head(tuple(frozen.encoder.map_channels[1:]), tuple(cfg["widths"]))
@@ -246,8 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         compat = detection_map(preds, targets, mgca_compat=True)
         lo, hi = bootstrap_map_ci(preds, targets, int(cfg["bootstrap"]), seed)
         path = write_result(args.out, result_record(
-            **common, seed=seed, encoder=frozen, value=value, ci95=[lo, hi], status="ok", map_mgca_compat=compat,
-            iou_thresholds=[0.4, 0.75, 0.05], n={k: int(len(v)) for k, v in rows.items()},
+            **run.common, seed=seed, encoder=frozen, value=value, ci95=[lo, hi], status="ok", map_mgca_compat=compat,
+            iou_thresholds=list(MGCA_IOU_THRESHOLDS), n={k: int(len(v)) for k, v in rows.items()},
             boxes_test=int(sum(len(b) for b in boxes["test"])), lr=lr, batch_size=batch,
             epochs_run=fit["epochs_run"], best_epoch=fit["best_epoch"], best_valid_map=fit["best_valid_map"],
             feature_cache_s=round(prep_s, 3), wall_time_s=round(time.perf_counter() - start, 3)))

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from benchmark.encoders import ENCODER_FILE, ImageEncoder, load_encoder
+from benchmark.features import unavailable_reason
 from benchmark.splits import ids_for, read_splits
 from benchmark.store import Store, sha256_file
 from benchmark.transforms import to_input
@@ -27,13 +28,6 @@ def split_rows(store: Store, splits_path: Path, fraction: int) -> dict[str, np.n
     """Store rows of train (the given fraction), valid and test."""
     splits = read_splits(splits_path)
     return {s: store.rows_for_ids(ids_for(splits, s, fraction)) for s in SPLITS}
-
-
-def unavailable_reason(meta_path: Path) -> str | None:
-    """Why a stage's input has no weights (e.g. ImageNet weights not cached), or None."""
-    if not meta_path.is_file():
-        return None
-    return json.loads(meta_path.read_text()).get("unavailable")
 
 
 @dataclass
@@ -102,9 +96,26 @@ def result_record(*, method: str, dataset: str, task: str, head: str, fraction: 
     return {**record, **fields}
 
 
-def head_parser(prog: str, description: str, datasets: tuple[str, ...]) -> argparse.ArgumentParser:
-    """The arguments every frozen-encoder head (segmentation, detection) takes."""
-    from benchmark.config import add_profile_args
+@dataclass
+class HeadRun:
+    """What a frozen-encoder head needs once its encoder is known to have weights."""
+
+    args: argparse.Namespace
+    profile: dict
+    cfg: dict  # the profile's section for this task
+    common: dict  # result fields shared by every seed
+    seeds: list[int]
+    store: Store
+    frozen: FrozenEncoder
+    rows: dict[str, np.ndarray]
+
+
+def start_head_run(argv: list[str] | None, prog: str, description: str, datasets: tuple[str, ...], task: str,
+                   head: str, metric: str) -> HeadRun | None:
+    """Parse the arguments every frozen-encoder head takes (segmentation, detection), read the
+    profile section named after the task, and open store, encoder and split rows. Returns None
+    after recording an "unavailable" result for every seed when the encoder has no weights."""
+    from benchmark.config import add_profile_args, load_profile
 
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--method", required=True)
@@ -115,7 +126,18 @@ def head_parser(prog: str, description: str, datasets: tuple[str, ...]) -> argpa
     parser.add_argument("--splits", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path, help="results folder")
     add_profile_args(parser)
-    return parser
+    args = parser.parse_args(argv)
+    profile = load_profile(args.params, args.profile)
+    cfg = profile[{"segmentation": "segment", "detection": "detect"}[task]]
+    torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
+    common = {"method": args.method, "dataset": args.dataset, "task": task, "head": head, "fraction": args.fraction,
+              "metric": metric, "profile": profile}
+    seeds = [int(s) for s in cfg["seeds"]]
+    if record_if_unavailable(args, common, seeds):
+        return None
+    store = Store.open(args.store)
+    return HeadRun(args, profile, cfg, common, seeds, store, FrozenEncoder.load(args.encoder),
+                   split_rows(store, args.splits, args.fraction))
 
 
 def record_if_unavailable(args, common: dict, seeds: list[int]) -> bool:

@@ -21,12 +21,10 @@ from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from segmentation_models_pytorch.losses import FocalLoss
 from torch import nn
 
-from benchmark.config import load_profile
-from benchmark.downstream import FrozenEncoder, MapSource, bootstrap_mean_ci, head_parser, record_if_unavailable, result_record, split_rows
+from benchmark.downstream import MapSource, bootstrap_mean_ci, result_record, start_head_run
 from benchmark.errors import DataError, run_cli
 from benchmark.metrics import dice_per_image, mean_dice_fg_bg
 from benchmark.results import write_result
-from benchmark.store import Store
 
 METRIC = "dice"
 
@@ -115,25 +113,19 @@ def evaluate_loss(head: UNetHead, source: MapSource, masks: torch.Tensor, focal:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = head_parser("python -m benchmark.segment", __doc__.splitlines()[0], ("siim", "rsna")).parse_args(argv)
-    profile = load_profile(args.params, args.profile)
-    cfg = profile["segment"]
-    torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
-    common = {"method": args.method, "dataset": args.dataset, "task": "segmentation", "head": "unet",
-              "fraction": args.fraction, "metric": METRIC, "profile": profile}
-    if record_if_unavailable(args, common, [int(s) for s in cfg["seeds"]]):
+    run = start_head_run(argv, "python -m benchmark.segment", __doc__.splitlines()[0], ("siim", "rsna"),
+                         "segmentation", "unet", METRIC)
+    if run is None:
         return 0
-    store = Store.open(args.store)
+    args, cfg, store, frozen, rows = run.args, run.cfg, run.store, run.frozen, run.rows
     if store.masks is None:
         raise DataError(args.store, "store has no masks.npy: not a segmentation dataset")
-    frozen = FrozenEncoder.load(args.encoder)
-    rows = split_rows(store, args.splits, args.fraction)
     size, batch = int(cfg["input_size"]), int(cfg["batch_size"][args.dataset])
     start = time.perf_counter()
     sources = {s: MapSource(frozen, store.images, rows[s], size, bool(cfg["cache_features"])) for s in rows}
     masks = {s: masks_at(store.masks[rows[s]], size) for s in rows}
     prep_s = time.perf_counter() - start
-    for seed in [int(s) for s in cfg["seeds"]]:
+    for seed in run.seeds:
         start = time.perf_counter()
         head = UNetHead(frozen.encoder.map_channels, tuple(cfg["decoder_channels"]))
         fit = train_segmentation(head, sources["train"], masks["train"], sources["valid"], masks["valid"], cfg, batch, seed)
@@ -142,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         value = float(per_image.mean())
         lo, hi = bootstrap_mean_ci(per_image, seed=seed)
         path = write_result(args.out, result_record(
-            **common, seed=seed, encoder=frozen, value=value, ci95=[lo, hi], status="ok",
+            **run.common, seed=seed, encoder=frozen, value=value, ci95=[lo, hi], status="ok",
             mean_dice_fg_bg=mean_dice_fg_bg(prob, masks["test"]),
             n={k: int(len(v)) for k, v in rows.items()},
             positives_test=int((masks["test"].flatten(1).amax(1) > 0).sum()),

@@ -6,11 +6,12 @@ import math
 import pytest
 import torch
 import yaml
+from support import head_inputs
 
-from benchmark import detect, prepare, splits
+from benchmark import detect
 from benchmark.detect import COCO_ANCHORS, YOLOv3Head, anchors_for, boxes_at, decode, train_detection, yolo_loss
 from benchmark.downstream import FrozenEncoder, MapSource, split_rows
-from benchmark.encoders import ImageEncoder, save_encoder
+from benchmark.encoders import ImageEncoder
 from benchmark.metrics import detection_map
 from benchmark.store import Store
 
@@ -73,14 +74,7 @@ def test_decode_recovers_the_box_and_map_is_one():
 
 @pytest.fixture(scope="module")
 def rsna_smoke(phantom_root, tmp_path_factory):
-    work = tmp_path_factory.mktemp("detect")
-    assert prepare.main(["--dataset", "rsna", "--root", str(phantom_root / "rsna"), "--out", str(work / "store"),
-                         "--profile", "smoke"]) == 0
-    assert splits.main(["write", "--dataset", "rsna", "--protocol", "mgca", "--root", str(phantom_root / "rsna"),
-                        "--out", str(work / "splits.csv")]) == 0
-    torch.manual_seed(0)
-    save_encoder(ImageEncoder("resnet18"), work / "encoder", {"method": "random"})
-    return work
+    return head_inputs(phantom_root, tmp_path_factory.mktemp("detect"), "rsna")
 
 
 def test_short_training_lowers_the_loss(rsna_smoke, smoke_profile):
@@ -109,6 +103,6 @@ def test_cli_writes_both_map_variants(rsna_smoke, tmp_path):
     assert record["task"] == "detection" and record["head"] == "yolov3" and record["metric"] == "map"
     assert 0 <= record["value"] <= 1 and 0 <= record["map_mgca_compat"] <= 1
     assert record["lr"] == 2.0e-4 and record["batch_size"] == 8  # the 1% RSNA setting
-    assert record["iou_thresholds"] == [0.4, 0.75, 0.05]
+    assert record["iou_thresholds"] == [0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75]
     params = yaml.safe_load(open("params.yaml"))
     assert params["profiles"]["paper"]["detect"]["input_size"] == 224

@@ -7,9 +7,10 @@ import pytest
 import torch
 import yaml
 from segmentation_models_pytorch.losses import FocalLoss
+from support import head_inputs
 
-from benchmark import prepare, segment, splits
-from benchmark.encoders import ImageEncoder, save_encoder
+from benchmark import segment
+from benchmark.encoders import ImageEncoder
 from benchmark.segment import UNetHead, segmentation_loss
 
 
@@ -30,15 +31,8 @@ def test_segmentation_loss_hand_computed():
 
 
 @pytest.fixture(scope="module")
-def siim_smoke(phantom_root, tmp_path_factory, smoke_profile):
-    work = tmp_path_factory.mktemp("segment")
-    assert prepare.main(["--dataset", "siim", "--root", str(phantom_root / "siim"), "--out", str(work / "store"),
-                         "--profile", "smoke"]) == 0
-    assert splits.main(["write", "--dataset", "siim", "--protocol", "mgca", "--root", str(phantom_root / "siim"),
-                        "--out", str(work / "splits.csv")]) == 0
-    torch.manual_seed(0)
-    save_encoder(ImageEncoder("resnet18"), work / "encoder", {"method": "random"})
-    return work
+def siim_smoke(phantom_root, tmp_path_factory):
+    return head_inputs(phantom_root, tmp_path_factory.mktemp("segment"), "siim")
 
 
 def test_cli_writes_a_result(siim_smoke, tmp_path):
