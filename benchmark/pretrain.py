@@ -83,8 +83,9 @@ class Reports:
         return None
 
 
-def prepare_reports(spec: MethodSpec, texts: list[str], text_dir: Path, profile: dict) -> Reports:
-    """Cached embeddings (frozen LM) or tokens + a trainable LM, as the method's ``text`` mode says."""
+def prepare_reports(spec: MethodSpec, store: Store, rows: np.ndarray, text_dir: Path, profile: dict) -> Reports:
+    """The reports of store ``rows``: cached embeddings (frozen LM) or tokens + a trainable LM, as the
+    method's ``text`` mode says."""
     if spec.text.kind == "none":
         return Reports(TextInput(), None, None)
     lm_file = text_dir / "lm.json"
@@ -96,19 +97,23 @@ def prepare_reports(spec: MethodSpec, texts: list[str], text_dir: Path, profile:
         raise DataError(lm_file, f"embeddings were made with {lm_info['name']}, the profile now resolves to {choice.name}")
     cfg = profile["pretrain"]
     if spec.text.kind == "frozen":
-        return Reports(TextInput(dim=int(lm_info["dim"])), None,
+        embeddings = np.load(text_dir / "embeddings.npy")
+        if embeddings.shape[0] != len(store.manifest):
+            raise DataError(text_dir / "embeddings.npy", f"{embeddings.shape[0]} rows but the store has {len(store.manifest)}")
+        return Reports(TextInput(dim=int(lm_info["dim"])), torch.from_numpy(embeddings[rows]),
                        {**{k: lm_info[k] for k in ("name", "source", "max_length")}, "trainable_layers": 0,
                         "parameters": lm_parameter_count(choice)})
+    texts = store.manifest["text"].astype(str).iloc[rows].tolist()
     tokenizer, model = load_lm(choice, "eager" if spec.text.cls_attention else None)
     n_layers = len(model.base_model.encoder.layer)
     frozen = spec.text.resolve_frozen(n_layers, cfg.get("text_trainable_layers"))
     max_length = int(cfg.get("text_max_length", profile["lm"]["max_length"]))
     tokens = ReportTokens.from_texts(texts, tokenizer, max_length)
     start = time.perf_counter()
+    cache = bool(cfg.get("cache_frozen_text", True))
     encoder = TrainableTextEncoder(model, tokens, frozen, last_n=spec.text.last_n, cls_attention=spec.text.cls_attention,
-                                   cache_frozen=bool(cfg.get("cache_frozen_text", True)),
-                                   batch_size=int(profile["lm"]["batch_size"]))
-    if frozen and cfg.get("cache_frozen_text", True):
+                                   cache_frozen=cache, batch_size=int(profile["lm"]["batch_size"]))
+    if frozen and cache:
         print(f"pretrain: first {frozen}/{n_layers} LM layers frozen, their output cached for {len(texts)} reports "
               f"in {time.perf_counter() - start:.1f}s")
     lm = {"name": choice.name, "source": choice.source, "max_length": max_length, "layers": n_layers,
@@ -154,8 +159,9 @@ def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, reports:
     optim = torch.optim.AdamW(params, lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
     sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: cosine_with_warmup(s, total, int(cfg.get("warmup_steps", 0))))
     state = TrainState(0, {}, {}, [], {}, torch.get_rng_state())
-    if ckpt_dir is not None and read_checkpoint_info(ckpt_dir) is not None:
-        if read_checkpoint_info(ckpt_dir).get("fingerprint") == run_fingerprint:
+    found = read_checkpoint_info(ckpt_dir) if ckpt_dir is not None else None
+    if found is not None:
+        if found.get("fingerprint") == run_fingerprint:
             state = load_checkpoint(ckpt_dir, method, run_fingerprint)
             optim.load_state_dict(state.optimizer)
             sched.load_state_dict(state.scheduler)
@@ -233,15 +239,7 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
     store = Store.open(args.store)
     rows = np.flatnonzero(store.manifest["official_split"].astype(str).to_numpy() == "train")
     trains = spec.plugin_class().trains
-    if trains:
-        reports = prepare_reports(spec, store.manifest["text"].astype(str).iloc[rows].tolist(), args.text, profile)
-    else:
-        reports = Reports(TextInput(), None, None)
-    if spec.text.kind == "frozen":
-        text = np.load(args.text / "embeddings.npy")
-        if text.shape[0] != len(store.manifest):
-            raise DataError(args.text / "embeddings.npy", f"{text.shape[0]} rows but the store has {len(store.manifest)}")
-        reports.embeddings = torch.from_numpy(text[rows])
+    reports = prepare_reports(spec, store, rows, args.text, profile) if trains else Reports(TextInput(), None, None)
     method = build_method(spec, cfg, reports.input, seed)
     base_meta = {"method": args.method, "plugin": spec.plugin, "title": spec.title, "arch": cfg["arch"], "seed": seed,
                  "profile": profile["name"], "data_kind": profile["data_kind"]}

@@ -144,7 +144,7 @@ class TrainableTextEncoder(nn.Module):
 
     def forward(self, rows: torch.Tensor) -> TextOutput:
         rows = rows.cpu()
-        device = self.layers[-1].output.dense.weight.device
+        device = next(self.parameters()).device
         t = self.tokens.lengths(rows)
         ids, mask = self.tokens.input_ids[rows, :t].to(device), self.tokens.attention_mask[rows, :t].to(device)
         if self._cache:
