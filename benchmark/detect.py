@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_iou, nms
 
-from benchmark.downstream import MapSource, result_record, start_head_run
+from benchmark.downstream import MapSource, start_head_run
 from benchmark.errors import DataError, run_cli
 from benchmark.metrics import MGCA_IOU_THRESHOLDS, detection_map
 from benchmark.results import write_result
+from benchmark.store import Store
 
 METRIC = "map"
 #: YOLOv3's COCO anchors (w, h) in pixels of a 416 px input; rows 0-2 stride 8, 3-5 stride 16, 6-8 stride 32
@@ -210,41 +211,44 @@ def bootstrap_map_ci(preds: list[dict], targets: list[dict], n: int, seed: int, 
     return float(lo), float(hi)
 
 
+def require_boxes(store: Store) -> None:
+    if "boxes" not in store.manifest:
+        raise DataError(store.path / "manifest.csv", "no 'boxes' column: not a detection dataset")
+
+
 def main(argv: list[str] | None = None) -> int:
     run = start_head_run(argv, "python -m benchmark.detect", __doc__.splitlines()[0], ("rsna", "object_cxr"),
                          "detection", "yolov3", METRIC)
     if run is None:
         return 0
-    args, cfg, store, frozen, rows = run.args, run.cfg, run.store, run.frozen, run.rows
-    if "boxes" not in store.manifest:
-        raise DataError(args.store / "manifest.csv", "no 'boxes' column: not a detection dataset")
-    size = int(cfg["input_size"])
-    low = (cfg.get("low_data") or {}).get(args.dataset, {}) if args.fraction == 1 else {}
-    lr, batch = float(low.get("lr", cfg["lr"])), int(low.get("batch_size", cfg["batch_size"]))
-    anchors = anchors_for(size)
-    start = time.perf_counter()
-    sources = {s: MapSource(frozen, store.images, rows[s], size, bool(cfg["cache_features"])) for s in rows}
-    boxes = {s: boxes_at(store.manifest["boxes"].iloc[rows[s]].tolist(), store.images.shape[-1], size) for s in rows}
-    prep_s = time.perf_counter() - start
-    for seed in run.seeds:
-        start = time.perf_counter()
-        torch.manual_seed(seed)
-        head = YOLOv3Head(tuple(frozen.encoder.map_channels[1:]), tuple(cfg["widths"]))
-        fit = train_detection(head, sources["train"], boxes["train"], sources["valid"], boxes["valid"], anchors, cfg,
-                              lr, batch, seed)
-        preds = predict(head, sources["test"], anchors, cfg, batch)
-        targets = [{"boxes": b} for b in boxes["test"]]
-        value = detection_map(preds, targets)
-        compat = detection_map(preds, targets, mgca_compat=True)
-        lo, hi = bootstrap_map_ci(preds, targets, int(cfg["bootstrap"]), seed)
-        path = write_result(args.out, result_record(
-            **run.common, seed=seed, encoder=frozen, value=value, ci95=[lo, hi], status="ok", map_mgca_compat=compat,
-            iou_thresholds=list(MGCA_IOU_THRESHOLDS), n={k: int(len(v)) for k, v in rows.items()},
-            boxes_test=int(sum(len(b) for b in boxes["test"])), lr=lr, batch_size=batch,
-            epochs_run=fit["epochs_run"], best_epoch=fit["best_epoch"], best_valid_map=fit["best_valid_map"],
-            feature_cache_s=round(prep_s, 3), wall_time_s=round(time.perf_counter() - start, 3)))
-        print(f"detect {args.method} {args.dataset} {args.fraction}% seed {seed}: mAP {value:.4f} [{lo:.3f}, {hi:.3f}] "
-              f"(mgca_compat {compat:.4f}, epochs {fit['epochs_run']}) -> {path}")
+    anchors = anchors_for(run.size)
+    for data in run.datasets(check=require_boxes):
+        all_boxes = data.store.manifest["boxes"]
+        for fraction in run.args.fractions:
+            low = (run.cfg.get("low_data") or {}).get(data.name, {}) if fraction == 1 else {}
+            lr, batch = float(low.get("lr", run.cfg["lr"])), int(low.get("batch_size", run.cfg["batch_size"]))
+            sources = data.sources(fraction)
+            boxes = {s: boxes_at(all_boxes.iloc[src.rows].tolist(), data.store.images.shape[-1], run.size)
+                     for s, src in sources.items()}
+            targets = [{"boxes": b} for b in boxes["test"]]
+            for seed in run.seeds:
+                start = time.perf_counter()
+                torch.manual_seed(seed)
+                head = YOLOv3Head(tuple(run.frozen.encoder.map_channels[1:]), tuple(run.cfg["widths"]))
+                fit = train_detection(head, sources["train"], boxes["train"], sources["valid"], boxes["valid"],
+                                      anchors, run.cfg, lr, batch, seed)
+                preds = predict(head, sources["test"], anchors, run.cfg, batch)
+                value = detection_map(preds, targets)
+                compat = detection_map(preds, targets, mgca_compat=True)
+                lo, hi = bootstrap_map_ci(preds, targets, int(run.cfg["bootstrap"]), seed)
+                path = write_result(run.args.out, run.record(
+                    data, fraction, seed, value=value, ci95=[lo, hi], status="ok", map_mgca_compat=compat,
+                    iou_thresholds=list(MGCA_IOU_THRESHOLDS), n={k: int(len(v.rows)) for k, v in sources.items()},
+                    boxes_test=int(sum(len(b) for b in boxes["test"])), lr=lr, batch_size=batch,
+                    epochs_run=fit["epochs_run"], best_epoch=fit["best_epoch"], best_valid_map=fit["best_valid_map"],
+                    wall_time_s=round(time.perf_counter() - start, 3)))
+                print(f"detect {run.args.method} {data.name} {fraction}% seed {seed}: mAP {value:.4f} "
+                      f"[{lo:.3f}, {hi:.3f}] (mgca_compat {compat:.4f}, epochs {fit['epochs_run']}) -> {path}")
     return 0
 
 

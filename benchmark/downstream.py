@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,19 +59,46 @@ class FrozenEncoder:
         return [torch.cat(p) for p in parts]
 
 
-class MapSource:
-    """Encoder maps of a set of store rows: cached once (small profiles), or recomputed per batch."""
+class EncoderMaps:
+    """C2-C5 maps of a store's images under a frozen encoder, at one input size.
 
-    def __init__(self, frozen: FrozenEncoder, images: np.ndarray, rows: np.ndarray, size: int, cache: bool) -> None:
-        self.frozen, self.images, self.rows, self.size = frozen, images, rows, size
-        self.cached = frozen.maps(images[np.sort(rows)], size) if cache else None
-        self.position = {int(r): i for i, r in enumerate(np.sort(rows))}
+    The encoder never changes during a head run, so with ``precompute`` the maps of those
+    rows are computed once and shared by every fraction, split, seed and epoch (small
+    profiles); without it each batch is encoded when asked (ResNet-50 maps at 224 px are
+    ~6 MB per image)."""
+
+    def __init__(self, frozen: FrozenEncoder, images: np.ndarray, size: int, precompute: np.ndarray | None = None) -> None:
+        self.frozen, self.images, self.size = frozen, images, size
+        self.cached: list[torch.Tensor] | None = None
+        if precompute is not None:
+            rows = np.unique(precompute)
+            self.cached = frozen.maps(images[rows], size)
+            self.position = np.full(len(images), -1, dtype=np.int64)
+            self.position[rows] = np.arange(len(rows))
+
+    def __call__(self, rows: np.ndarray) -> list[torch.Tensor]:
+        if self.cached is None:
+            return self.frozen.maps(self.images[rows], self.size)
+        idx = self.position[rows]
+        if (idx < 0).any():
+            raise KeyError(f"store rows {rows[idx < 0][:3].tolist()} were not precomputed")
+        idx = torch.from_numpy(idx)
+        return [m[idx] for m in self.cached]
+
+
+@dataclass
+class MapSource:
+    """The store rows of one split with the maps to feed a head."""
+
+    maps: EncoderMaps
+    rows: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return self.maps.size
 
     def batch(self, rows: np.ndarray) -> list[torch.Tensor]:
-        if self.cached is not None:
-            idx = torch.tensor([self.position[int(r)] for r in rows])
-            return [m[idx] for m in self.cached]
-        return self.frozen.maps(self.images[rows], self.size)
+        return self.maps(rows)
 
 
 def bootstrap_mean_ci(values: np.ndarray, n: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
@@ -97,57 +126,96 @@ def result_record(*, method: str, dataset: str, task: str, head: str, fraction: 
 
 
 @dataclass
+class HeadDataset:
+    """One dataset of a head run: store, split manifest, and encoder maps shared by all fractions."""
+
+    name: str
+    store: Store
+    splits_path: Path
+    maps: EncoderMaps
+    encode_s: float  # wall time of precomputing the maps (0 when they are computed per batch)
+
+    def sources(self, fraction: int) -> dict[str, MapSource]:
+        return {s: MapSource(self.maps, r) for s, r in split_rows(self.store, self.splits_path, fraction).items()}
+
+
+@dataclass
 class HeadRun:
-    """What a frozen-encoder head needs once its encoder is known to have weights."""
+    """A frozen-encoder head (segmentation, detection) over datasets x fractions x seeds, in one
+    process: the encoder is loaded and each dataset encoded once, not once per run."""
 
     args: argparse.Namespace
     profile: dict
     cfg: dict  # the profile's section for this task
-    common: dict  # result fields shared by every seed
+    common: dict  # result fields shared by every run
     seeds: list[int]
-    store: Store
     frozen: FrozenEncoder
-    rows: dict[str, np.ndarray]
+
+    @property
+    def size(self) -> int:
+        return int(self.cfg["input_size"])
+
+    def datasets(self, check: Callable[[Store], None] = lambda store: None) -> Iterator[HeadDataset]:
+        """Each requested dataset in turn, ``check``-ed before any encoding (its maps are freed
+        before the next one is encoded)."""
+        for name in self.args.datasets:
+            store = Store.open(self.args.stores / name)
+            check(store)
+            splits_path = self.args.splits / name / f"{self.args.protocol}.csv"
+            every_row = np.concatenate(list(split_rows(store, splits_path, 100).values()))
+            start = time.perf_counter()
+            maps = EncoderMaps(self.frozen, store.images, self.size,
+                               every_row if bool(self.cfg["cache_features"]) else None)
+            yield HeadDataset(name, store, splits_path, maps, round(time.perf_counter() - start, 3))
+
+    def record(self, data: HeadDataset, fraction: int, seed: int, **fields) -> dict:
+        return result_record(**self.common, dataset=data.name, fraction=fraction, seed=seed, encoder=self.frozen,
+                             feature_cache_s=data.encode_s, **fields)
 
 
 def start_head_run(argv: list[str] | None, prog: str, description: str, datasets: tuple[str, ...], task: str,
                    head: str, metric: str) -> HeadRun | None:
-    """Parse the arguments every frozen-encoder head takes (segmentation, detection), read the
-    profile section named after the task, and open store, encoder and split rows. Returns None
-    after recording an "unavailable" result for every seed when the encoder has no weights."""
+    """Parse the arguments every frozen-encoder head takes, read the profile section named after
+    the task, and load the encoder. Returns None after recording an "unavailable" result for
+    every run when the encoder has no weights."""
     from benchmark.config import add_profile_args, load_profile
 
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--method", required=True)
-    parser.add_argument("--dataset", required=True, choices=datasets)
-    parser.add_argument("--fraction", required=True, type=int, choices=(1, 10, 100))
+    parser.add_argument("--datasets", required=True, nargs="+", choices=datasets)
+    parser.add_argument("--fractions", nargs="+", type=int, choices=(1, 10, 100),
+                        help="training fractions in %% (default: the profile's)")
     parser.add_argument("--encoder", required=True, type=Path, help="pre-trained model folder (encoder.safetensors)")
-    parser.add_argument("--store", required=True, type=Path)
-    parser.add_argument("--splits", required=True, type=Path)
+    parser.add_argument("--stores", required=True, type=Path, help="folder of stores, one per dataset (STORES/<dataset>)")
+    parser.add_argument("--splits", required=True, type=Path,
+                        help="folder of split manifests (SPLITS/<dataset>/<protocol>.csv)")
+    parser.add_argument("--protocol", default="mgca", help="split manifest to use (default: mgca)")
     parser.add_argument("--out", required=True, type=Path, help="results folder")
     add_profile_args(parser)
     args = parser.parse_args(argv)
     profile = load_profile(args.params, args.profile)
     cfg = profile[{"segmentation": "segment", "detection": "detect"}[task]]
+    args.fractions = args.fractions or [int(f) for f in cfg["fractions"]]
     torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
-    common = {"method": args.method, "dataset": args.dataset, "task": task, "head": head, "fraction": args.fraction,
-              "metric": metric, "profile": profile}
+    common = {"method": args.method, "task": task, "head": head, "metric": metric, "profile": profile,
+              "protocol": args.protocol}
     seeds = [int(s) for s in cfg["seeds"]]
     if record_if_unavailable(args, common, seeds):
         return None
-    store = Store.open(args.store)
-    return HeadRun(args, profile, cfg, common, seeds, store, FrozenEncoder.load(args.encoder),
-                   split_rows(store, args.splits, args.fraction))
+    return HeadRun(args, profile, cfg, common, seeds, FrozenEncoder.load(args.encoder))
 
 
 def record_if_unavailable(args, common: dict, seeds: list[int]) -> bool:
-    """When the encoder has no weights (e.g. ImageNet offline), write that as the result of every seed."""
+    """When the encoder has no weights (e.g. ImageNet offline), write that as the result of every run."""
     from benchmark.results import write_result
 
     reason = unavailable_reason(args.encoder / "meta.json")
     if not reason:
         return False
-    for seed in seeds:
-        write_result(args.out, result_record(**common, seed=seed, value=None, status="unavailable", reason=reason, lm=None))
-    print(f"{common['task']} {args.method} {args.dataset} {args.fraction}%: {reason}")
+    for dataset in args.datasets:
+        for fraction in args.fractions:
+            for seed in seeds:
+                write_result(args.out, result_record(**common, dataset=dataset, fraction=fraction, seed=seed,
+                                                     value=None, status="unavailable", reason=reason, lm=None))
+    print(f"{common['task']} {args.method}: {reason}")
     return True

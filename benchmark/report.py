@@ -25,8 +25,22 @@ from benchmark.results import load_results
 # row titles and order come from the method config (benchmark/configs/methods.yaml)
 METHOD_NAMES = {name: spec.title for name, spec in load_method_specs().items()}
 METHOD_ORDER = list(METHOD_NAMES)
-# (dataset, task, metric) -> column title
-COLUMNS = {("rsna", "classification", "auroc"): "RSNA AUC"}
+# one table per entry: title -> {(dataset, task, metric): column title}
+TABLES = {
+    "Linear-probe classification (frozen encoder, one linear layer): test AUROC": {
+        ("rsna", "classification", "auroc"): "RSNA AUC"},
+    "Segmentation (frozen encoder, U-Net): mean per-image test Dice; detection (frozen encoder, YOLOv3): "
+    "test mAP over IoU 0.40:0.05:0.75 on all test images": {
+        ("siim", "segmentation", "dice"): "SIIM Dice", ("rsna", "segmentation", "dice"): "RSNA Dice",
+        ("rsna", "detection", "map"): "RSNA mAP", ("object_cxr", "detection", "map"): "Object-CXR mAP"},
+    "Metric variants: BenchX's mean Dice over foreground and background; the reference code's mAP, which "
+    "skips test images without a prediction or without a box (`mgca_compat`)": {
+        ("siim", "segmentation", "mean_dice_fg_bg"): "SIIM mDice fg/bg", ("rsna", "segmentation", "mean_dice_fg_bg"):
+        "RSNA mDice fg/bg", ("rsna", "detection", "map_mgca_compat"): "RSNA mAP mgca_compat",
+        ("object_cxr", "detection", "map_mgca_compat"): "Object-CXR mAP mgca_compat"},
+}
+# result fields that hold a second metric of the same run (field -> task): rows of their own
+VARIANT_FIELDS = {"mean_dice_fg_bg": "segmentation", "map_mgca_compat": "detection"}
 GROUP_KEYS = ["data_kind", "profile", "lm", "backend"]
 
 
@@ -39,9 +53,21 @@ def _order(methods) -> list[str]:
     return sorted(methods, key=lambda m: (METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER), m))
 
 
+def with_variants(results: pd.DataFrame) -> pd.DataFrame:
+    """One extra row per run of a task and its metric variant (``VARIANT_FIELDS``), named by the
+    field; runs without the field (unavailable encoders) keep their reason."""
+    parts = [results]
+    for field, task in VARIANT_FIELDS.items():
+        runs = results[results["task"] == task]
+        if len(runs):
+            parts.append(runs.assign(metric=field, value=runs[field] if field in runs else None))
+    return pd.concat(parts, ignore_index=True)
+
+
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Mean, std and seed count per (group, method, dataset, task, metric, fraction), in %."""
     keys = GROUP_KEYS + ["method", "dataset", "task", "metric", "fraction"]
+    results = with_variants(results)
     results = results.assign(value=pd.to_numeric(results["value"]),
                              reason=results["reason"] if "reason" in results else None)
     agg = results.groupby(keys, dropna=False).agg(mean=("value", "mean"), std=("value", "std"),
@@ -56,13 +82,18 @@ def _cell(mean: float, std: float, seeds: int, reason: str | None = None) -> str
     return f"{mean:.1f}" if seeds < 2 or pd.isna(std) else f"{mean:.1f} ± {std:.1f}"
 
 
-def table(summary: pd.DataFrame) -> pd.DataFrame:
+def _present(summary: pd.DataFrame, columns: dict) -> bool:
+    keys = set(zip(summary["dataset"], summary["task"], summary["metric"]))
+    return any(c in keys for c in columns)
+
+
+def table(summary: pd.DataFrame, columns: dict) -> pd.DataFrame:
     """Wide table for one group: rows methods, columns '<title> <fraction>%'."""
     fractions = sorted(summary["fraction"].unique())
     rows = []
     for method in _order(summary["method"].unique()):
         row = {"Method": METHOD_NAMES.get(method, method)}
-        for (dataset, task, metric), title in COLUMNS.items():
+        for (dataset, task, metric), title in columns.items():
             for f in fractions:
                 hit = summary[(summary["method"] == method) & (summary["dataset"] == dataset) & (summary["task"] == task)
                               & (summary["metric"] == metric) & (summary["fraction"] == f)]
@@ -71,17 +102,28 @@ def table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def published_table() -> pd.DataFrame:
+def _published_cell(hit: pd.DataFrame) -> str:
+    if not len(hit):
+        return "n/a"
+    value = hit["value"].iloc[0]
+    return f"{value:.1f}" if pd.notna(value) else "–"  # '-' in the source (see the note)
+
+
+def published_table(columns: dict) -> pd.DataFrame:
+    """Published real-data numbers for the given columns; methods with none of them are left out."""
     ref = published()
+    keys = list(columns)
+    ref = ref[[k in keys for k in zip(ref["dataset"], ref["task"], ref["metric"])]]
     rows = []
     for method in _order(ref["method"].unique()):
         row = {"Method": METHOD_NAMES.get(method, method)}
         sub = ref[ref["method"] == method]
-        for (dataset, task, metric), title in COLUMNS.items():
+        for (dataset, task, metric), title in columns.items():
             for f in (1, 10, 100):
-                hit = sub[(sub["dataset"] == dataset) & (sub["task"] == task) & (sub["metric"] == metric) & (sub["fraction"] == f)]
-                row[f"{title} {f}%"] = f"{hit['value'].iloc[0]:.1f}" if len(hit) else "n/a"
-        row["Source"] = "; ".join(sorted(set(sub["source"]))) + "".join(f" ({n})" for n in sub["note"].dropna().unique())
+                row[f"{title} {f}%"] = _published_cell(sub[(sub["dataset"] == dataset) & (sub["task"] == task)
+                                                           & (sub["metric"] == metric) & (sub["fraction"] == f)])
+        notes = "".join(f" ({n})" for n in sub["note"].dropna().unique())
+        row["Source"] = "; ".join(sorted(set(sub["source"]))) + notes
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -106,19 +148,30 @@ def render(results: pd.DataFrame) -> tuple[str, pd.DataFrame]:
         raise DataError(None, "no result files found; run the pipeline first")
     summary = summarise(results)
     parts = ["# Leaderboard", "",
-             "Linear-probe classification (frozen encoder, one linear layer), test AUROC in %, "
-             "mean ± std over seeds. Generated by `python -m benchmark.report` from the per-run JSON files.", ""]
+             "Frozen pre-trained encoders under the MGCA protocol; every number is in %, mean ± std over seeds. "
+             "Generated by `python -m benchmark.report` from the per-run JSON files.", ""]
+    shown = []
     for info, sub in _groups(summary):
         kind = "PHANTOM data (rendered images, real annotations): not comparable to published numbers" \
             if info["data_kind"] == "phantom" else "real datasets"
         seeds = int(sub["seeds"].max())
         parts += [f"## Results — {kind}", "",
                   f"Profile `{info['profile']}` · language model `{info['lm']}` · backend `{info['backend']}` · "
-                  f"up to {seeds} seed(s) per cell", "",
-                  tabulate(table(sub), headers="keys", tablefmt="github", showindex=False), ""]
-    parts += ["## Published numbers on the real datasets (for reference, MGCA protocol)", "",
-              tabulate(published_table(), headers="keys", tablefmt="github", showindex=False), ""]
+                  f"up to {seeds} seed(s) per cell", ""]
+        for title, columns in TABLES.items():
+            if _present(sub, columns):
+                shown.append(title)
+                parts += [f"### {title}", "", _markdown(table(sub, columns)), ""]
+    parts += ["## Published numbers on the real datasets (for reference, MGCA protocol)", ""]
+    for title, columns in TABLES.items():
+        ref = published_table(columns)
+        if title in shown and len(ref):
+            parts += [f"### {title}", "", _markdown(ref), ""]
     return "\n".join(parts), summary
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    return tabulate(frame, headers="keys", tablefmt="github", showindex=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,10 +21,11 @@ from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from segmentation_models_pytorch.losses import FocalLoss
 from torch import nn
 
-from benchmark.downstream import MapSource, bootstrap_mean_ci, result_record, start_head_run
+from benchmark.downstream import MapSource, bootstrap_mean_ci, start_head_run
 from benchmark.errors import DataError, run_cli
 from benchmark.metrics import dice_per_image, mean_dice_fg_bg
 from benchmark.results import write_result
+from benchmark.store import Store
 
 METRIC = "dice"
 
@@ -112,36 +113,39 @@ def evaluate_loss(head: UNetHead, source: MapSource, masks: torch.Tensor, focal:
     return float(segmentation_loss(logits, masks, focal))
 
 
+def require_masks(store: Store) -> None:
+    if store.masks is None:
+        raise DataError(store.path, "store has no masks.npy: not a segmentation dataset")
+
+
 def main(argv: list[str] | None = None) -> int:
     run = start_head_run(argv, "python -m benchmark.segment", __doc__.splitlines()[0], ("siim", "rsna"),
                          "segmentation", "unet", METRIC)
     if run is None:
         return 0
-    args, cfg, store, frozen, rows = run.args, run.cfg, run.store, run.frozen, run.rows
-    if store.masks is None:
-        raise DataError(args.store, "store has no masks.npy: not a segmentation dataset")
-    size, batch = int(cfg["input_size"]), int(cfg["batch_size"][args.dataset])
-    start = time.perf_counter()
-    sources = {s: MapSource(frozen, store.images, rows[s], size, bool(cfg["cache_features"])) for s in rows}
-    masks = {s: masks_at(store.masks[rows[s]], size) for s in rows}
-    prep_s = time.perf_counter() - start
-    for seed in run.seeds:
-        start = time.perf_counter()
-        head = UNetHead(frozen.encoder.map_channels, tuple(cfg["decoder_channels"]))
-        fit = train_segmentation(head, sources["train"], masks["train"], sources["valid"], masks["valid"], cfg, batch, seed)
-        prob = predict(head, sources["test"], batch)
-        per_image = dice_per_image(prob, masks["test"]).numpy()
-        value = float(per_image.mean())
-        lo, hi = bootstrap_mean_ci(per_image, seed=seed)
-        path = write_result(args.out, result_record(
-            **run.common, seed=seed, encoder=frozen, value=value, ci95=[lo, hi], status="ok",
-            mean_dice_fg_bg=mean_dice_fg_bg(prob, masks["test"]),
-            n={k: int(len(v)) for k, v in rows.items()},
-            positives_test=int((masks["test"].flatten(1).amax(1) > 0).sum()),
-            epochs_run=fit["epochs_run"], best_epoch=fit["best_epoch"], best_valid_loss=fit["best_valid_loss"],
-            feature_cache_s=round(prep_s, 3), wall_time_s=round(time.perf_counter() - start, 3)))
-        print(f"segment {args.method} {args.dataset} {args.fraction}% seed {seed}: dice {value:.4f} [{lo:.3f}, {hi:.3f}] "
-              f"(epochs {fit['epochs_run']}) -> {path}")
+    for data in run.datasets(check=require_masks):
+        batch = int(run.cfg["batch_size"][data.name])
+        for fraction in run.args.fractions:
+            sources = data.sources(fraction)
+            masks = {s: masks_at(data.store.masks[src.rows], run.size) for s, src in sources.items()}
+            for seed in run.seeds:
+                start = time.perf_counter()
+                head = UNetHead(run.frozen.encoder.map_channels, tuple(run.cfg["decoder_channels"]))
+                fit = train_segmentation(head, sources["train"], masks["train"], sources["valid"], masks["valid"],
+                                         run.cfg, batch, seed)
+                prob = predict(head, sources["test"], batch)
+                per_image = dice_per_image(prob, masks["test"]).numpy()
+                value = float(per_image.mean())
+                lo, hi = bootstrap_mean_ci(per_image, seed=seed)
+                path = write_result(run.args.out, run.record(
+                    data, fraction, seed, value=value, ci95=[lo, hi], status="ok",
+                    mean_dice_fg_bg=mean_dice_fg_bg(prob, masks["test"]),
+                    n={k: int(len(v.rows)) for k, v in sources.items()},
+                    positives_test=int((masks["test"].flatten(1).amax(1) > 0).sum()),
+                    epochs_run=fit["epochs_run"], best_epoch=fit["best_epoch"], best_valid_loss=fit["best_valid_loss"],
+                    batch_size=batch, wall_time_s=round(time.perf_counter() - start, 3)))
+                print(f"segment {run.args.method} {data.name} {fraction}% seed {seed}: dice {value:.4f} "
+                      f"[{lo:.3f}, {hi:.3f}] (epochs {fit['epochs_run']}) -> {path}")
     return 0
 
 

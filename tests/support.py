@@ -1,5 +1,6 @@
 """Helpers shared by test modules (importable because tests/ is on sys.path under pytest)."""
 
+import numpy as np
 import pytest
 
 from benchmark.errors import DataError
@@ -22,17 +23,36 @@ def assert_same_files(a, b, count: int) -> None:
 
 
 def head_inputs(phantom_root, work, dataset: str):
-    """A smoke store, its MGCA split manifest and a seeded random encoder in ``work``: what a
-    segmentation or detection head needs."""
+    """A smoke store (``work/stores/<dataset>``), its MGCA split manifest
+    (``work/splits/<dataset>/mgca.csv``) and a seeded random encoder (``work/encoder``):
+    what a segmentation or detection head run needs."""
     import torch
 
     from benchmark import prepare, splits
     from benchmark.encoders import ImageEncoder, save_encoder
 
-    assert prepare.main(["--dataset", dataset, "--root", str(phantom_root / dataset), "--out", str(work / "store"),
-                         "--profile", "smoke"]) == 0
+    assert prepare.main(["--dataset", dataset, "--root", str(phantom_root / dataset),
+                         "--out", str(work / "stores" / dataset), "--profile", "smoke"]) == 0
     assert splits.main(["write", "--dataset", dataset, "--protocol", "mgca", "--root", str(phantom_root / dataset),
-                        "--out", str(work / "splits.csv")]) == 0
+                        "--out", str(work / "splits" / dataset / "mgca.csv")]) == 0
     torch.manual_seed(0)
     save_encoder(ImageEncoder("resnet18"), work / "encoder", {"method": "random"})
     return work
+
+
+def head_sources(work, dataset: str, size: int):
+    """Store, frozen encoder and train/valid map sources (100 %, maps precomputed) of ``head_inputs``."""
+    from benchmark.downstream import EncoderMaps, FrozenEncoder, MapSource, split_rows
+    from benchmark.store import Store
+
+    store = Store.open(work / "stores" / dataset)
+    rows = split_rows(store, work / "splits" / dataset / "mgca.csv", 100)
+    frozen = FrozenEncoder.load(work / "encoder")
+    maps = EncoderMaps(frozen, store.images, size, np.concatenate([rows["train"], rows["valid"]]))
+    return store, frozen, {s: MapSource(maps, rows[s]) for s in ("train", "valid")}
+
+
+def head_cli_args(work, dataset: str, out, *extra: str) -> list[str]:
+    """Command line of a head run on ``head_inputs``."""
+    return ["--method", "random", "--datasets", dataset, "--encoder", str(work / "encoder"),
+            "--stores", str(work / "stores"), "--splits", str(work / "splits"), "--out", str(out), *extra]

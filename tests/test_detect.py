@@ -6,14 +6,12 @@ import math
 import pytest
 import torch
 import yaml
-from support import head_inputs
+from support import data_error, head_cli_args, head_inputs, head_sources
 
 from benchmark import detect
 from benchmark.detect import COCO_ANCHORS, YOLOv3Head, anchors_for, boxes_at, decode, train_detection, yolo_loss
-from benchmark.downstream import FrozenEncoder, MapSource, split_rows
 from benchmark.encoders import ImageEncoder
 from benchmark.metrics import detection_map
-from benchmark.store import Store
 
 
 def test_anchors_are_coco_scaled_to_the_input():
@@ -78,13 +76,10 @@ def rsna_smoke(phantom_root, tmp_path_factory):
 
 
 def test_short_training_lowers_the_loss(rsna_smoke, smoke_profile):
-    store = Store.open(rsna_smoke / "store")
-    rows = split_rows(store, rsna_smoke / "splits.csv", 100)
-    frozen = FrozenEncoder.load(rsna_smoke / "encoder")
     cfg = {**smoke_profile["detect"], "max_epochs": 4, "patience": 4}
     size = int(cfg["input_size"])
-    src = {s: MapSource(frozen, store.images, rows[s], size, True) for s in ("train", "valid")}
-    boxes = {s: boxes_at(store.manifest["boxes"].iloc[rows[s]].tolist(), store.images.shape[-1], size) for s in src}
+    store, frozen, src = head_sources(rsna_smoke, "rsna", size)
+    boxes = {s: boxes_at(store.manifest["boxes"].iloc[src[s].rows].tolist(), store.images.shape[-1], size) for s in src}
     assert sum(len(b) for b in boxes["train"]) > 0
     head = YOLOv3Head(frozen.encoder.map_channels[1:], tuple(cfg["widths"]))
     fit = train_detection(head, src["train"], boxes["train"], src["valid"], boxes["valid"], anchors_for(size), cfg,
@@ -94,10 +89,7 @@ def test_short_training_lowers_the_loss(rsna_smoke, smoke_profile):
 
 
 def test_cli_writes_both_map_variants(rsna_smoke, tmp_path):
-    work = rsna_smoke
-    assert detect.main(["--method", "random", "--dataset", "rsna", "--fraction", "1", "--encoder", str(work / "encoder"),
-                        "--store", str(work / "store"), "--splits", str(work / "splits.csv"), "--out", str(tmp_path),
-                        "--profile", "smoke"]) == 0
+    assert detect.main(head_cli_args(rsna_smoke, "rsna", tmp_path, "--fractions", "1", "--profile", "smoke")) == 0
     (path,) = tmp_path.glob("*.json")
     record = json.loads(path.read_text())
     assert record["task"] == "detection" and record["head"] == "yolov3" and record["metric"] == "map"
@@ -106,3 +98,15 @@ def test_cli_writes_both_map_variants(rsna_smoke, tmp_path):
     assert record["iou_thresholds"] == [0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75]
     params = yaml.safe_load(open("params.yaml"))
     assert params["profiles"]["paper"]["detect"]["input_size"] == 224
+
+
+def test_store_without_boxes_is_refused_before_any_training(rsna_smoke, tmp_path, phantom_root):
+    from benchmark import prepare
+
+    assert prepare.main(["--dataset", "siim", "--root", str(phantom_root / "siim"),
+                         "--out", str(tmp_path / "stores" / "object_cxr"), "--profile", "smoke"]) == 0
+    args = head_cli_args(rsna_smoke, "object_cxr", tmp_path / "out", "--profile", "smoke")
+    args[args.index("--stores") + 1] = str(tmp_path / "stores")
+    message = data_error(detect.main, args)
+    assert "no 'boxes' column" in message and "object_cxr" in message
+    assert not (tmp_path / "out").exists()

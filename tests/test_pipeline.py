@@ -48,7 +48,11 @@ def test_pipeline_writes_leaderboard_with_both_methods(smoke_run):
     for title in ("M-FLAG", "Random Init"):
         assert f"| {title} " in board, title
     assert "PHANTOM" in board and "all-MiniLM-L6-v2" in board
+    for column in ("RSNA AUC 1%", "SIIM Dice 10%", "RSNA Dice 100%", "RSNA mAP 1%", "Object-CXR mAP 100%",
+                   "Object-CXR mAP mgca_compat 10%", "SIIM mDice fg/bg 1%"):
+        assert f" {column} " in board, column
     summary = pd.read_csv(work / "results" / "leaderboard.csv")
+    assert set(summary["metric"]) == {"auroc", "dice", "mean_dice_fg_bg", "map", "map_mgca_compat"}
     assert set(summary["method"]) == {"mflag", "random", "imagenet"}
     assert set(summary["fraction"]) == {1, 10, 100}
     trained = summary[summary["method"] != "imagenet"]
@@ -63,7 +67,11 @@ def test_pipeline_writes_leaderboard_with_both_methods(smoke_run):
 def test_result_json_traces_its_inputs(smoke_run):
     work, _, _ = smoke_run
     files = sorted((work / "results" / "runs").rglob("*.json"))
-    assert len(files) == 3 * 3  # methods x fractions x one seed
+    # methods x fractions x one seed x (RSNA probe, SIIM + RSNA segmentation, RSNA + Object-CXR detection)
+    assert len(files) == 3 * 3 * 5
+    tasks = {(r["task"], r["dataset"]) for r in map(json.loads, (f.read_text() for f in files))}
+    assert tasks == {("classification", "rsna"), ("segmentation", "siim"), ("segmentation", "rsna"),
+                     ("detection", "rsna"), ("detection", "object_cxr")}
     record = json.loads(next(f for f in files if f.name.startswith("random")).read_text())
     for key in ("method", "dataset", "fraction", "seed", "metric", "value", "lm", "data_kind", "profile",
                 "wall_time_s", "encoder_sha256", "ci95", "n"):

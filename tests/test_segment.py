@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 from segmentation_models_pytorch.losses import FocalLoss
-from support import head_inputs
+from support import head_cli_args, head_inputs, head_sources
 
 from benchmark import segment
 from benchmark.encoders import ImageEncoder
@@ -35,34 +35,32 @@ def siim_smoke(phantom_root, tmp_path_factory):
     return head_inputs(phantom_root, tmp_path_factory.mktemp("segment"), "siim")
 
 
-def test_cli_writes_a_result(siim_smoke, tmp_path):
+def test_cli_writes_one_result_per_fraction(siim_smoke, tmp_path):
     work = siim_smoke
     params = yaml.safe_load(open("params.yaml"))
     params["profiles"]["smoke"]["segment"].update({"max_epochs": 4, "patience": 4})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    assert segment.main(["--method", "random", "--dataset", "siim", "--fraction", "100", "--encoder", str(work / "encoder"),
-                         "--store", str(work / "store"), "--splits", str(work / "splits.csv"), "--out", str(tmp_path / "out"),
-                         "--params", str(tmp_path / "params.yaml"), "--profile", "smoke"]) == 0
-    (path,) = (tmp_path / "out").glob("*.json")
-    record = json.loads(path.read_text())
+    args = head_cli_args(work, "siim", tmp_path / "out", "--fractions", "10", "100",
+                         "--params", str(tmp_path / "params.yaml"), "--profile", "smoke")
+    assert segment.main(args) == 0
+    records = {r["fraction"]: r for r in map(json.loads, (p.read_text() for p in (tmp_path / "out").glob("*.json")))}
+    assert sorted(records) == [10, 100]
+    record = records[100]
     assert record["task"] == "segmentation" and record["metric"] == "dice" and record["head"] == "unet"
     assert 0 <= record["value"] <= 1 and record["ci95"][0] <= record["value"] <= record["ci95"][1]
     assert 0 <= record["mean_dice_fg_bg"] <= 1
-    assert record["n"]["test"] > 0 and record["backend"] == "native"
+    assert record["n"]["test"] > 0 and record["backend"] == "native" and record["protocol"] == "mgca"
+    assert records[10]["n"]["train"] < record["n"]["train"]
+    assert records[10]["n"]["test"] == record["n"]["test"]
 
 
 def test_training_lowers_the_loss(siim_smoke, smoke_profile):
-    from benchmark.downstream import FrozenEncoder, MapSource, split_rows
     from benchmark.segment import masks_at, train_segmentation
-    from benchmark.store import Store
 
-    store = Store.open(siim_smoke / "store")
-    rows = split_rows(store, siim_smoke / "splits.csv", 100)
-    frozen = FrozenEncoder.load(siim_smoke / "encoder")
     cfg = {**smoke_profile["segment"], "max_epochs": 4, "patience": 4}
     size = int(cfg["input_size"])
-    src = {s: MapSource(frozen, store.images, rows[s], size, True) for s in ("train", "valid")}
-    masks = {s: masks_at(store.masks[rows[s]], size) for s in src}
+    store, frozen, src = head_sources(siim_smoke, "siim", size)
+    masks = {s: masks_at(store.masks[src[s].rows], size) for s in src}
     head = UNetHead(frozen.encoder.map_channels, tuple(cfg["decoder_channels"]))
     fit = train_segmentation(head, src["train"], masks["train"], src["valid"], masks["valid"], cfg, 8, seed=0)
     losses = [h["train_loss"] for h in fit["history"]]

@@ -1,0 +1,60 @@
+"""The leaderboard from hand-written result files: no training involved."""
+
+import pytest
+
+from benchmark import report
+from benchmark.results import load_results, write_result
+
+COMMON = {"profile": "phantom", "data_kind": "phantom", "backend": "native", "protocol": "mgca",
+          "lm": {"name": "sentence-transformers/all-MiniLM-L6-v2"}}
+
+
+def _write(folder, method, dataset, task, metric, fraction, seed, value, **extra):
+    write_result(folder, {**COMMON, "method": method, "dataset": dataset, "task": task, "fraction": fraction,
+                          "seed": seed, "metric": metric, "value": value, "status": "ok", **extra})
+
+
+@pytest.fixture
+def results(tmp_path):
+    for seed, (dice, fgbg) in enumerate([(0.40, 0.70), (0.50, 0.80)]):
+        _write(tmp_path, "mflag", "siim", "segmentation", "dice", 10, seed, dice, mean_dice_fg_bg=fgbg)
+    _write(tmp_path, "mflag", "object_cxr", "detection", "map", 100, 0, 0.125, map_mgca_compat=0.25)
+    _write(tmp_path, "mflag", "rsna", "classification", "auroc", 1, 0, 0.75)
+    write_result(tmp_path, {**COMMON, "lm": None, "method": "imagenet", "dataset": "siim", "task": "segmentation",
+                            "fraction": 10, "seed": 0, "metric": "dice", "value": None, "status": "unavailable",
+                            "reason": "ImageNet weights not available offline (no torchvision cache)"})
+    return load_results(tmp_path)
+
+
+def test_cells_are_mean_and_sample_std_over_seeds(results):
+    summary = report.summarise(results)
+    dice = summary[(summary["metric"] == "dice") & (summary["method"] == "mflag")].iloc[0]
+    assert dice["seeds"] == 2 and dice["mean"] == pytest.approx(45.0)
+    assert dice["std"] == pytest.approx(100 * (0.005 ** 0.5))  # sample std of 0.40 and 0.50, in %
+    fgbg = summary[summary["metric"] == "mean_dice_fg_bg"]
+    assert set(fgbg["method"]) == {"mflag", "imagenet"}  # the unavailable run keeps its reason
+    assert fgbg[fgbg["method"] == "mflag"]["mean"].iloc[0] == pytest.approx(75.0)
+    compat = summary[summary["metric"] == "map_mgca_compat"].iloc[0]
+    assert compat["mean"] == pytest.approx(25.0) and compat["dataset"] == "object_cxr"
+
+
+def test_leaderboard_has_the_segmentation_and_detection_columns(results):
+    board, _ = report.render(results)
+    mflag_rows = [line for line in board.splitlines() if line.startswith("| M-FLAG ")]
+    # classification, then segmentation + detection, then the metric variants; titles from methods.yaml
+    assert len(mflag_rows) == 3 + 2  # ours, then the published rows (none for the variants)
+    assert "| 75.0 " in mflag_rows[0]
+    assert "| 45.0 ± 7.1 " in mflag_rows[1] and "| 12.5 " in mflag_rows[1]
+    assert "| 75.0 ± 7.1 " in mflag_rows[2] and "| 25.0 " in mflag_rows[2]
+    assert "| ImageNet Init " in board and "weights not available offline" in board
+    assert "PHANTOM" in board
+
+
+def test_published_table_keeps_dashes_and_notes():
+    columns = report.TABLES[list(report.TABLES)[1]]
+    ref = report.published_table(columns).set_index("Method")
+    assert ref.loc["M-FLAG", "Object-CXR mAP 1%"] == "–"
+    assert ref.loc["M-FLAG", "Object-CXR mAP 100%"] == "19.3"
+    assert ref.loc["M-FLAG", "SIIM Dice 1%"] == "52.5" and ref.loc["Random Init", "RSNA mAP 10%"] == "4.0"
+    assert "19.5 elsewhere" in ref.loc["M-FLAG", "Source"]
+    assert not report.published().duplicated(["method", "dataset", "task", "metric", "fraction"]).any()
