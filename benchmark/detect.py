@@ -6,7 +6,8 @@ YOLOv3; three anchors per scale, the COCO YOLOv3 anchors scaled by input size / 
 (each summed over its cells and divided by the batch size); predictions whose box
 overlaps a ground-truth box with IoU > 0.5 are not pushed towards "no object".
 Inference: confidence threshold 0.5, then NMS at IoU 0.5 (torchvision.ops). AdamW,
-model selection on validation mAP with patience. Test metric: mAP over IoU
+model selection on validation mAP with patience (scored with a matching computed once
+per epoch, :class:`benchmark.metrics.DetectionMatches`). Test metric: mAP over IoU
 0.40:0.05:0.75 on all test images, and the ``mgca_compat`` variant that skips images
 without a prediction or without a box (:func:`benchmark.metrics.detection_map`).
 """
@@ -22,9 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_iou, nms
 
-from benchmark.downstream import MapSource, start_head_run
+from benchmark.downstream import EVAL_BATCH, MapSource, start_head_run
 from benchmark.errors import DataError, run_cli
-from benchmark.metrics import MGCA_IOU_THRESHOLDS, detection_map
+from benchmark.metrics import MGCA_IOU_THRESHOLDS, DetectionMatches, detection_map
 from benchmark.results import write_result
 from benchmark.store import Store
 
@@ -156,7 +157,8 @@ def boxes_at(manifest_boxes: list[str], store_size: int, size: int) -> list[torc
 
 
 @torch.no_grad()
-def predict(head: YOLOv3Head, source: MapSource, anchors: torch.Tensor, cfg: dict, batch_size: int) -> list[dict]:
+def predict(head: YOLOv3Head, source: MapSource, anchors: torch.Tensor, cfg: dict,
+            batch_size: int = EVAL_BATCH) -> list[dict]:
     head.eval()
     preds = []
     for s in range(0, len(source.rows), batch_size):
@@ -187,7 +189,7 @@ def train_detection(head: YOLOv3Head, train: MapSource, train_boxes: list[torch.
             terms["loss"].backward()
             optim.step()
             total += float(terms["loss"].detach()) * len(idx)
-        valid_map = detection_map(predict(head, valid, anchors, cfg, batch_size), targets_valid)
+        valid_map = DetectionMatches.compute(predict(head, valid, anchors, cfg), targets_valid).map()
         history.append({"epoch": epoch, "train_loss": total / len(order), "valid_map": valid_map})
         if valid_map > best:
             best, best_epoch, stale = valid_map, epoch, 0
@@ -200,13 +202,11 @@ def train_detection(head: YOLOv3Head, train: MapSource, train_boxes: list[torch.
     return {"epochs_run": epoch, "best_epoch": best_epoch, "best_valid_map": best, "history": history}
 
 
-def bootstrap_map_ci(preds: list[dict], targets: list[dict], n: int, seed: int, **kw) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mAP over resampled test images."""
+def bootstrap_map_ci(matches: DetectionMatches, n: int, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mAP over resampled test images (matching done once)."""
     rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n):
-        idx = rng.integers(0, len(preds), len(preds))
-        values.append(detection_map([preds[i] for i in idx], [targets[i] for i in idx], **kw))
+    count = len(matches.scores)
+    values = [matches.map(rng.integers(0, count, count)) for _ in range(n)]
     lo, hi = np.quantile(values, [0.025, 0.975])
     return float(lo), float(hi)
 
@@ -237,10 +237,13 @@ def main(argv: list[str] | None = None) -> int:
                 head = YOLOv3Head(tuple(run.frozen.encoder.map_channels[1:]), tuple(run.cfg["widths"]))
                 fit = train_detection(head, sources["train"], boxes["train"], sources["valid"], boxes["valid"],
                                       anchors, run.cfg, lr, batch, seed)
-                preds = predict(head, sources["test"], anchors, run.cfg, batch)
+                preds = predict(head, sources["test"], anchors, run.cfg)
                 value = detection_map(preds, targets)
                 compat = detection_map(preds, targets, mgca_compat=True)
-                lo, hi = bootstrap_map_ci(preds, targets, int(run.cfg["bootstrap"]), seed)
+                matches = DetectionMatches.compute(preds, targets)
+                if abs(matches.map() - value) > 1e-5:  # the bootstrap must resample the metric it reports
+                    raise RuntimeError(f"precomputed matching gives mAP {matches.map():.6f}, torchmetrics {value:.6f}")
+                lo, hi = bootstrap_map_ci(matches, int(run.cfg["bootstrap"]), seed)
                 path = write_result(run.args.out, run.record(
                     data, fraction, seed, value=value, ci95=[lo, hi], status="ok", map_mgca_compat=compat,
                     iou_thresholds=list(MGCA_IOU_THRESHOLDS), n={k: int(len(v.rows)) for k, v in sources.items()},

@@ -24,6 +24,8 @@ from benchmark.store import Store, sha256_file
 from benchmark.transforms import to_input
 
 SPLITS = ("train", "valid", "test")
+#: batch size for inference (validation and test): heads are in eval mode, so it changes no number
+EVAL_BATCH = 64
 
 
 def split_rows(store: Store, splits_path: Path, fraction: int) -> dict[str, np.ndarray]:

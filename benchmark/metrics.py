@@ -11,13 +11,19 @@
   ``MeanAveragePrecision``) averaged over IoU 0.40:0.05:0.75, over all test images;
   ``mgca_compat=True`` reproduces the reference code, which leaves out images without a
   prediction or without a ground-truth box.
+- :class:`DetectionMatches`: the same mAP from a matching done once per image, so that
+  bootstrap resamples and per-epoch validation do not re-run the whole evaluation; it
+  follows the COCO rules torchmetrics applies and is tested against it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import torch
+from torchvision.ops import box_iou
 
 #: IoU thresholds of the MGCA detection protocol: 0.40, 0.45, ..., 0.75
 MGCA_IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.40 + 0.05 * i, 2) for i in range(8))
@@ -81,3 +87,79 @@ def detection_map(preds: Sequence[dict], targets: Sequence[dict],
     metric.update(kept_p, kept_t)
     value = float(metric.compute()["map"])
     return max(value, 0.0)  # torchmetrics reports -1 when no ground-truth box exists at all
+
+
+#: COCO's recall grid for the interpolated precision (101 points)
+RECALL_GRID = np.linspace(0.0, 1.0, 101)
+
+
+@dataclass
+class DetectionMatches:
+    """COCO matching of each image's predictions to its boxes at every IoU threshold.
+
+    The mAP of any list of images (a bootstrap resample, with repeats) then needs only a
+    sort of the kept predictions: ``matches.map(indices)``. Rules as in COCO evaluation
+    (single class, area range "all", at most ``max_dets`` predictions per image by score):
+    a prediction matches the unmatched box of highest IoU if that IoU reaches the
+    threshold; precision is made monotone and read at 101 recall points.
+    """
+
+    scores: list[np.ndarray]  # per image, (K,) in descending order
+    hits: list[np.ndarray]  # per image, (thresholds, K) bool: prediction k matched at threshold t
+    n_true: np.ndarray  # per image, number of ground-truth boxes
+    iou_thresholds: tuple[float, ...]
+
+    @classmethod
+    def compute(cls, preds: Sequence[dict], targets: Sequence[dict],
+                iou_thresholds: Sequence[float] = MGCA_IOU_THRESHOLDS, max_dets: int = 100) -> "DetectionMatches":
+        if len(preds) != len(targets):
+            raise ValueError(f"{len(preds)} predictions for {len(targets)} images")
+        thresholds = np.asarray(iou_thresholds, dtype=np.float64)
+        scores, hits, n_true = [], [], []
+        for p, t in zip(preds, targets):
+            boxes_p = torch.as_tensor(p["boxes"], dtype=torch.float64).reshape(-1, 4)
+            boxes_t = torch.as_tensor(t["boxes"], dtype=torch.float64).reshape(-1, 4)
+            for boxes in (boxes_p, boxes_t):
+                if (boxes[:, 2:] < boxes[:, :2]).any():
+                    raise ValueError("inverted box (x2 < x1 or y2 < y1); boxes are xyxy")
+            s = np.asarray(torch.as_tensor(p["scores"], dtype=torch.float64).reshape(-1))
+            order = np.argsort(-s, kind="mergesort")[:max_dets]
+            s = s[order]
+            hit = np.zeros((len(thresholds), len(s)), dtype=bool)
+            if len(s) and len(boxes_t):
+                ious = box_iou(boxes_p[torch.from_numpy(order)], boxes_t).numpy()
+                for ti, thr in enumerate(thresholds):
+                    taken = np.zeros(len(boxes_t), dtype=bool)
+                    for k in range(len(s)):
+                        candidates = np.where(~taken & (ious[k] >= min(thr, 1 - 1e-10)))[0]
+                        if len(candidates):
+                            # the highest IoU wins; on a tie COCO keeps the later box
+                            best = candidates[::-1][np.argmax(ious[k, candidates[::-1]])]
+                            taken[best], hit[ti, k] = True, True
+            scores.append(s)
+            hits.append(hit)
+            n_true.append(len(boxes_t))
+        return cls(scores, hits, np.asarray(n_true), tuple(float(x) for x in thresholds))
+
+    def map(self, images: Sequence[int] | np.ndarray | None = None) -> float:
+        """mAP over the given images (default: all, in order); 0 when they hold no box."""
+        images = np.arange(len(self.scores)) if images is None else np.asarray(images, dtype=np.int64)
+        n_true = int(self.n_true[images].sum()) if len(images) else 0
+        if n_true == 0:
+            return 0.0
+        scores = np.concatenate([self.scores[i] for i in images])
+        hits = np.concatenate([self.hits[i] for i in images], axis=1)
+        order = np.argsort(-scores, kind="mergesort")
+        hits = hits[:, order]
+        aps = []
+        for row in hits:
+            tp, fp = np.cumsum(row), np.cumsum(~row)
+            recall = tp / n_true
+            precision = tp / (tp + fp + np.spacing(1))
+            precision = np.maximum.accumulate(precision[::-1])[::-1] if len(precision) else precision
+            at = np.searchsorted(recall, RECALL_GRID, side="left")
+            q = np.zeros(len(RECALL_GRID))
+            valid = at < len(precision)
+            q[valid] = precision[at[valid]]
+            aps.append(q.mean())
+        return float(np.mean(aps))

@@ -4,7 +4,9 @@ The decoder is segmentation_models_pytorch's U-Net decoder on the encoder's C2-C
 (the encoder interface; no stride-2 skip); the encoder stays in eval mode without
 gradients, so with ``cache_features`` its maps are computed once per image and reused
 every epoch. Loss 10 · focal(γ = 2) − log(soft Dice); AdamW; early stopping on the
-validation loss with the best weights restored. Test metric: mean per-image Dice at 0.5
+validation loss with the best weights restored. For the datasets in ``balance_train``
+(SIIM in the MGCA protocol) the training set keeps every positive image and as many
+negatives. Test metric: mean per-image Dice at 0.5
 (:func:`benchmark.metrics.dice`) with a bootstrap 95 % interval over test images, plus
 BenchX's two-class mDice, named as such. One result JSON per seed.
 """
@@ -21,10 +23,11 @@ from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from segmentation_models_pytorch.losses import FocalLoss
 from torch import nn
 
-from benchmark.downstream import MapSource, bootstrap_mean_ci, start_head_run
+from benchmark.downstream import EVAL_BATCH, MapSource, bootstrap_mean_ci, start_head_run
 from benchmark.errors import DataError, run_cli
 from benchmark.metrics import dice_per_image, mean_dice_fg_bg
 from benchmark.results import write_result
+from benchmark.splits import salted_order
 from benchmark.store import Store
 
 METRIC = "dice"
@@ -84,7 +87,7 @@ def train_segmentation(head: UNetHead, train: MapSource, train_masks: torch.Tens
             loss.backward()
             optim.step()
             total += float(loss.detach()) * len(idx)
-        valid_loss = evaluate_loss(head, valid, valid_masks, focal, batch_size)
+        valid_loss = evaluate_loss(head, valid, valid_masks, focal)
         history.append({"epoch": epoch, "train_loss": total / len(order), "valid_loss": valid_loss})
         if valid_loss < best:
             best, best_epoch, stale = valid_loss, epoch, 0
@@ -98,7 +101,7 @@ def train_segmentation(head: UNetHead, train: MapSource, train_masks: torch.Tens
 
 
 @torch.no_grad()
-def predict(head: UNetHead, source: MapSource, batch_size: int) -> torch.Tensor:
+def predict(head: UNetHead, source: MapSource, batch_size: int = EVAL_BATCH) -> torch.Tensor:
     head.eval()
     out = [torch.sigmoid(head(source.batch(source.rows[s:s + batch_size]), source.size))
            for s in range(0, len(source.rows), batch_size)]
@@ -106,11 +109,23 @@ def predict(head: UNetHead, source: MapSource, batch_size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate_loss(head: UNetHead, source: MapSource, masks: torch.Tensor, focal: nn.Module, batch_size: int) -> float:
+def evaluate_loss(head: UNetHead, source: MapSource, masks: torch.Tensor, focal: nn.Module,
+                  batch_size: int = EVAL_BATCH) -> float:
     head.eval()
     logits = torch.cat([head(source.batch(source.rows[s:s + batch_size]), source.size)
                         for s in range(0, len(source.rows), batch_size)])
     return float(segmentation_loss(logits, masks, focal))
+
+
+def balanced_train_rows(store: Store, train_rows: np.ndarray, salt: str) -> np.ndarray:
+    """MGCA's SIIM training set: every image with a mask and as many images without, the latter
+    chosen by a salted hash of the id, so the choice is the same for every method and seed.
+    Fractions are then taken inside it (each fraction's rows that are in this set)."""
+    positive = store.masks[train_rows].reshape(len(train_rows), -1).any(1)
+    ids = store.manifest["id"].astype(str).to_numpy()
+    negatives = salted_order(np.asarray(ids[train_rows[~positive]], dtype=object), salt)[:int(positive.sum())]
+    keep = positive | np.isin(ids[train_rows], negatives)
+    return train_rows[keep]
 
 
 def require_masks(store: Store) -> None:
@@ -125,15 +140,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for data in run.datasets(check=require_masks):
         batch = int(run.cfg["batch_size"][data.name])
+        balanced = None
+        if data.name in run.cfg.get("balance_train", []):
+            balanced = balanced_train_rows(data.store, data.sources(100)["train"].rows, f"{data.name}-segment-balance")
         for fraction in run.args.fractions:
             sources = data.sources(fraction)
+            if balanced is not None:
+                train = sources["train"].rows
+                sources["train"] = MapSource(data.maps, train[np.isin(train, balanced)])
             masks = {s: masks_at(data.store.masks[src.rows], run.size) for s, src in sources.items()}
             for seed in run.seeds:
                 start = time.perf_counter()
                 head = UNetHead(run.frozen.encoder.map_channels, tuple(run.cfg["decoder_channels"]))
                 fit = train_segmentation(head, sources["train"], masks["train"], sources["valid"], masks["valid"],
                                          run.cfg, batch, seed)
-                prob = predict(head, sources["test"], batch)
+                prob = predict(head, sources["test"])
                 per_image = dice_per_image(prob, masks["test"]).numpy()
                 value = float(per_image.mean())
                 lo, hi = bootstrap_mean_ci(per_image, seed=seed)
@@ -143,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                     n={k: int(len(v.rows)) for k, v in sources.items()},
                     positives_test=int((masks["test"].flatten(1).amax(1) > 0).sum()),
                     epochs_run=fit["epochs_run"], best_epoch=fit["best_epoch"], best_valid_loss=fit["best_valid_loss"],
-                    batch_size=batch, wall_time_s=round(time.perf_counter() - start, 3)))
+                    train_balanced=balanced is not None, batch_size=batch, wall_time_s=round(time.perf_counter() - start, 3)))
                 print(f"segment {run.args.method} {data.name} {fraction}% seed {seed}: dice {value:.4f} "
                       f"[{lo:.3f}, {hi:.3f}] (epochs {fit['epochs_run']}) -> {path}")
     return 0

@@ -71,7 +71,7 @@ def protocol_spec(protocol: str, dataset: str) -> tuple[dict, list[int]]:
     return datasets[dataset], [int(f) for f in protocols[protocol]["fractions"]]
 
 
-def _order(units: np.ndarray, salt: str) -> np.ndarray:
+def salted_order(units: np.ndarray, salt: str) -> np.ndarray:
     """Units sorted by SHA-256(salt/unit): a seeded shuffle that ignores input order."""
     keys = [hashlib.sha256(f"{salt}/{u}".encode()).hexdigest() for u in units]
     return units[np.argsort(np.asarray(keys), kind="stable")]
@@ -133,7 +133,7 @@ def _fraction_order(ids: pd.Series, strata: pd.Series | None, salt: str) -> np.n
     strata in proportion (largest strata first at equal keys), and the total of each
     prefix is exact.
     """
-    ordered = _order(np.asarray(sorted(ids), dtype=object), salt)
+    ordered = salted_order(np.asarray(sorted(ids), dtype=object), salt)
     if strata is None:
         return ordered
     stratum_of = dict(zip(ids, strata))
@@ -173,7 +173,7 @@ def make_splits(table: pd.DataFrame, spec: dict, fractions: list[int]) -> pd.Dat
     else:
         test_units, pool = set(), table
     strata = _unit_strata(pool, unit_col, strat_col)
-    by_stratum = {k: _order(np.asarray(v.index, dtype=object), f"{salt}/split")
+    by_stratum = {k: salted_order(np.asarray(v.index, dtype=object), f"{salt}/split")
                   for k, v in strata.groupby(strata, sort=True)}
     sizes = {k: len(v) for k, v in by_stratum.items()}
     n = len(strata)

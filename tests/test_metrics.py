@@ -1,11 +1,19 @@
 """Dice and detection mAP on hand-made cases, against torchmetrics where it defines the same quantity."""
 
+import numpy as np
 import pytest
 import torch
 from torchmetrics.detection import MeanAveragePrecision
 from torchmetrics.segmentation import DiceScore
 
-from benchmark.metrics import MGCA_IOU_THRESHOLDS, detection_map, dice, dice_per_image, mean_dice_fg_bg
+from benchmark.metrics import (
+    MGCA_IOU_THRESHOLDS,
+    DetectionMatches,
+    detection_map,
+    dice,
+    dice_per_image,
+    mean_dice_fg_bg,
+)
 
 
 def _square(size=8, top=2, left=2, side=3):
@@ -90,3 +98,42 @@ def test_missed_images_are_skipped_by_mgca_compat_only():
     assert detection_map(preds, targets, mgca_compat=True) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="2 predictions for 1 images"):
         detection_map(preds, targets[:1])
+
+
+def _random_scenes(n: int, seed: int):
+    """Images with 0-3 boxes and 0-6 predictions: jittered copies of the boxes plus strays."""
+    gen = torch.Generator().manual_seed(seed)
+    preds, targets = [], []
+    for _ in range(n):
+        m = int(torch.randint(0, 4, (1,), generator=gen))
+        xy = torch.rand(m, 2, generator=gen) * 40
+        true = torch.cat([xy, xy + 5 + torch.rand(m, 2, generator=gen) * 20], 1)
+        copies = true[torch.randint(0, max(m, 1), (int(torch.randint(0, 4, (1,), generator=gen)),), generator=gen)] \
+            if m else torch.zeros(0, 4)
+        copies = copies + (torch.rand(copies.shape, generator=gen) - 0.5) * 4  # |shift| < 2 px: stays a box
+        sxy = torch.rand(int(torch.randint(0, 3, (1,), generator=gen)), 2, generator=gen) * 40
+        strays = torch.cat([sxy, sxy + 10], 1)
+        boxes = torch.cat([copies, strays])
+        preds.append({"boxes": boxes, "scores": torch.rand(len(boxes), generator=gen)})
+        targets.append({"boxes": true})
+    return preds, targets
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_precomputed_matches_give_torchmetrics_map(seed):
+    preds, targets = _random_scenes(80, seed)
+    matches = DetectionMatches.compute(preds, targets)
+    assert matches.map() == pytest.approx(detection_map(preds, targets), abs=1e-6)
+    # a bootstrap resample, with repeated images, is scored as if those images were listed twice
+    idx = np.random.default_rng(seed).integers(0, len(preds), len(preds))
+    expected = detection_map([preds[i] for i in idx], [targets[i] for i in idx])
+    assert matches.map(idx) == pytest.approx(expected, abs=1e-6)
+    # the mgca_compat subset is a list of images too
+    kept = [i for i, (p, t) in enumerate(zip(preds, targets)) if len(p["boxes"]) and len(t["boxes"])]
+    assert matches.map(kept) == pytest.approx(detection_map(preds, targets, mgca_compat=True), abs=1e-6)
+
+
+def test_inverted_boxes_are_refused():
+    with pytest.raises(ValueError, match="inverted"):
+        DetectionMatches.compute([{"boxes": torch.tensor([[5.0, 5, 2, 9]]), "scores": torch.tensor([0.9])}],
+                                 [{"boxes": torch.tensor([[1.0, 1, 4, 4]])}])

@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -65,3 +66,20 @@ def test_training_lowers_the_loss(siim_smoke, smoke_profile):
     fit = train_segmentation(head, src["train"], masks["train"], src["valid"], masks["valid"], cfg, 8, seed=0)
     losses = [h["train_loss"] for h in fit["history"]]
     assert losses[-1] < losses[0]
+
+
+def test_siim_training_set_is_balanced_like_mgca(siim_smoke):
+    from benchmark.downstream import split_rows
+    from benchmark.segment import balanced_train_rows
+    from benchmark.store import Store
+
+    store = Store.open(siim_smoke / "stores" / "siim")
+    train = split_rows(store, siim_smoke / "splits" / "siim" / "mgca.csv", 100)["train"]
+    positive = store.masks[train].reshape(len(train), -1).any(1)
+    kept = balanced_train_rows(store, train, "siim-segment-balance")
+    kept_positive = store.masks[kept].reshape(len(kept), -1).any(1)
+    assert 0 < positive.sum() < (~positive).sum()  # the phantom SIIM has more negatives than positives
+    assert kept_positive.sum() == positive.sum() == (~kept_positive).sum()
+    assert set(train[positive]) <= set(kept)
+    assert np.array_equal(kept, balanced_train_rows(store, train, "siim-segment-balance"))
+    assert not np.array_equal(kept, balanced_train_rows(store, train, "another-salt"))
