@@ -128,6 +128,17 @@ def balanced_train_rows(store: Store, train_rows: np.ndarray, salt: str) -> np.n
     return train_rows[keep]
 
 
+def empty_mask_breakdown(per_image: np.ndarray, prob: torch.Tensor, true: torch.Tensor) -> dict:
+    """What the mean Dice is made of: test images with and without a mask are scored very
+    differently (an empty prediction scores 1 on an image without a mask), so a head that
+    predicts nothing scores the share of negatives. These fields make that visible."""
+    positive = (true.flatten(1).amax(1) > 0).numpy()
+    predicted = (prob.flatten(1) >= 0.5).any(1).numpy()
+    return {"positives_test": int(positive.sum()),
+            "dice_positive_images": float(per_image[positive].mean()) if positive.any() else None,
+            "negatives_predicted_empty": float((~predicted[~positive]).mean()) if (~positive).any() else None}
+
+
 def require_masks(store: Store) -> None:
     if store.masks is None:
         raise DataError(store.path, "store has no masks.npy: not a segmentation dataset")
@@ -162,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                     data, fraction, seed, value=value, ci95=[lo, hi], status="ok",
                     mean_dice_fg_bg=mean_dice_fg_bg(prob, masks["test"]),
                     n={k: int(len(v.rows)) for k, v in sources.items()},
-                    positives_test=int((masks["test"].flatten(1).amax(1) > 0).sum()),
+                    **empty_mask_breakdown(per_image, prob, masks["test"]),
                     epochs_run=fit["epochs_run"], best_epoch=fit["best_epoch"], best_valid_loss=fit["best_valid_loss"],
                     train_balanced=balanced is not None, batch_size=batch, wall_time_s=round(time.perf_counter() - start, 3)))
                 print(f"segment {run.args.method} {data.name} {fraction}% seed {seed}: dice {value:.4f} "

@@ -83,3 +83,20 @@ def test_siim_training_set_is_balanced_like_mgca(siim_smoke):
     assert set(train[positive]) <= set(kept)
     assert np.array_equal(kept, balanced_train_rows(store, train, "siim-segment-balance"))
     assert not np.array_equal(kept, balanced_train_rows(store, train, "another-salt"))
+
+
+def test_empty_mask_breakdown_explains_the_mean():
+    from benchmark.metrics import dice_per_image
+    from benchmark.segment import empty_mask_breakdown
+
+    true = torch.zeros(4, 4, 4)
+    true[0, :2, :2] = 1  # one image with a 4-pixel mask, three without
+    prob = torch.zeros(4, 4, 4)
+    prob[0, :2, :1] = 1  # half of the mask found: Dice 2*2/(2+4)
+    prob[1, 3, 3] = 1  # a false positive on one negative image
+    per_image = dice_per_image(prob, true).numpy()
+    out = empty_mask_breakdown(per_image, prob, true)
+    assert out["positives_test"] == 1
+    assert out["dice_positive_images"] == pytest.approx(2 / 3)
+    assert out["negatives_predicted_empty"] == pytest.approx(2 / 3)
+    assert per_image.mean() == pytest.approx((2 / 3 + 0 + 1 + 1) / 4)
