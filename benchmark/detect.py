@@ -15,6 +15,7 @@ without a prediction or without a box (:func:`benchmark.metrics.detection_map`).
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import numpy as np
@@ -48,7 +49,8 @@ def _cbl(cin: int, cout: int, k: int) -> nn.Sequential:
 class YOLOv3Head(nn.Module):
     """Top-down YOLOv3 neck + heads on (C3, C4, C5); ``forward`` returns raw (B, 3, H, W, 5 + classes) per scale."""
 
-    def __init__(self, channels: tuple[int, int, int], widths: tuple[int, int, int], num_classes: int = 1) -> None:
+    def __init__(self, channels: tuple[int, int, int], widths: tuple[int, int, int], num_classes: int = 1,
+                 objectness_prior: float | None = None) -> None:
         super().__init__()
         self.num_classes = num_classes
         out = 3 * (5 + num_classes)
@@ -59,6 +61,12 @@ class YOLOv3Head(nn.Module):
         self.lateral4 = _cbl(w4, w3 // 2, 1)
         self.block3 = nn.Sequential(_cbl(channels[0] + w3 // 2, w3, 1), _cbl(w3, 2 * w3, 3), _cbl(2 * w3, w3, 1))
         self.heads = nn.ModuleList([nn.Sequential(_cbl(w, 2 * w, 3), nn.Conv2d(2 * w, out, 1)) for w in (w3, w4, w5)])
+        if objectness_prior is not None:
+            # start every cell at P(object) = prior instead of 0.5: otherwise the first epochs go
+            # to learning "no object" everywhere, which short (1 %, CPU) runs cannot afford
+            with torch.no_grad():
+                for head in self.heads:
+                    head[-1].bias.view(3, 5 + num_classes)[:, 4] = math.log(objectness_prior / (1 - objectness_prior))
 
     def forward(self, maps: list[torch.Tensor]) -> list[torch.Tensor]:
         c3, c4, c5 = maps[1], maps[2], maps[3]
@@ -234,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             for seed in run.seeds:
                 start = time.perf_counter()
                 torch.manual_seed(seed)
-                head = YOLOv3Head(tuple(run.frozen.encoder.map_channels[1:]), tuple(run.cfg["widths"]))
+                head = YOLOv3Head(tuple(run.frozen.encoder.map_channels[1:]), tuple(run.cfg["widths"]),
+                                  objectness_prior=run.cfg.get("objectness_prior"))
                 fit = train_detection(head, sources["train"], boxes["train"], sources["valid"], boxes["valid"],
                                       anchors, run.cfg, lr, batch, seed)
                 preds = predict(head, sources["test"], anchors, run.cfg)

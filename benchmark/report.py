@@ -78,7 +78,7 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
 
 def _cell(mean: float, std: float, seeds: int, reason: str | None = None) -> str:
     if seeds == 0:  # every run of the cell was unavailable: say why instead of a number
-        return "weights not available offline" if reason and "not available offline" in reason else "unavailable"
+        return "no weights offline" if reason and "not available offline" in reason else "unavailable"
     return f"{mean:.1f}" if seeds < 2 or pd.isna(std) else f"{mean:.1f} ± {std:.1f}"
 
 

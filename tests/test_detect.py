@@ -110,3 +110,15 @@ def test_store_without_boxes_is_refused_before_any_training(rsna_smoke, tmp_path
     message = data_error(detect.main, args)
     assert "no 'boxes' column" in message and "object_cxr" in message
     assert not (tmp_path / "out").exists()
+
+
+def test_objectness_prior_sets_only_the_objectness_bias():
+    torch.manual_seed(0)
+    plain = YOLOv3Head((128, 256, 512), (16, 32, 64))
+    torch.manual_seed(0)
+    primed = YOLOv3Head((128, 256, 512), (16, 32, 64), objectness_prior=0.01)
+    for a, b in zip(plain.heads, primed.heads):
+        bias_a, bias_b = a[-1].bias.detach().view(3, 6), b[-1].bias.detach().view(3, 6)
+        assert torch.sigmoid(bias_b[:, 4]) == pytest.approx([0.01] * 3, rel=1e-5)
+        assert torch.equal(bias_a[:, [0, 1, 2, 3, 5]], bias_b[:, [0, 1, 2, 3, 5]])
+        assert torch.equal(a[-1].weight, b[-1].weight)
