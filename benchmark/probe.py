@@ -2,7 +2,9 @@
 
 One linear layer on the pooled feature; AdamW (lr 5e-4, wd 1e-6), batch 48, up to
 50 epochs, early stopping on validation loss (patience 10), best-validation weights
-restored; test AUROC with a bootstrap 95 % interval. One result JSON per seed.
+restored; test AUROC with a bootstrap 95 % interval. One process per method runs every
+dataset x fraction x seed (a process start costs seconds of imports; the probe itself
+milliseconds) and writes one result JSON per run.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from benchmark.config import add_profile_args, load_profile
+from benchmark.downstream import result_record, split_rows
 from benchmark.errors import DataError, run_cli
 from benchmark.features import unavailable_reason
 from benchmark.results import bootstrap_ci, write_result
-from benchmark.splits import ids_for, read_splits
 from benchmark.store import Store
 
 # dataset -> (target column, metric name)
@@ -63,66 +65,70 @@ def fit_linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarr
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.probe", description=__doc__.splitlines()[0])
     parser.add_argument("--method", required=True)
-    parser.add_argument("--dataset", required=True, choices=sorted(TARGETS))
-    parser.add_argument("--fraction", required=True, type=int, choices=(1, 10, 100))
-    parser.add_argument("--features", required=True, type=Path, help="folder written by benchmark.features")
-    parser.add_argument("--store", required=True, type=Path)
-    parser.add_argument("--splits", required=True, type=Path)
+    parser.add_argument("--datasets", required=True, nargs="+", choices=sorted(TARGETS))
+    parser.add_argument("--fractions", nargs="+", type=int, choices=(1, 10, 100),
+                        help="training fractions in %% (default: the profile's)")
+    parser.add_argument("--features", required=True, type=Path,
+                        help="folder of feature folders written by benchmark.features (FEATURES/<dataset>)")
+    parser.add_argument("--stores", required=True, type=Path, help="folder of stores (STORES/<dataset>)")
+    parser.add_argument("--splits", required=True, type=Path, help="folder of split manifests (SPLITS/<dataset>/<protocol>.csv)")
+    parser.add_argument("--protocol", default="mgca", help="split manifest to use (default: mgca)")
     parser.add_argument("--encoder-meta", type=Path, default=None, help="pretrain meta.json (for the LM record)")
     parser.add_argument("--out", required=True, type=Path, help="results folder")
     add_profile_args(parser)
     args = parser.parse_args(argv)
     profile = load_profile(args.params, args.profile)
     cfg = profile["probe"]
+    fractions = args.fractions or [int(f) for f in cfg["fractions"]]
+    seeds = [int(s) for s in cfg["seeds"]]
     torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
-    unavailable = unavailable_reason(args.features / "features.json")
-    if unavailable:
-        for seed in [int(s) for s in cfg["seeds"]]:
-            write_result(args.out, {
-                "method": args.method, "dataset": args.dataset, "task": "classification", "head": "linear",
-                "fraction": args.fraction, "seed": seed, "metric": TARGETS[args.dataset][1], "value": None,
-                "status": "unavailable", "reason": unavailable, "lm": None, "profile": profile["name"],
-                "data_kind": profile["data_kind"], "backend": "native", "protocol": "mgca"})
-        print(f"probe {args.method} {args.dataset} {args.fraction}%: {unavailable}")
-        return 0
-    store = Store.open(args.store)
-    feats_path = args.features / "features.npy"
-    if not feats_path.is_file():
-        raise DataError(feats_path, "cached features missing; run `python -m benchmark.features`")
-    feats = np.load(feats_path)
-    feat_info = json.loads((args.features / "features.json").read_text())
-    if feat_info["store_manifest_sha256"] != store.info["manifest_sha256"]:
-        raise DataError(feats_path, "features were extracted from another version of the store")
-    splits = read_splits(args.splits)
-    target_col, metric = TARGETS[args.dataset]
-    y_all = store.manifest[target_col].astype(int).to_numpy()
-    rows = {s: store.rows_for_ids(ids_for(splits, s, args.fraction)) for s in ("train", "valid", "test")}
-    if len(np.unique(y_all[rows["test"]])) < 2:
-        raise DataError(args.splits, "test split has a single class; AUROC is undefined")
-    positives = {k: int(y_all[r].sum()) for k, r in rows.items()}
-    if positives["train"] in (0, len(rows["train"])):
-        print(f"probe: warning: the {args.fraction}% training set ({len(rows['train'])} images) has a single class")
     meta = json.loads(args.encoder_meta.read_text()) if args.encoder_meta else {}
-    for seed in [int(s) for s in cfg["seeds"]]:
-        start = time.perf_counter()
-        layer, fit = fit_linear_probe(feats[rows["train"]], y_all[rows["train"]], feats[rows["valid"]],
-                                      y_all[rows["valid"]], cfg, seed)
-        with torch.no_grad():
-            scores = layer(torch.from_numpy(feats[rows["test"]]).float()).squeeze(1).numpy()
-        y_test = y_all[rows["test"]]
-        value = float(roc_auc_score(y_test, scores))
-        lo, hi = bootstrap_ci(roc_auc_score, y_test, scores, seed=seed)
-        path = write_result(args.out, {
-            "method": args.method, "dataset": args.dataset, "task": "classification", "head": "linear",
-            "fraction": args.fraction, "seed": seed, "metric": metric, "value": value, "ci95": [lo, hi],
-            "n": {k: int(len(v)) for k, v in rows.items()}, "positives": positives, "lm": meta.get("lm"), "arch": feat_info["encoder"]["arch"],
-            "pretrain_parameters": meta.get("parameters"),
-            "profile": profile["name"], "data_kind": profile["data_kind"], "backend": "native",
-            "protocol": "mgca", "status": "ok", "encoder_sha256": feat_info["encoder_sha256"], **fit,
-            "wall_time_s": round(time.perf_counter() - start, 3),
-        })
-        print(f"probe {args.method} {args.dataset} {args.fraction}% seed {seed}: {metric} {value:.4f} "
-              f"[{lo:.3f}, {hi:.3f}] (epochs {fit['epochs_run']}) -> {path}")
+    for dataset in args.datasets:
+        target_col, metric = TARGETS[dataset]
+        common = {"method": args.method, "dataset": dataset, "task": "classification", "head": "linear",
+                  "metric": metric, "profile": profile, "protocol": args.protocol}
+        features = args.features / dataset
+        unavailable = unavailable_reason(features / "features.json")
+        if unavailable:
+            for fraction in fractions:
+                for seed in seeds:
+                    write_result(args.out, result_record(**common, fraction=fraction, seed=seed, value=None,
+                                                         status="unavailable", reason=unavailable, lm=None))
+            print(f"probe {args.method} {dataset}: {unavailable}")
+            continue
+        store = Store.open(args.stores / dataset)
+        feats_path = features / "features.npy"
+        if not feats_path.is_file():
+            raise DataError(feats_path, "cached features missing; run `python -m benchmark.features`")
+        feats = np.load(feats_path)
+        feat_info = json.loads((features / "features.json").read_text())
+        if feat_info["store_manifest_sha256"] != store.info["manifest_sha256"]:
+            raise DataError(feats_path, "features were extracted from another version of the store")
+        splits_path = args.splits / dataset / f"{args.protocol}.csv"
+        y_all = store.manifest[target_col].astype(int).to_numpy()
+        for fraction in fractions:
+            rows = split_rows(store, splits_path, fraction)
+            if len(np.unique(y_all[rows["test"]])) < 2:
+                raise DataError(splits_path, "test split has a single class; AUROC is undefined")
+            positives = {k: int(y_all[r].sum()) for k, r in rows.items()}
+            if positives["train"] in (0, len(rows["train"])):
+                print(f"probe: warning: the {fraction}% training set ({len(rows['train'])} images) has a single class")
+            for seed in seeds:
+                start = time.perf_counter()
+                layer, fit = fit_linear_probe(feats[rows["train"]], y_all[rows["train"]], feats[rows["valid"]],
+                                              y_all[rows["valid"]], cfg, seed)
+                with torch.no_grad():
+                    scores = layer(torch.from_numpy(feats[rows["test"]]).float()).squeeze(1).numpy()
+                y_test = y_all[rows["test"]]
+                value = float(roc_auc_score(y_test, scores))
+                lo, hi = bootstrap_ci(roc_auc_score, y_test, scores, seed=seed)
+                path = write_result(args.out, result_record(
+                    **common, fraction=fraction, seed=seed, value=value, ci95=[lo, hi], status="ok",
+                    n={k: int(len(v)) for k, v in rows.items()}, positives=positives, lm=meta.get("lm"),
+                    arch=feat_info["encoder"]["arch"], pretrain_parameters=meta.get("parameters"),
+                    encoder_sha256=feat_info["encoder_sha256"], **fit, wall_time_s=round(time.perf_counter() - start, 3)))
+                print(f"probe {args.method} {dataset} {fraction}% seed {seed}: {metric} {value:.4f} "
+                      f"[{lo:.3f}, {hi:.3f}] (epochs {fit['epochs_run']}) -> {path}")
     return 0
 
 
