@@ -18,6 +18,9 @@ from benchmark.atomic import write_json
 from benchmark.errors import DataError
 
 RESULT_SCHEMA = 1
+#: what identifies one run: two files with the same values are the same run written twice
+RUN_KEYS = ("method", "dataset", "task", "head", "fraction", "seed", "metric", "profile", "data_kind", "lm", "backend",
+            "protocol")
 REQUIRED_KEYS = ("schema", "method", "dataset", "task", "fraction", "seed", "metric", "value", "data_kind",
                  "profile", "lm", "backend")
 
@@ -54,7 +57,14 @@ def load_results(folder: str | Path) -> pd.DataFrame:
             raise DataError(path, f"result schema {record['schema']} != {RESULT_SCHEMA}")
         lm = record.get("lm") or {}
         rows.append({**record, "lm": lm.get("name", "none") if isinstance(lm, dict) else str(lm), "file": str(path)})
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        run_keys = [k for k in RUN_KEYS if k in frame]
+        repeated = frame[frame.duplicated(run_keys, keep=False)]
+        if len(repeated):  # e.g. a stale folder from a renamed stage: counting it twice would bias the means
+            files = repeated.sort_values(run_keys)["file"].tolist()
+            raise DataError(files[1], f"the same run as {files[0]} (one result file per run)")
+    return frame
 
 
 def bootstrap_ci(metric, y_true: np.ndarray, y_score: np.ndarray, n: int = 1000, seed: int = 0,
