@@ -34,3 +34,20 @@ def test_imagenet_loads_from_local_cache(torch_home):
     method.initialize()
     assert torch.equal(method.encoder.stem[0].weight, net.conv1.weight)
     assert torch.equal(method.encoder.layer4[1].bn2.running_mean, net.layer4[1].bn2.running_mean)
+
+
+def test_pretrain_and_features_stages_record_missing_imagenet_weights(torch_home, phantom_root, tmp_path):
+    import json
+
+    from benchmark import features, prepare, pretrain
+
+    assert prepare.main(["--dataset", "mimic", "--root", str(phantom_root / "mimic"), "--out", str(tmp_path / "mimic"),
+                         "--profile", "smoke"]) == 0
+    assert pretrain.main(["--method", "imagenet", "--store", str(tmp_path / "mimic"), "--text", str(tmp_path / "none"),
+                          "--out", str(tmp_path / "model"), "--profile", "smoke"]) == 0
+    meta = json.loads((tmp_path / "model" / "meta.json").read_text())
+    assert "weights not available offline" in meta["unavailable"]
+    assert not (tmp_path / "model" / "encoder.safetensors").exists()  # no random weights in their place
+    assert features.main(["--encoder", str(tmp_path / "model"), "--store", str(tmp_path / "none"),
+                          "--out", str(tmp_path / "feats"), "--profile", "smoke"]) == 0
+    assert json.loads((tmp_path / "feats" / "features.json").read_text())["unavailable"] == meta["unavailable"]

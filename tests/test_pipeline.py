@@ -32,9 +32,10 @@ def smoke_run(tmp_path_factory):
         else:
             shutil.copy(src, work / name)
     params = (work / "params.yaml").read_text().replace("profile: phantom", "profile: smoke", 1)
-    # three methods keep the suite short (each DVC stage is a process that imports torch): every
-    # method trains in test_pretrain_engine.py, and the DAG is the same for all of them
-    params = re.sub(r"(?m)^methods: .*$", "methods: [random, imagenet, mflag]", params, count=1)
+    # two methods keep the suite short (each DVC stage is a process that imports torch): every
+    # method trains in test_pretrain_engine.py, the DAG is the same for all of them, and an
+    # encoder without weights (ImageNet offline) is followed through every head in test_report.py
+    params = re.sub(r"(?m)^methods: .*$", "methods: [random, mflag]", params, count=1)
     (work / "params.yaml").write_text(params)
     dvc = str(Path(sys.executable).parent / "dvc")
     _run([dvc, "init", "--no-scm", "-q"], work)
@@ -53,22 +54,16 @@ def test_pipeline_writes_leaderboard_with_both_methods(smoke_run):
         assert f" {column} " in board, column
     summary = pd.read_csv(work / "results" / "leaderboard.csv")
     assert set(summary["metric"]) == {"auroc", "dice", "mean_dice_fg_bg", "map", "map_mgca_compat"}
-    assert set(summary["method"]) == {"mflag", "random", "imagenet"}
+    assert set(summary["method"]) == {"mflag", "random"}
     assert set(summary["fraction"]) == {1, 10, 100}
-    trained = summary[summary["method"] != "imagenet"]
-    assert trained["mean"].between(0, 100).all()
-    imagenet = summary[summary["method"] == "imagenet"]
-    if imagenet["seeds"].eq(0).all():  # no torchvision weights in the local cache: said, not faked
-        assert "ImageNet Init" in board and "| no weights offline " in board
-    else:
-        assert imagenet["mean"].between(0, 100).all()
+    assert summary["mean"].between(0, 100).all() and summary["seeds"].eq(1).all()
 
 
 def test_result_json_traces_its_inputs(smoke_run):
     work, _, _ = smoke_run
     files = sorted((work / "results" / "runs").rglob("*.json"))
     # methods x fractions x one seed x (RSNA probe, SIIM + RSNA segmentation, RSNA + Object-CXR detection)
-    assert len(files) == 3 * 3 * 5
+    assert len(files) == 2 * 3 * 5
     tasks = {(r["task"], r["dataset"]) for r in map(json.loads, (f.read_text() for f in files))}
     assert tasks == {("classification", "rsna"), ("segmentation", "siim"), ("segmentation", "rsna"),
                      ("detection", "rsna"), ("detection", "object_cxr")}

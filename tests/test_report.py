@@ -58,3 +58,38 @@ def test_published_table_keeps_dashes_and_notes():
     assert ref.loc["M-FLAG", "SIIM Dice 1%"] == "52.5" and ref.loc["Random Init", "RSNA mAP 10%"] == "4.0"
     assert "19.5 elsewhere" in ref.loc["M-FLAG", "Source"]
     assert not report.published().duplicated(["method", "dataset", "task", "metric", "fraction"]).any()
+
+
+def test_a_run_written_twice_is_refused(tmp_path):
+    from support import data_error
+
+    _write(tmp_path / "a", "mflag", "rsna", "classification", "auroc", 1, 0, 0.75)
+    _write(tmp_path / "stale", "mflag", "rsna", "classification", "auroc", 1, 0, 0.70)
+    message = data_error(load_results, tmp_path)
+    assert "stale" in message and "the same run as" in message
+    _write(tmp_path / "stale", "mflag", "rsna", "classification", "auroc", 1, 1, 0.70)  # another seed: fine
+    (tmp_path / "stale" / "mflag__rsna__classification__f1__s0.json").unlink()
+    assert len(load_results(tmp_path)) == 2
+
+
+@pytest.mark.parametrize("stage", ["probe", "segment", "detect"])
+def test_an_encoder_without_weights_is_recorded_as_such_for_every_run(stage, tmp_path):
+    import importlib
+    import json
+
+    reason = "ImageNet weights not available offline: no torchvision cache"
+    (tmp_path / "enc").mkdir()
+    (tmp_path / "enc" / "meta.json").write_text(json.dumps({"unavailable": reason}))
+    (tmp_path / "feats" / "rsna").mkdir(parents=True)
+    (tmp_path / "feats" / "rsna" / "features.json").write_text(json.dumps({"unavailable": reason}))
+    datasets = {"probe": ["rsna"], "segment": ["siim", "rsna"], "detect": ["rsna", "object_cxr"]}[stage]
+    where = ["--features", str(tmp_path / "feats")] if stage == "probe" else ["--encoder", str(tmp_path / "enc")]
+    # no store and no split manifest exist: nothing may be opened when there are no weights
+    args = ["--method", "imagenet", "--datasets", *datasets, *where, "--stores", str(tmp_path / "none"),
+            "--splits", str(tmp_path / "none"), "--out", str(tmp_path / "out"), "--profile", "smoke"]
+    assert importlib.import_module(f"benchmark.{stage}").main(args) == 0
+    results = load_results(tmp_path / "out")
+    assert len(results) == len(datasets) * 3  # x fractions x one smoke seed
+    assert set(results["status"]) == {"unavailable"} and results["value"].isna().all()
+    board, _ = report.render(results)
+    assert "| ImageNet Init " in board and "| no weights offline " in board
