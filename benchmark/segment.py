@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             masks = {s: masks_at(data.store.masks[src.rows], run.size) for s, src in sources.items()}
             for seed in run.seeds:
                 start = time.perf_counter()
+                torch.manual_seed(seed)  # the head's initial weights are part of the seeded run
                 head = UNetHead(run.frozen.encoder.map_channels, tuple(run.cfg["decoder_channels"]))
                 fit = train_segmentation(head, sources["train"], masks["train"], sources["valid"], masks["valid"],
                                          run.cfg, batch, seed)

@@ -100,3 +100,14 @@ def test_empty_mask_breakdown_explains_the_mean():
     assert out["dice_positive_images"] == pytest.approx(2 / 3)
     assert out["negatives_predicted_empty"] == pytest.approx(2 / 3)
     assert per_image.mean() == pytest.approx((2 / 3 + 0 + 1 + 1) / 4)
+
+
+def test_a_seeded_run_repeats_exactly(siim_smoke, tmp_path):
+    records = []
+    for out in ("first", "second"):  # the global RNG state differs between the calls
+        args = head_cli_args(siim_smoke, "siim", tmp_path / out, "--fractions", "10", "--profile", "smoke")
+        assert segment.main(args) == 0
+        (path,) = (tmp_path / out).glob("*.json")
+        records.append(json.loads(path.read_text()))
+    for key in ("value", "best_valid_loss", "mean_dice_fg_bg", "dice_positive_images"):
+        assert records[0][key] == records[1][key], key
