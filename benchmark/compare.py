@@ -1,0 +1,90 @@
+"""``python -m benchmark.compare``: our results beside reference numbers, with tolerances.
+
+The reference is a CSV with ``method, dataset, task, metric, fraction, value`` (in %, as
+``benchmark/reference/published.csv``). Our cells are the report's: mean over seeds, in %.
+Every reference cell is compared; the command exits with 1 when a cell is outside its
+tolerance or has no result (unless ``--allow-missing``), so CI can hold results to
+committed golden numbers and a real-data run can be held to the paper's.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+from tabulate import tabulate
+
+from benchmark.errors import DataError, run_cli
+from benchmark.report import summarise
+from benchmark.results import load_results
+
+KEYS = ["method", "dataset", "task", "metric", "fraction"]
+
+
+def read_reference(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(path, "reference file not found")
+    ref = pd.read_csv(path)
+    missing = [k for k in KEYS + ["value"] if k not in ref]
+    if missing:
+        raise DataError(path, f"reference lacks column(s) {', '.join(missing)}")
+    ref = ref[ref["value"].notna()].copy()  # "-" cells of a publication carry no number to compare
+    ref["fraction"] = ref["fraction"].astype(int)
+    return ref
+
+
+def parse_tolerances(items: list[str]) -> dict[str, float]:
+    """``metric=points`` pairs, e.g. ``dice=2`` (absolute, in percentage points)."""
+    out = {}
+    for item in items:
+        metric, _, value = item.partition("=")
+        try:
+            out[metric] = float(value)
+        except ValueError:
+            raise DataError(None, f"--metric-tolerance {item!r}: expected METRIC=POINTS") from None
+    return out
+
+
+def compare(ours: pd.DataFrame, ref: pd.DataFrame, tolerance: float, per_metric: dict[str, float]) -> pd.DataFrame:
+    """One row per reference cell: ours, reference, delta, tolerance, status (ok / outside / missing)."""
+    mine = ours[KEYS + ["mean", "seeds"]].rename(columns={"mean": "ours"})
+    table = ref[KEYS + ["value"]].rename(columns={"value": "reference"}).merge(mine, on=KEYS, how="left")
+    table["delta"] = table["ours"] - table["reference"]
+    table["tolerance"] = table["metric"].map(per_metric).fillna(tolerance)
+    table["status"] = "ok"
+    table.loc[table["delta"].abs() > table["tolerance"] + 1e-9, "status"] = "outside"
+    table.loc[table["ours"].isna(), "status"] = "missing"
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmark.compare", description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", required=True, type=Path, help="CSV of reference numbers (in %%)")
+    parser.add_argument("--results", type=Path, default=Path("results/runs"))
+    parser.add_argument("--profile", default=None, help="compare only results of this profile")
+    parser.add_argument("--tolerance", type=float, default=0.5, help="allowed |ours - reference| in points (default 0.5)")
+    parser.add_argument("--metric-tolerance", nargs="*", default=[], metavar="METRIC=POINTS",
+                        help="per-metric tolerance, e.g. dice=2 map=1")
+    parser.add_argument("--allow-missing", action="store_true", help="reference cells without a result do not fail")
+    args = parser.parse_args(argv)
+    results = load_results(args.results)
+    if args.profile:
+        results = results[results["profile"] == args.profile] if len(results) else results
+    if results.empty:
+        raise DataError(args.results, "no result files to compare")
+    groups = results[["data_kind", "profile", "lm", "backend"]].drop_duplicates()
+    if len(groups) > 1:
+        raise DataError(args.results, f"results from {len(groups)} data/profile/LM/backend groups; pick one with --profile")
+    table = compare(summarise(results), read_reference(args.reference), args.tolerance,
+                    parse_tolerances(args.metric_tolerance))
+    shown = table.assign(ours=table["ours"].round(2), delta=table["delta"].round(2))
+    print(tabulate(shown, headers="keys", tablefmt="github", showindex=False))
+    failing = table["status"].eq("outside") | (table["status"].eq("missing") & (not args.allow_missing))
+    print(f"compare: {int((table['status'] == 'ok').sum())} of {len(table)} cells within tolerance"
+          + (f"; {int(failing.sum())} failing" if failing.any() else ""))
+    return 1 if failing.any() else 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
