@@ -73,9 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         results = results[results["profile"] == args.profile] if len(results) else results
     if results.empty:
         raise DataError(args.results, "no result files to compare")
-    groups = results[["data_kind", "profile", "lm", "backend"]].drop_duplicates()
-    if len(groups) > 1:
-        raise DataError(args.results, f"results from {len(groups)} data/profile/LM/backend groups; pick one with --profile")
+    # as in the report, methods without a language model (init baselines) join any LM's group
+    groups = results[["data_kind", "profile", "backend"]].drop_duplicates()
+    lms = set(results["lm"]) - {"none"}
+    if len(groups) > 1 or len(lms) > 1:
+        raise DataError(args.results, "results from several data kinds, profiles, backends or LMs; pick one with --profile")
     table = compare(summarise(results), read_reference(args.reference), args.tolerance,
                     parse_tolerances(args.metric_tolerance))
     shown = table.assign(ours=table["ours"].round(2), delta=table["delta"].round(2))
