@@ -229,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
                          "detection", "yolov3", METRIC)
     if run is None:
         return 0
+    if run.backend == "openmmlab":
+        from benchmark.openmmlab.run import run_openmmlab
+
+        return run_openmmlab(run, "detection")
     anchors = anchors_for(run.size)
     for data in run.datasets(check=require_boxes):
         all_boxes = data.store.manifest["boxes"]
@@ -254,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise RuntimeError(f"precomputed matching gives mAP {matches.map():.6f}, torchmetrics {value:.6f}")
                 lo, hi = bootstrap_map_ci(matches, int(run.cfg["bootstrap"]), seed)
                 path = write_result(run.args.out, run.record(
-                    data, fraction, seed, value=value, ci95=[lo, hi], status="ok", map_mgca_compat=compat,
+                    data.name, fraction, seed, feature_cache_s=data.encode_s, value=value, ci95=[lo, hi], status="ok", map_mgca_compat=compat,
                     iou_thresholds=list(MGCA_IOU_THRESHOLDS), n={k: int(len(v.rows)) for k, v in sources.items()},
                     boxes_test=int(sum(len(b) for b in boxes["test"])), lr=lr, batch_size=batch,
                     epochs_run=fit["epochs_run"], best_epoch=fit["best_epoch"], best_valid_map=fit["best_valid_map"],

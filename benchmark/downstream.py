@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from benchmark.encoders import ENCODER_FILE, ImageEncoder, load_encoder
+from benchmark.errors import DataError
 from benchmark.features import unavailable_reason
 from benchmark.splits import ids_for, read_splits
 from benchmark.store import Store, sha256_file
@@ -170,9 +171,12 @@ class HeadRun:
                                every_row if bool(self.cfg["cache_features"]) else None)
             yield HeadDataset(name, store, splits_path, maps, round(time.perf_counter() - start, 3))
 
-    def record(self, data: HeadDataset, fraction: int, seed: int, **fields) -> dict:
-        return result_record(**self.common, dataset=data.name, fraction=fraction, seed=seed, encoder=self.frozen,
-                             feature_cache_s=data.encode_s, **fields)
+    @property
+    def backend(self) -> str:
+        return self.common["backend"]
+
+    def record(self, dataset: str, fraction: int, seed: int, **fields) -> dict:
+        return result_record(**self.common, dataset=dataset, fraction=fraction, seed=seed, encoder=self.frozen, **fields)
 
 
 def start_head_run(argv: list[str] | None, prog: str, description: str, datasets: tuple[str, ...], task: str,
@@ -199,8 +203,15 @@ def start_head_run(argv: list[str] | None, prog: str, description: str, datasets
     cfg = profile[{"segmentation": "segment", "detection": "detect"}[task]]
     args.fractions = args.fractions or [int(f) for f in cfg["fractions"]]
     torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
+    backend = cfg.get("backend", "native")
+    if backend == "openmmlab":  # the head is the configured OpenMMLab model (see benchmark.openmmlab)
+        from benchmark.openmmlab.run import head_name
+
+        head = head_name(cfg["openmmlab"]["config"])
+    elif backend != "native":
+        raise DataError(args.params, f"{task}: unknown backend {backend!r} (have: native, openmmlab)")
     common = {"method": args.method, "task": task, "head": head, "metric": metric, "profile": profile,
-              "protocol": args.protocol}
+              "protocol": args.protocol, "backend": backend}
     seeds = [int(s) for s in cfg["seeds"]]
     if record_if_unavailable(args, common, seeds):
         return None

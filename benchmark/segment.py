@@ -149,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
                          "segmentation", "unet", METRIC)
     if run is None:
         return 0
+    if run.backend == "openmmlab":
+        from benchmark.openmmlab.run import run_openmmlab
+
+        return run_openmmlab(run, "segmentation")
     for data in run.datasets(check=require_masks):
         batch = int(run.cfg["batch_size"][data.name])
         balanced = None
@@ -171,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                 value = float(per_image.mean())
                 lo, hi = bootstrap_mean_ci(per_image, seed=seed)
                 path = write_result(run.args.out, run.record(
-                    data, fraction, seed, value=value, ci95=[lo, hi], status="ok",
+                    data.name, fraction, seed, feature_cache_s=data.encode_s, value=value, ci95=[lo, hi], status="ok",
                     mean_dice_fg_bg=mean_dice_fg_bg(prob, masks["test"]),
                     n={k: int(len(v.rows)) for k, v in sources.items()},
                     **empty_mask_breakdown(per_image, prob, masks["test"]),
