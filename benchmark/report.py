@@ -29,7 +29,8 @@ METHOD_ORDER = list(METHOD_NAMES)
 TABLES = {
     "Linear-probe classification (frozen encoder, one linear layer): test AUROC": {
         ("rsna", "classification", "auroc"): "RSNA AUC"},
-    "Segmentation (frozen encoder, U-Net): mean per-image test Dice; detection (frozen encoder, YOLOv3): "
+    "Segmentation (frozen encoder, U-Net unless a column names the head): mean per-image test Dice; detection "
+    "(frozen encoder, YOLOv3 unless a column names the head): "
     "test mAP over IoU 0.40:0.05:0.75 on all test images": {
         ("siim", "segmentation", "dice"): "SIIM Dice", ("rsna", "segmentation", "dice"): "RSNA Dice",
         ("rsna", "detection", "map"): "RSNA mAP", ("object_cxr", "detection", "map"): "Object-CXR mAP"},
@@ -41,6 +42,9 @@ TABLES = {
 }
 # result fields that hold a second metric of the same run (field -> task): rows of their own
 VARIANT_FIELDS = {"mean_dice_fg_bg": "segmentation", "map_mgca_compat": "detection"}
+# heads other than the ones the table titles name (OpenMMLab backend) are named in the column titles
+HEAD_TITLES = {"upernet_fcn": "UperNet+FCN", "yolov3": "YOLOv3", "retinanet": "RetinaNet", "unet": "U-Net",
+               "linear": "linear"}
 GROUP_KEYS = ["data_kind", "profile", "lm", "backend"]
 
 
@@ -66,9 +70,9 @@ def with_variants(results: pd.DataFrame) -> pd.DataFrame:
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Mean, std and seed count per (group, method, dataset, task, metric, fraction), in %."""
-    keys = GROUP_KEYS + ["method", "dataset", "task", "metric", "fraction"]
+    keys = GROUP_KEYS + ["method", "dataset", "task", "metric", "head", "fraction"]
     results = with_variants(results)
-    results = results.assign(value=pd.to_numeric(results["value"]),
+    results = results.assign(value=pd.to_numeric(results["value"]), head=results["head"] if "head" in results else None,
                              reason=results["reason"] if "reason" in results else None)
     agg = results.groupby(keys, dropna=False).agg(mean=("value", "mean"), std=("value", "std"),
                                                  seeds=("value", "count"), reason=("reason", "first")).reset_index()
@@ -87,17 +91,23 @@ def _present(summary: pd.DataFrame, columns: dict) -> bool:
     return any(c in keys for c in columns)
 
 
-def table(summary: pd.DataFrame, columns: dict) -> pd.DataFrame:
-    """Wide table for one group: rows methods, columns '<title> <fraction>%'."""
+def table(summary: pd.DataFrame, columns: dict, name_heads: bool = False) -> pd.DataFrame:
+    """Wide table for one group: rows methods, columns '<title> <fraction>%'. A column with
+    results of several heads becomes one column per head, named '<title> (<head>)', as
+    does every column when ``name_heads`` (heads other than the titles say)."""
     fractions = sorted(summary["fraction"].unique())
     rows = []
     for method in _order(summary["method"].unique()):
         row = {"Method": METHOD_NAMES.get(method, method)}
         for (dataset, task, metric), title in columns.items():
-            for f in fractions:
-                hit = summary[(summary["method"] == method) & (summary["dataset"] == dataset) & (summary["task"] == task)
-                              & (summary["metric"] == metric) & (summary["fraction"] == f)]
-                row[f"{title} {f}%"] = _cell(*hit[["mean", "std", "seeds", "reason"]].iloc[0]) if len(hit) else "–"
+            column = summary[(summary["dataset"] == dataset) & (summary["task"] == task) & (summary["metric"] == metric)]
+            heads = sorted(column["head"].dropna().unique()) or [None]
+            for head in heads:
+                name = f"{title} ({HEAD_TITLES.get(head, head)})" if head and (name_heads or len(heads) > 1) else title
+                for f in fractions:
+                    hit = column[(column["method"] == method) & (column["fraction"] == f)
+                                 & ((column["head"] == head) if head else True)]
+                    row[f"{name} {f}%"] = _cell(*hit[["mean", "std", "seeds", "reason"]].iloc[0]) if len(hit) else "–"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -161,7 +171,8 @@ def render(results: pd.DataFrame) -> tuple[str, pd.DataFrame]:
         for title, columns in TABLES.items():
             if _present(sub, columns):
                 shown.append(title)
-                parts += [f"### {title}", "", _markdown(table(sub, columns)), ""]
+                wide = table(sub, columns, name_heads=info["backend"] != "native")
+                parts += [f"### {title}", "", _markdown(wide), ""]
     parts += ["## Published numbers on the real datasets (for reference, MGCA protocol)", ""]
     for title, columns in TABLES.items():
         ref = published_table(columns)
@@ -171,7 +182,7 @@ def render(results: pd.DataFrame) -> tuple[str, pd.DataFrame]:
 
 
 def _markdown(frame: pd.DataFrame) -> str:
-    return tabulate(frame, headers="keys", tablefmt="github", showindex=False)
+    return tabulate(frame, headers="keys", tablefmt="github", showindex=False, disable_numparse=True)  # keep "20.0"
 
 
 def main(argv: list[str] | None = None) -> int:

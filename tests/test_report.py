@@ -93,3 +93,24 @@ def test_an_encoder_without_weights_is_recorded_as_such_for_every_run(stage, tmp
     assert set(results["status"]) == {"unavailable"} and results["value"].isna().all()
     board, _ = report.render(results)
     assert "| ImageNet Init " in board and "| no weights offline " in board
+
+
+def test_openmmlab_heads_get_their_own_table_and_columns(results, tmp_path):
+    """Results of the OpenMMLab backend are shown beside the native ones, never averaged with
+    them, and two heads of one task (YOLOv3, RetinaNet) get a column each."""
+    folder = tmp_path / "mm"
+    for head, value in (("yolov3", 0.10), ("retinanet", 0.30)):
+        write_result(folder / head, {**COMMON, "backend": "openmmlab", "head": head, "method": "mflag", "dataset": "rsna",
+                                     "task": "detection", "fraction": 100, "seed": 0, "metric": "map", "value": value,
+                                     "status": "ok", "map_mgca_compat": value})
+    _write(folder / "native", "mflag", "rsna", "detection", "map", 100, 0, 0.20, head="yolov3", map_mgca_compat=0.2)
+    board, summary = report.render(load_results(folder))
+    assert "backend `native`" in board and "backend `openmmlab`" in board
+    sections = board.split("## Results")[1:]
+    [native] = [part for part in sections if "backend `native`" in part]
+    [mm] = [part for part in sections if "backend `openmmlab`" in part]
+    assert "RSNA mAP 100%" in native and "| 20.0 " in native and "(RetinaNet)" not in native
+    assert "RSNA mAP (YOLOv3) 100%" in mm and "RSNA mAP (RetinaNet) 100%" in mm
+    row = next(line for line in mm.splitlines() if line.startswith("| M-FLAG "))
+    assert "| 10.0 " in row and "| 30.0 " in row  # one column per head, not their mean (20.0)
+    assert set(summary[summary["backend"] == "openmmlab"]["head"]) == {"yolov3", "retinanet"}

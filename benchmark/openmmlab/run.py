@@ -99,6 +99,9 @@ def config_for(run: HeadRun, task: str, dataset: str, fraction: int, seed: int, 
     cfg.val_evaluator.update(bootstrap=0, seed=seed)
     cfg.test_evaluator.update(bootstrap=bootstrap, seed=seed)
     cfg.train_cfg.max_epochs = int(spec["max_epochs"])
+    if spec.get("patience"):
+        cfg.custom_hooks = [*cfg.get("custom_hooks", []), dict(type="EarlyStoppingHook", monitor=METRIC[task], rule="greater",
+                                                                patience=int(spec["patience"]))]
     cfg.randomness = dict(seed=seed, deterministic=False)
     cfg.work_dir = str(work_dir)
     cfg.launcher = "none"
