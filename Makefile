@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 OPENMMLAB_STAMP := $(VENV)/.openmmlab-stamp
 # a folder with a prebuilt mmcv 2.1.0 wheel (see the README); without it mmcv is built from source
 MMCV_WHEELS ?= ../shared/wheels
+OPENMMLAB_EXTRA := -e ".[dev,openmmlab]"
 export PATH := $(BIN):$(PATH)
 
 # The CUDA wheels torch 2.9.1 pulls from the registry are ~2.5 GB; a dropped connection must
@@ -40,7 +41,7 @@ $(OPENMMLAB_STAMP): $(STAMP)
 	  $(BIN)/python -m pip install --quiet "setuptools<70" wheel ninja || exit 1; \
 	  MAX_JOBS=2 $(BIN)/python -m pip install --quiet --no-build-isolation mmcv==2.1.0 || exit 1; \
 	fi
-	$(call pip_install,-e ".[dev,openmmlab]")
+	$(call pip_install,$(OPENMMLAB_EXTRA))
 	$(BIN)/python -c 'from benchmark.openmmlab import openmmlab_missing as m; assert m() is None, m()'
 	touch $(OPENMMLAB_STAMP)
 
