@@ -4,7 +4,11 @@ The reference is a CSV with ``method, dataset, task, metric, fraction, value`` (
 ``benchmark/reference/published.csv``). Our cells are the report's: mean over seeds, in %.
 Every reference cell is compared; the command exits with 1 when a cell is outside its
 tolerance or has no result (unless ``--allow-missing``), so CI can hold results to
-committed golden numbers and a real-data run can be held to the paper's.
+committed golden numbers and a real-data run can be held to the paper's. A reference with
+a ``protocol`` column is read for one protocol (``--protocol``, default mgca).
+
+Golden numbers change only through ``--write-reference FILE``, which writes every cell of
+the given results (mean over seeds, in %) for review as a diff, and compares nothing.
 """
 
 from __future__ import annotations
@@ -22,13 +26,18 @@ from benchmark.results import load_results
 KEYS = ["method", "dataset", "task", "metric", "fraction"]
 
 
-def read_reference(path: Path) -> pd.DataFrame:
+def read_reference(path: Path, protocol: str = "mgca") -> pd.DataFrame:
     if not path.is_file():
         raise DataError(path, "reference file not found")
-    ref = pd.read_csv(path)
+    try:
+        ref = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise DataError(path, f"not a readable CSV ({str(err).splitlines()[0]})") from None
     missing = [k for k in KEYS + ["value"] if k not in ref]
     if missing:
         raise DataError(path, f"reference lacks column(s) {', '.join(missing)}")
+    if "protocol" in ref:
+        ref = ref[ref["protocol"] == protocol]
     ref = ref[ref["value"].notna()].copy()  # "-" cells of a publication carry no number to compare
     ref["fraction"] = ref["fraction"].astype(int)
     return ref
@@ -58,9 +67,19 @@ def compare(ours: pd.DataFrame, ref: pd.DataFrame, tolerance: float, per_metric:
     return table
 
 
+def golden_cells(summary: pd.DataFrame) -> pd.DataFrame:
+    """Every cell with a result, as a reference CSV (mean over seeds in %, 4 decimals)."""
+    cells = summary[summary["seeds"] > 0]
+    out = cells[KEYS].assign(value=cells["mean"].round(4), seeds=cells["seeds"].astype(int))
+    return out.sort_values(KEYS).reset_index(drop=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.compare", description=__doc__.splitlines()[0])
-    parser.add_argument("--reference", required=True, type=Path, help="CSV of reference numbers (in %%)")
+    parser.add_argument("--reference", type=Path, help="CSV of reference numbers (in %%)")
+    parser.add_argument("--write-reference", type=Path, metavar="FILE",
+                        help="write the results' cells as a golden reference instead of comparing")
+    parser.add_argument("--protocol", default="mgca", help="reference rows of this protocol (default: mgca)")
     parser.add_argument("--results", type=Path, default=Path("results/runs"))
     parser.add_argument("--profile", default=None, help="compare only results of this profile")
     parser.add_argument("--tolerance", type=float, default=0.5, help="allowed |ours - reference| in points (default 0.5)")
@@ -78,7 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     lms = set(results["lm"]) - {"none"}
     if len(groups) > 1 or len(lms) > 1:
         raise DataError(args.results, "results from several data kinds, profiles, backends or LMs; pick one with --profile")
-    table = compare(summarise(results), read_reference(args.reference), args.tolerance,
+    if args.write_reference:
+        from benchmark.atomic import write_csv
+
+        cells = golden_cells(summarise(results))
+        write_csv(args.write_reference, cells)
+        print(f"compare: wrote {len(cells)} golden cells to {args.write_reference}; review the diff before committing")
+        return 0
+    if not args.reference:
+        raise DataError(None, "give --reference FILE to compare with, or --write-reference FILE")
+    table = compare(summarise(results), read_reference(args.reference, args.protocol), args.tolerance,
                     parse_tolerances(args.metric_tolerance))
     shown = table.assign(ours=table["ours"].round(2), delta=table["delta"].round(2))
     print(tabulate(shown, headers="keys", tablefmt="github", showindex=False))

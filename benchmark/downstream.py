@@ -11,7 +11,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -137,9 +137,12 @@ class HeadDataset:
     splits_path: Path
     maps: EncoderMaps
     encode_s: float  # wall time of precomputing the maps (0 when they are computed per batch)
+    _rows: dict = field(default_factory=dict, repr=False)
 
     def sources(self, fraction: int) -> dict[str, MapSource]:
-        return {s: MapSource(self.maps, r) for s, r in split_rows(self.store, self.splits_path, fraction).items()}
+        if fraction not in self._rows:  # the split manifest is read once per fraction
+            self._rows[fraction] = split_rows(self.store, self.splits_path, fraction)
+        return {s: MapSource(self.maps, r) for s, r in self._rows[fraction].items()}
 
 
 @dataclass
@@ -220,15 +223,21 @@ def start_head_run(argv: list[str] | None, prog: str, description: str, datasets
 
 def record_if_unavailable(args, common: dict, seeds: list[int]) -> bool:
     """When the encoder has no weights (e.g. ImageNet offline), write that as the result of every run."""
-    from benchmark.results import write_result
-
     reason = unavailable_reason(args.encoder / "meta.json")
     if not reason:
         return False
-    for dataset in args.datasets:
-        for fraction in args.fractions:
-            for seed in seeds:
-                write_result(args.out, result_record(**common, dataset=dataset, fraction=fraction, seed=seed,
-                                                     value=None, status="unavailable", reason=reason, lm=None))
-    print(f"{common['task']} {args.method}: {reason}")
+    write_unavailable(args.out, common, args.datasets, args.fractions, seeds, reason)
     return True
+
+
+def write_unavailable(out: Path, common: dict, datasets: list[str], fractions: list[int], seeds: list[int],
+                      reason: str) -> None:
+    """One "unavailable" result per dataset x fraction x seed, saying why (no number in its place)."""
+    from benchmark.results import write_result
+
+    for dataset in datasets:
+        for fraction in fractions:
+            for seed in seeds:
+                write_result(out, result_record(**common, dataset=dataset, fraction=fraction, seed=seed, value=None,
+                                                status="unavailable", reason=reason, lm=None))
+    print(f"{common['task']} {common['method']} {', '.join(datasets)}: {reason}")

@@ -44,30 +44,34 @@ def unavailable_reason(meta_path: Path) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.features", description=__doc__.splitlines()[0])
     parser.add_argument("--encoder", required=True, type=Path, help="folder with encoder.safetensors")
-    parser.add_argument("--store", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--stores", required=True, type=Path, help="folder of stores (STORES/<dataset>)")
+    parser.add_argument("--datasets", required=True, nargs="+", help="stores to encode, in one process")
+    parser.add_argument("--out", required=True, type=Path, help="features folder (OUT/<dataset>)")
     add_profile_args(parser)
     args = parser.parse_args(argv)
     profile = load_profile(args.params, args.profile)
     torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
     size = int(profile["probe"]["input_size"])
-    start = time.perf_counter()
     unavailable = unavailable_reason(args.encoder / "meta.json")
     if unavailable:
-        with atomic_dir(args.out) as tmp:
-            (tmp / "features.json").write_text(json.dumps({"unavailable": unavailable}, indent=2) + "\n")
+        for dataset in args.datasets:
+            with atomic_dir(args.out / dataset) as tmp:
+                (tmp / "features.json").write_text(json.dumps({"unavailable": unavailable}, indent=2) + "\n")
         print(f"features: none for {args.encoder}: {unavailable}")
         return 0
     encoder, meta = load_encoder(args.encoder)
-    store = Store.open(args.store)
-    feats = extract_pooled(encoder, store.images, size)
-    info = {"encoder": meta, "encoder_sha256": sha256_file(args.encoder / ENCODER_FILE),
-            "store": store.info["dataset"], "store_manifest_sha256": store.info["manifest_sha256"],
-            "input_size": size, "shape": list(feats.shape)}
-    with atomic_dir(args.out) as tmp:
-        np.save(tmp / "features.npy", feats)
-        (tmp / "features.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-    print(f"features: {feats.shape} from {args.encoder} in {time.perf_counter() - start:.1f}s -> {args.out}")
+    encoder_sha256 = sha256_file(args.encoder / ENCODER_FILE)
+    for dataset in args.datasets:
+        start = time.perf_counter()
+        store = Store.open(args.stores / dataset)
+        feats = extract_pooled(encoder, store.images, size)
+        info = {"encoder": meta, "arch": encoder.arch, "encoder_sha256": encoder_sha256,
+                "store": store.info["dataset"], "store_manifest_sha256": store.info["manifest_sha256"],
+                "input_size": size, "shape": list(feats.shape)}
+        with atomic_dir(args.out / dataset) as tmp:
+            np.save(tmp / "features.npy", feats)
+            (tmp / "features.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        print(f"features: {feats.shape} from {args.encoder} in {time.perf_counter() - start:.1f}s -> {args.out / dataset}")
     return 0
 
 

@@ -2,9 +2,13 @@
 
 One linear layer on the pooled feature; AdamW (lr 5e-4, wd 1e-6), batch 48, up to
 50 epochs, early stopping on validation loss (patience 10), best-validation weights
-restored; test AUROC with a bootstrap 95 % interval. One process per method runs every
-dataset x fraction x seed (a process start costs seconds of imports; the probe itself
-milliseconds) and writes one result JSON per run.
+restored. Targets and metrics as in the paper's Table 1: RSNA pneumonia (binary, AUROC),
+CheXpert's five competition labels (multi-label, BCE, mean AUROC over the labels) and
+COVIDx normal / pneumonia / COVID-19 (three classes, cross-entropy, accuracy), each
+with a bootstrap 95 % interval. One process per method runs every dataset x fraction x
+seed (a process start costs seconds of imports; the probe itself milliseconds) and
+writes one result JSON per run, plus the latent-space geometry of the encoder's pooled
+test features per dataset (:mod:`benchmark.geometry`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,26 +25,72 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from benchmark.config import add_profile_args, load_profile
-from benchmark.downstream import result_record, split_rows
+from benchmark.downstream import result_record, split_rows, write_unavailable
 from benchmark.errors import DataError, run_cli
 from benchmark.features import unavailable_reason
+from benchmark.geometry import feature_geometry, write_geometry
+from benchmark.readers.chexpert import COMPETITION_LABELS
 from benchmark.results import bootstrap_ci, write_result
 from benchmark.store import Store
 
-# dataset -> (target column, metric name)
-TARGETS = {"rsna": ("target", "auroc")}
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    """What the probe predicts for a dataset: label columns of the store manifest, how they
+    are read (binary, multilabel: one output per column; multiclass: one integer column
+    with ``classes`` values) and the test metric."""
+
+    columns: tuple[str, ...]
+    kind: str  # binary | multilabel | multiclass
+    metric: str  # auroc | accuracy
+    classes: int = 1
+
+    @property
+    def outputs(self) -> int:
+        return self.classes if self.kind == "multiclass" else len(self.columns)
+
+    def labels(self, manifest) -> np.ndarray:
+        """(N,) int for multiclass, else (N, outputs) float 0/1."""
+        if self.kind == "multiclass":
+            return manifest[self.columns[0]].astype(int).to_numpy()
+        return manifest[list(self.columns)].astype(float).to_numpy().reshape(len(manifest), -1)
+
+    def score(self, y_true: np.ndarray, logits: np.ndarray) -> float:
+        """AUROC (mean over labels that have both classes in ``y_true``; NaN if none) or accuracy."""
+        if self.metric == "accuracy":
+            return float((logits.argmax(1) == y_true).mean())
+        aucs = [roc_auc_score(y_true[:, j], logits[:, j]) for j in range(y_true.shape[1])
+                if len(np.unique(y_true[:, j])) == 2]
+        return float(np.mean(aucs)) if aucs else float("nan")
+
+    def scored_labels(self, y_true: np.ndarray) -> list[str]:
+        """The label columns the test metric covers (AUROC needs both classes)."""
+        if self.metric == "accuracy":
+            return list(self.columns)
+        return [c for j, c in enumerate(self.columns) if len(np.unique(y_true[:, j])) == 2]
+
+
+TARGETS = {
+    "rsna": ProbeTarget(("target",), "binary", "auroc"),
+    "chexpert": ProbeTarget(COMPETITION_LABELS, "multilabel", "auroc"),
+    "covidx": ProbeTarget(("target",), "multiclass", "accuracy", classes=3),  # normal 0, pneumonia 1, COVID-19 2
+}
 
 
 def fit_linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray,
-                     cfg: dict, seed: int) -> tuple[nn.Linear, dict]:
-    """Train one linear layer with BCE; early stopping on validation loss; returns best weights."""
+                     cfg: dict, seed: int, target: ProbeTarget = TARGETS["rsna"]) -> tuple[nn.Linear, dict]:
+    """Train one linear layer (BCE, or cross-entropy for a multiclass target); early stopping
+    on validation loss; returns the best weights."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    xt, yt = torch.from_numpy(x_train).float(), torch.from_numpy(y_train).float()
-    xv, yv = torch.from_numpy(x_valid).float(), torch.from_numpy(y_valid).float()
-    layer = nn.Linear(xt.shape[1], 1)
+    multiclass = target.kind == "multiclass"
+    as_target = (lambda y: torch.from_numpy(y).long()) if multiclass else \
+        (lambda y: torch.from_numpy(y).float().reshape(len(y), -1))
+    xt, yt = torch.from_numpy(x_train).float(), as_target(y_train)
+    xv, yv = torch.from_numpy(x_valid).float(), as_target(y_valid)
+    layer = nn.Linear(xt.shape[1], target.outputs)
     optim = torch.optim.AdamW(layer.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
-    loss_fn = nn.BCEWithLogitsLoss()
+    loss_fn = nn.CrossEntropyLoss() if multiclass else nn.BCEWithLogitsLoss()
     batch, patience = int(cfg["batch_size"]), int(cfg["patience"])
     best, best_state, best_epoch, stale, epoch = float("inf"), None, 0, 0, 0
     for epoch in range(1, int(cfg["max_epochs"]) + 1):
@@ -47,10 +98,10 @@ def fit_linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarr
         for s in range(0, len(xt), batch):
             idx = order[s:s + batch]
             optim.zero_grad(set_to_none=True)
-            loss_fn(layer(xt[idx]).squeeze(1), yt[idx]).backward()
+            loss_fn(layer(xt[idx]), yt[idx]).backward()
             optim.step()
         with torch.no_grad():
-            valid_loss = float(loss_fn(layer(xv).squeeze(1), yv))
+            valid_loss = float(loss_fn(layer(xv), yv))
         if valid_loss < best:
             best, best_epoch, stale = valid_loss, epoch, 0
             best_state = {k: v.clone() for k, v in layer.state_dict().items()}
@@ -84,17 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
     meta = json.loads(args.encoder_meta.read_text()) if args.encoder_meta else {}
     for dataset in args.datasets:
-        target_col, metric = TARGETS[dataset]
-        common = {"method": args.method, "dataset": dataset, "task": "classification", "head": "linear",
-                  "metric": metric, "profile": profile, "protocol": args.protocol}
+        target = TARGETS[dataset]
+        common = {"method": args.method, "task": "classification", "head": "linear", "metric": target.metric,
+                  "profile": profile, "protocol": args.protocol}
         features = args.features / dataset
         unavailable = unavailable_reason(features / "features.json")
         if unavailable:
-            for fraction in fractions:
-                for seed in seeds:
-                    write_result(args.out, result_record(**common, fraction=fraction, seed=seed, value=None,
-                                                         status="unavailable", reason=unavailable, lm=None))
-            print(f"probe {args.method} {dataset}: {unavailable}")
+            write_unavailable(args.out, common, [dataset], fractions, seeds, unavailable)
             continue
         store = Store.open(args.stores / dataset)
         feats_path = features / "features.npy"
@@ -105,29 +152,40 @@ def main(argv: list[str] | None = None) -> int:
         if feat_info["store_manifest_sha256"] != store.info["manifest_sha256"]:
             raise DataError(feats_path, "features were extracted from another version of the store")
         splits_path = args.splits / dataset / f"{args.protocol}.csv"
-        y_all = store.manifest[target_col].astype(int).to_numpy()
+        missing = [c for c in target.columns if c not in store.manifest]
+        if missing:
+            raise DataError(store.path / "manifest.csv", f"no label column(s) {missing} for the {dataset} probe")
+        y_all = target.labels(store.manifest)
+        encoder_fields = {"lm": meta.get("lm"), "arch": feat_info["arch"],
+                          "pretrain_parameters": meta.get("parameters"), "encoder_sha256": feat_info["encoder_sha256"]}
+        test_rows = split_rows(store, splits_path, 100)["test"]
+        geometry = feature_geometry(feats[test_rows])
+        write_geometry(args.out, {"method": args.method, "dataset": dataset, "protocol": args.protocol,
+                                  "profile": profile["name"], "data_kind": profile["data_kind"], "split": "test",
+                                  **encoder_fields, **geometry})
+        print(f"probe {args.method} {dataset}: effective rank {geometry['effective_rank']:.1f} of {geometry['dim']}, "
+              f"top 1% of dimensions hold {100 * geometry['top1pct_variance_share']:.1f}% of the variance")
         for fraction in fractions:
             rows = split_rows(store, splits_path, fraction)
-            if len(np.unique(y_all[rows["test"]])) < 2:
-                raise DataError(splits_path, "test split has a single class; AUROC is undefined")
-            positives = {k: int(y_all[r].sum()) for k, r in rows.items()}
-            if positives["train"] in (0, len(rows["train"])):
-                print(f"probe: warning: the {fraction}% training set ({len(rows['train'])} images) has a single class")
+            scored = target.scored_labels(y_all[rows["test"]])
+            if not scored:
+                raise DataError(splits_path, f"no {dataset} label has both classes in the test split; AUROC is undefined")
+            class_counts = {k: np.bincount(y_all[r], minlength=target.classes).tolist() if target.kind == "multiclass"
+                            else y_all[r].sum(0).astype(int).tolist() for k, r in rows.items()}
             for seed in seeds:
                 start = time.perf_counter()
                 layer, fit = fit_linear_probe(feats[rows["train"]], y_all[rows["train"]], feats[rows["valid"]],
-                                              y_all[rows["valid"]], cfg, seed)
+                                              y_all[rows["valid"]], cfg, seed, target)
                 with torch.no_grad():
-                    scores = layer(torch.from_numpy(feats[rows["test"]]).float()).squeeze(1).numpy()
+                    logits = layer(torch.from_numpy(feats[rows["test"]]).float()).numpy()
                 y_test = y_all[rows["test"]]
-                value = float(roc_auc_score(y_test, scores))
-                lo, hi = bootstrap_ci(roc_auc_score, y_test, scores, seed=seed)
+                value = target.score(y_test, logits)
+                lo, hi = bootstrap_ci(target.score, y_test, logits, seed=seed)
                 path = write_result(args.out, result_record(
-                    **common, fraction=fraction, seed=seed, value=value, ci95=[lo, hi], status="ok",
-                    n={k: int(len(v)) for k, v in rows.items()}, positives=positives, lm=meta.get("lm"),
-                    arch=feat_info["encoder"]["arch"], pretrain_parameters=meta.get("parameters"),
-                    encoder_sha256=feat_info["encoder_sha256"], **fit, wall_time_s=round(time.perf_counter() - start, 3)))
-                print(f"probe {args.method} {dataset} {fraction}% seed {seed}: {metric} {value:.4f} "
+                    **common, dataset=dataset, fraction=fraction, seed=seed, value=value, ci95=[lo, hi], status="ok",
+                    n={k: int(len(v)) for k, v in rows.items()}, labels=list(target.columns), scored_labels=scored,
+                    positives=class_counts, **encoder_fields, **fit, wall_time_s=round(time.perf_counter() - start, 3)))
+                print(f"probe {args.method} {dataset} {fraction}% seed {seed}: {target.metric} {value:.4f} "
                       f"[{lo:.3f}, {hi:.3f}] (epochs {fit['epochs_run']}) -> {path}")
     return 0
 

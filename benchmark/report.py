@@ -1,4 +1,15 @@
-"""``python -m benchmark.report``: leaderboard tables from the per-run result JSONs.
+"""``python -m benchmark.report``: the paper's tables and plots from the per-run result JSONs.
+
+Writes ``leaderboard.md`` / ``.tex`` / ``.csv`` (one row per cell), ``metrics.json`` (for
+``dvc metrics show``) and ``plots/`` (PNG, for ``dvc plots show``):
+
+1. linear-probe classification (CheXpert AUC, RSNA AUC, COVIDx ACC x 1 / 10 / 100 %);
+2. segmentation Dice (SIIM, RSNA) and detection mAP (RSNA, Object-CXR), plus the named
+   metric variants;
+3. trainable / frozen parameters of each method's pre-training run;
+4. latent-space geometry of each encoder (effective rank, top-1 % variance share) with a
+   plot of the singular-value spectra;
+5. metric vs. training fraction per task, one line per method.
 
 Rows are methods, columns are metric x training fraction, cells are mean ± std over
 seeds (in %). Results from different data kinds, profiles, language models or
@@ -12,24 +23,32 @@ from __future__ import annotations
 import argparse
 import importlib.resources
 import io
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from tabulate import tabulate
 
-from benchmark.atomic import write_csv, write_text
+from benchmark.atomic import write_csv, write_json, write_text
 from benchmark.errors import DataError, run_cli
 from benchmark.methods import load_method_specs
 from benchmark.results import load_results
 
 # row titles and order come from the method config (benchmark/configs/methods.yaml)
 METHOD_NAMES = {name: spec.title for name, spec in load_method_specs().items()}
-METHOD_ORDER = list(METHOD_NAMES)
+# methods that appear only in the published tables
+METHOD_NAMES.update({"gloria-mimic": "GLoRIA-MIMIC", "medklip": "MedKLIP"})
+METHOD_ORDER = list(load_method_specs())
+METHOD_ORDER[METHOD_ORDER.index("gloria") + 1:METHOD_ORDER.index("gloria") + 1] = ["gloria-mimic"]  # the issue's row order
+METHOD_ORDER[METHOD_ORDER.index("mgca") + 1:METHOD_ORDER.index("mgca") + 1] = ["medklip"]
 # one table per entry: title -> {(dataset, task, metric): column title}
 TABLES = {
-    "Linear-probe classification (frozen encoder, one linear layer): test AUROC": {
-        ("rsna", "classification", "auroc"): "RSNA AUC"},
-    "Segmentation (frozen encoder, U-Net unless a column names the head): mean per-image test Dice; detection "
+    "Table 1. Linear-probe classification (frozen encoder, one linear layer): test AUROC (CheXpert: mean over the "
+    "five competition labels), COVIDx accuracy": {
+        ("chexpert", "classification", "auroc"): "CheXpert AUC", ("rsna", "classification", "auroc"): "RSNA AUC",
+        ("covidx", "classification", "accuracy"): "COVIDx ACC"},
+    "Table 2. Segmentation (frozen encoder, U-Net unless a column names the head): mean per-image test Dice; detection "
     "(frozen encoder, YOLOv3 unless a column names the head): "
     "test mAP over IoU 0.40:0.05:0.75 on all test images": {
         ("siim", "segmentation", "dice"): "SIIM Dice", ("rsna", "segmentation", "dice"): "RSNA Dice",
@@ -46,6 +65,7 @@ VARIANT_FIELDS = {"mean_dice_fg_bg": "segmentation", "map_mgca_compat": "detecti
 HEAD_TITLES = {"upernet_fcn": "UperNet+FCN", "yolov3": "YOLOv3", "retinanet": "RetinaNet", "unet": "U-Net",
                "linear": "linear"}
 GROUP_KEYS = ["data_kind", "profile", "lm", "backend"]
+DATASET_TITLES = {"chexpert": "CheXpert", "rsna": "RSNA", "covidx": "COVIDx", "siim": "SIIM", "object_cxr": "Object-CXR"}
 
 
 def published() -> pd.DataFrame:
@@ -122,6 +142,7 @@ def _published_cell(hit: pd.DataFrame) -> str:
 def published_table(columns: dict) -> pd.DataFrame:
     """Published real-data numbers for the given columns; methods with none of them are left out."""
     ref = published()
+    ref = ref[ref["protocol"] == "mgca"]
     keys = list(columns)
     ref = ref[[k in keys for k in zip(ref["dataset"], ref["task"], ref["metric"])]]
     rows = []
@@ -153,32 +174,170 @@ def _groups(summary: pd.DataFrame):
             yield dict(zip(base, key), lm=lm), pd.concat([with_lm[with_lm["lm"] == lm], without])
 
 
-def render(results: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+@dataclass
+class Block:
+    """One piece of the report, rendered to Markdown and to LaTeX alike."""
+
+    kind: str  # h2 | h3 | p | table
+    text: str
+    frame: pd.DataFrame | None = None
+
+
+def parameters_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Table 3: trainable and frozen parameters of each method's pre-training run (from the
+    ``pretrain_parameters`` its results carry)."""
+    rows = []
+    for method in _order(results["method"].unique()):
+        runs = results[results["method"] == method]
+        counts = next((c for c in runs.get("pretrain_parameters", pd.Series(dtype=object)) if isinstance(c, dict)), None)
+        arch = next((a for a in runs.get("arch", pd.Series(dtype=object)) if isinstance(a, str)), "–")
+        if counts is None:
+            rows.append({"Method": METHOD_NAMES.get(method, method), "Encoder": arch, "Trainable": "–", "Frozen": "–",
+                         "Trainable share": "no weights offline" if (runs["status"] == "unavailable").all() else "–"})
+            continue
+        trainable, frozen = int(counts.get("trainable", 0)), int(counts.get("frozen", 0))
+        rows.append({"Method": METHOD_NAMES.get(method, method), "Encoder": arch, "Trainable": f"{trainable:,}",
+                     "Frozen": f"{frozen:,}", "Trainable share": f"{100 * trainable / max(1, trainable + frozen):.1f}%"})
+    return pd.DataFrame(rows)
+
+
+def geometry_table(geometry: pd.DataFrame) -> pd.DataFrame:
+    """Table 4: effective rank and top-1 % variance share of each encoder's pooled test features."""
+    rows = []
+    datasets = sorted(geometry["dataset"].unique())
+    for method in _order(geometry["method"].unique()):
+        row = {"Method": METHOD_NAMES.get(method, method)}
+        for dataset in datasets:
+            hit = geometry[(geometry["method"] == method) & (geometry["dataset"] == dataset)]
+            title = DATASET_TITLES.get(dataset, dataset)
+            if len(hit):
+                g = hit.iloc[0]
+                row[f"{title} eff. rank / dim"] = f"{g['effective_rank']:.1f} / {g['dim']}"
+                row[f"{title} top-1% dims variance"] = f"{100 * g['top1pct_variance_share']:.1f}%"
+            else:
+                row[f"{title} eff. rank / dim"] = row[f"{title} top-1% dims variance"] = "–"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _geometry_for(geometry: pd.DataFrame | None, info: dict) -> pd.DataFrame | None:
+    """The geometry records of a table group (its data kind, profile and LM, plus the init baselines)."""
+    if geometry is None or geometry.empty or info["backend"] != "native":
+        return None
+    lm = geometry["lm"].map(lambda v: v.get("name", "none") if isinstance(v, dict) else (v or "none"))
+    keep = (geometry["data_kind"] == info["data_kind"]) & (geometry["profile"] == info["profile"]) \
+        & lm.isin([info["lm"], "none"])
+    return geometry[keep] if keep.any() else None
+
+
+def group_slug(info: dict) -> str:
+    """File-name-safe name of a table group: profile, LM and backend."""
+    lm = str(info["lm"]).rsplit("/", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{info['profile']}-{lm}-{info['backend']}")
+
+
+def build(results: pd.DataFrame, geometry: pd.DataFrame | None = None) -> tuple[list[Block], pd.DataFrame, list]:
+    """The report as blocks, the per-cell summary, and the (group info, group summary, group
+    geometry) triples the plots are drawn from."""
     if results.empty:
         raise DataError(None, "no result files found; run the pipeline first")
     summary = summarise(results)
-    parts = ["# Leaderboard", "",
-             "Frozen pre-trained encoders under the MGCA protocol; every number is in %, mean ± std over seeds. "
-             "Generated by `python -m benchmark.report` from the per-run JSON files.", ""]
-    shown = []
+    blocks = [Block("h1", "Leaderboard"),
+              Block("p", "Frozen pre-trained encoders under the MGCA protocol; every number is in %, mean ± std over "
+                         "seeds. Generated by `python -m benchmark.report` from the per-run JSON files.")]
+    shown, groups = [], []
     for info, sub in _groups(summary):
         kind = "PHANTOM data (rendered images, real annotations): not comparable to published numbers" \
             if info["data_kind"] == "phantom" else "real datasets"
         seeds = int(sub["seeds"].max())
-        parts += [f"## Results — {kind}", "",
-                  f"Profile `{info['profile']}` · language model `{info['lm']}` · backend `{info['backend']}` · "
-                  f"up to {seeds} seed(s) per cell", ""]
+        blocks += [Block("h2", f"Results — {kind}"),
+                   Block("p", f"Profile `{info['profile']}` · language model `{info['lm']}` · backend `{info['backend']}` "
+                              f"· up to {seeds} seed(s) per cell")]
         for title, columns in TABLES.items():
             if _present(sub, columns):
                 shown.append(title)
-                wide = table(sub, columns, name_heads=info["backend"] != "native")
-                parts += [f"### {title}", "", _markdown(wide), ""]
-    parts += ["## Published numbers on the real datasets (for reference, MGCA protocol)", ""]
+                blocks.append(Block("table", title, table(sub, columns, name_heads=info["backend"] != "native")))
+        runs = _group_runs(results, info)
+        if "pretrain_parameters" in runs:
+            blocks.append(Block("table", "Table 3. Parameters of each method's pre-training run as configured here "
+                                         "(encoder + projections + LM; frozen = not updated, the LM's frozen layers "
+                                         "included)", parameters_table(runs)))
+        geo = _geometry_for(geometry, info)
+        if geo is not None:
+            blocks.append(Block("table", "Table 4. Latent-space geometry of the pooled test features (the paper's "
+                                         "collapse analysis): effective rank (exp of the entropy of the normalised "
+                                         "singular values) and the share of variance in the top 1% of dimensions",
+                                geometry_table(geo)))
+        groups.append((info, sub, geo))
+    blocks.append(Block("h2", "Published numbers on the real datasets (for reference, MGCA protocol)"))
     for title, columns in TABLES.items():
         ref = published_table(columns)
         if title in shown and len(ref):
-            parts += [f"### {title}", "", _markdown(ref), ""]
-    return "\n".join(parts), summary
+            blocks.append(Block("table", title, ref))
+    return blocks, summary, groups
+
+
+def _group_runs(results: pd.DataFrame, info: dict) -> pd.DataFrame:
+    lm = results["lm"].fillna("none")
+    keep = (results["data_kind"] == info["data_kind"]) & (results["profile"] == info["profile"]) \
+        & (results["backend"] == info["backend"]) & lm.isin([info["lm"], "none"])
+    return results[keep]
+
+
+def to_markdown(blocks: list[Block]) -> str:
+    parts = []
+    for b in blocks:
+        if b.kind == "table":
+            parts += [f"### {b.text}", "", _markdown(b.frame), ""]
+        else:
+            parts += [{"h1": "# ", "h2": "## ", "h3": "### ", "p": ""}[b.kind] + b.text, ""]
+    return "\n".join(parts)
+
+
+def _latex_text(text: str) -> str:
+    text = text.replace("\\", "\\textbackslash{}")
+    for char in "&%$#_{}":
+        text = text.replace(char, "\\" + char)
+    text = re.sub(r"`([^`]*)`", r"\\texttt{\1}", text)
+    return text.replace("~", "\\textasciitilde{}").replace("^", "\\textasciicircum{}")
+
+
+def to_latex(blocks: list[Block]) -> str:
+    """A LaTeX fragment (booktabs tables, one ``table`` float each) to \\input into a paper."""
+    parts = ["% Generated by `python -m benchmark.report`; needs \\usepackage{booktabs} (and UTF-8 input for ±).", ""]
+    for b in blocks:
+        if b.kind == "table":
+            body = tabulate(b.frame, headers="keys", tablefmt="latex_booktabs", showindex=False, disable_numparse=True)
+            parts += ["\\begin{table}[ht]", "\\centering", "\\resizebox{\\linewidth}{!}{%", body + "}",
+                      f"\\caption{{{_latex_text(b.text)}}}", "\\end{table}", ""]
+        elif b.kind in ("h1", "h2", "h3"):
+            command = {"h1": "section", "h2": "subsection", "h3": "subsubsection"}[b.kind]
+            parts += [f"\\{command}*{{{_latex_text(b.text)}}}", ""]
+        else:
+            parts += [_latex_text(b.text), ""]
+    return "\n".join(parts)
+
+
+def metrics_tree(summary: pd.DataFrame) -> dict:
+    """Nested {group: {method: {dataset/task/metric[/head]/f<fraction>: {mean, std, seeds}}}} in %,
+    for ``dvc metrics show`` and ``dvc metrics diff``."""
+    tree: dict = {}
+    for info, sub in _groups(summary):
+        group = tree.setdefault(group_slug(info), {})
+        for row in sub.itertuples():
+            if row.seeds == 0:
+                continue
+            head = f"/{row.head}" if isinstance(row.head, str) and info["backend"] != "native" else ""
+            key = f"{row.dataset}/{row.task}/{row.metric}{head}/f{int(row.fraction)}"
+            group.setdefault(row.method, {})[key] = {
+                "mean": round(float(row.mean), 4), "std": None if pd.isna(row.std) else round(float(row.std), 4),
+                "seeds": int(row.seeds)}
+    return tree
+
+
+def render(results: pd.DataFrame, geometry: pd.DataFrame | None = None) -> tuple[str, pd.DataFrame]:
+    blocks, summary, _ = build(results, geometry)
+    return to_markdown(blocks), summary
 
 
 def _markdown(frame: pd.DataFrame) -> str:
@@ -186,15 +345,23 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from benchmark.geometry import load_geometry
+    from benchmark.plots import write_plots
+
     parser = argparse.ArgumentParser(prog="python -m benchmark.report", description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=Path("results/runs"))
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args(argv)
-    markdown, summary = render(load_results(args.results))
+    blocks, summary, groups = build(load_results(args.results), load_geometry(args.results))
+    markdown = to_markdown(blocks)
+    plots = write_plots(groups, args.out / "plots")  # everything is rendered before anything is written
     write_text(args.out / "leaderboard.md", markdown)
+    write_text(args.out / "leaderboard.tex", to_latex(blocks))
     write_csv(args.out / "leaderboard.csv", summary)
+    write_json(args.out / "metrics.json", metrics_tree(summary))
     print(markdown)
-    print(f"report: wrote {args.out / 'leaderboard.md'} and {args.out / 'leaderboard.csv'}")
+    print(f"report: wrote {args.out / 'leaderboard.md'} (.tex, .csv), {args.out / 'metrics.json'} and "
+          f"{len(plots)} plots in {args.out / 'plots'}")
     return 0
 
 

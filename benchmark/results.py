@@ -69,14 +69,17 @@ def load_results(folder: str | Path) -> pd.DataFrame:
 
 def bootstrap_ci(metric, y_true: np.ndarray, y_score: np.ndarray, n: int = 1000, seed: int = 0,
                  alpha: float = 0.05) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``metric`` over test samples (resamples lacking a class are skipped)."""
+    """Percentile bootstrap interval of ``metric`` over test samples (resamples lacking a class,
+    or on which ``metric`` is undefined (NaN), are skipped)."""
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(n):
         idx = rng.integers(0, len(y_true), len(y_true))
         if len(np.unique(y_true[idx])) < 2:
             continue
-        values.append(metric(y_true[idx], y_score[idx]))
+        value = metric(y_true[idx], y_score[idx])
+        if not np.isnan(value):
+            values.append(value)
     if not values:
         return float("nan"), float("nan")
     lo, hi = np.quantile(values, [alpha / 2, 1 - alpha / 2])

@@ -1,6 +1,7 @@
 """`python -m benchmark.compare`: a changed result file makes it fail."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -55,3 +56,41 @@ def test_a_reference_cell_without_result_fails_unless_allowed(setup):
 def test_bad_reference_is_one_line_error(setup):
     (setup / "golden.csv").write_text("method,value\nmflag,1\n")
     assert "lacks column(s) dataset, task, metric, fraction" in data_error(compare.main, _args(setup))
+
+
+def test_written_golden_numbers_round_trip_and_only_by_the_explicit_command(setup):
+    golden = setup / "written.csv"
+    assert compare.main(["--results", str(setup / "runs"), "--write-reference", str(golden)]) == 0
+    cells = pd.read_csv(golden)
+    assert list(cells.columns) == ["method", "dataset", "task", "metric", "fraction", "value", "seeds"]
+    assert cells.set_index("fraction")["value"].to_dict() == {1: 65.0, 100: 80.0}
+    assert cells.set_index("fraction")["seeds"].to_dict() == {1: 2, 100: 1}
+    assert compare.main(["--reference", str(golden), "--results", str(setup / "runs"), "--tolerance", "0"]) == 0
+    message = data_error(compare.main, ["--results", str(setup / "runs")])
+    assert "--reference" in message and "--write-reference" in message
+
+
+def test_reference_rows_of_another_protocol_are_not_compared(setup):
+    ref = pd.read_csv(setup / "golden.csv").assign(protocol="mgca")
+    ref.loc[len(ref)] = {"method": "mflag", "dataset": "rsna", "task": "classification", "metric": "auroc",
+                         "fraction": 10, "value": 55.0, "protocol": "benchx"}  # no such result: would be missing
+    ref.to_csv(setup / "golden.csv", index=False)
+    assert compare.main(_args(setup)) == 0
+    assert compare.main(_args(setup, "--protocol", "benchx")) == 1
+
+
+def test_published_reference_holds_the_issue_tables():
+    from benchmark.compare import read_reference
+    from benchmark.report import published
+
+    ref = published()
+    assert set(ref["protocol"]) == {"mgca", "benchx"} and ref["source"].notna().all()
+    mgca = read_reference(Path("benchmark/reference/published.csv"))
+    cell = mgca.set_index(["method", "dataset", "task", "metric", "fraction"])["value"]
+    assert cell[("medklip", "covidx", "classification", "accuracy", 1)] == 74.5
+    assert cell[("gloria-mimic", "object_cxr", "detection", "map", 100)] == 16.6
+    assert cell[("mflag", "covidx", "classification", "accuracy", 100)] == 90.7
+    assert ("mflag", "covidx", "classification", "accuracy", 1) not in cell  # only the 100% column is listed
+    assert len(mgca) == 7 * 9 + 3 + 8 * 12 - 8  # Table 1 + M-FLAG's three + Table 4 without the '-' cells
+    benchx = read_reference(Path("benchmark/reference/published.csv"), "benchx")
+    assert benchx.set_index(["dataset", "metric", "fraction"])["value"][("siim", "mean_dice_fg_bg", 100)] == 68.13

@@ -48,6 +48,7 @@ def test_pretrain_and_features_stages_record_missing_imagenet_weights(torch_home
     meta = json.loads((tmp_path / "model" / "meta.json").read_text())
     assert "weights not available offline" in meta["unavailable"]
     assert not (tmp_path / "model" / "encoder.safetensors").exists()  # no random weights in their place
-    assert features.main(["--encoder", str(tmp_path / "model"), "--store", str(tmp_path / "none"),
-                          "--out", str(tmp_path / "feats"), "--profile", "smoke"]) == 0
-    assert json.loads((tmp_path / "feats" / "features.json").read_text())["unavailable"] == meta["unavailable"]
+    assert features.main(["--encoder", str(tmp_path / "model"), "--stores", str(tmp_path / "none"), "--datasets",
+                          "rsna", "covidx", "--out", str(tmp_path / "feats"), "--profile", "smoke"]) == 0
+    for dataset in ("rsna", "covidx"):
+        assert json.loads((tmp_path / "feats" / dataset / "features.json").read_text())["unavailable"] == meta["unavailable"]

@@ -1,5 +1,6 @@
 """The leaderboard from hand-written result files: no training involved."""
 
+import numpy as np
 import pytest
 
 from benchmark import report
@@ -114,3 +115,38 @@ def test_openmmlab_heads_get_their_own_table_and_columns(results, tmp_path):
     row = next(line for line in mm.splitlines() if line.startswith("| M-FLAG "))
     assert "| 10.0 " in row and "| 30.0 " in row  # one column per head, not their mean (20.0)
     assert set(summary[summary["backend"] == "openmmlab"]["head"]) == {"yolov3", "retinanet"}
+
+
+def test_report_writes_tables_tex_metrics_and_plots_from_fixture_results(tmp_path):
+    """No training: hand-written result and geometry files through ``python -m benchmark.report``."""
+    import json
+
+    from benchmark.geometry import feature_geometry, write_geometry
+
+    runs = tmp_path / "runs"
+    lm = {"name": "sentence-transformers/all-MiniLM-L6-v2"}
+    params = {"trainable": 1_000_000, "frozen": 3_000_000}
+    for seed, value in enumerate((0.70, 0.74, 0.72)):
+        for fraction in (1, 10, 100):
+            _write(runs / "mflag", "mflag", "chexpert", "classification", "auroc", fraction, seed, value,
+                   head="linear", pretrain_parameters=params, arch="resnet18")
+            _write(runs / "mflag", "mflag", "covidx", "classification", "accuracy", fraction, seed, value - 0.1,
+                   head="linear", pretrain_parameters=params, arch="resnet18")
+    rng = np.random.default_rng(0)
+    write_geometry(runs / "mflag", {"method": "mflag", "dataset": "rsna", "profile": "phantom", "data_kind": "phantom",
+                                    "lm": lm, **feature_geometry(rng.normal(size=(40, 8)))})
+    assert report.main(["--results", str(runs), "--out", str(tmp_path / "out")]) == 0
+    out = tmp_path / "out"
+    board = (out / "leaderboard.md").read_text()
+    assert "| CheXpert AUC 1% " in board and "| 72.0 ± 2.0 " in board and "| 62.0 ± 2.0 " in board
+    assert "Table 3." in board and "| 1,000,000 " in board and "| 25.0% " in board
+    assert "Table 4." in board and "RSNA eff. rank / dim" in board and " / 8 " in board
+    tex = (out / "leaderboard.tex").read_text()
+    assert tex.count("\\begin{table}") == board.count("### ") and "\\toprule" in tex
+    assert "72.0 ± 2.0" in tex and "CheXpert AUC 1\\%" in tex
+    metrics = json.loads((out / "metrics.json").read_text())
+    cell = metrics["phantom-all-MiniLM-L6-v2-native"]["mflag"]["chexpert/classification/auroc/f10"]
+    assert cell == {"mean": pytest.approx(72.0), "std": pytest.approx(2.0), "seeds": 3}
+    plots = sorted(p.name for p in (out / "plots").rglob("*.png"))
+    assert plots == ["classification-chexpert-auroc.png", "classification-covidx-accuracy.png", "spectrum-rsna.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in (out / "plots").rglob("*.png"))
