@@ -89,6 +89,23 @@ def detection_map(preds: Sequence[dict], targets: Sequence[dict],
     return max(value, 0.0)  # torchmetrics reports -1 when no ground-truth box exists at all
 
 
+def auroc(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """Area under the ROC curve of binary labels, from ranks (Mann-Whitney U, ties averaged).
+
+    Equal to scikit-learn's ``roc_auc_score`` (tested) without its input checks, which cost
+    ~1 ms a call: the bootstrap of a five-label CheXpert probe makes 5,000 calls per run.
+    NaN when ``y_true`` holds one class only."""
+    from scipy.stats import rankdata
+
+    y_true = np.asarray(y_true).reshape(-1) > 0.5
+    positives = int(y_true.sum())
+    negatives = len(y_true) - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(y_score, dtype=np.float64).reshape(-1))
+    return float((ranks[y_true].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
 #: COCO's recall grid for the interpolated precision (101 points)
 RECALL_GRID = np.linspace(0.0, 1.0, 101)
 

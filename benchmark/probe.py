@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from benchmark.config import add_profile_args, load_profile
@@ -29,6 +28,7 @@ from benchmark.downstream import result_record, split_rows, write_unavailable
 from benchmark.errors import DataError, run_cli
 from benchmark.features import unavailable_reason
 from benchmark.geometry import feature_geometry, write_geometry
+from benchmark.metrics import auroc
 from benchmark.readers.chexpert import COMPETITION_LABELS
 from benchmark.results import bootstrap_ci, write_result
 from benchmark.store import Store
@@ -59,8 +59,7 @@ class ProbeTarget:
         """AUROC (mean over labels that have both classes in ``y_true``; NaN if none) or accuracy."""
         if self.metric == "accuracy":
             return float((logits.argmax(1) == y_true).mean())
-        aucs = [roc_auc_score(y_true[:, j], logits[:, j]) for j in range(y_true.shape[1])
-                if len(np.unique(y_true[:, j])) == 2]
+        aucs = [auroc(y_true[:, j], logits[:, j]) for j in range(y_true.shape[1]) if len(np.unique(y_true[:, j])) == 2]
         return float(np.mean(aucs)) if aucs else float("nan")
 
     def scored_labels(self, y_true: np.ndarray) -> list[str]:

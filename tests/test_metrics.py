@@ -137,3 +137,18 @@ def test_inverted_boxes_are_refused():
     with pytest.raises(ValueError, match="inverted"):
         DetectionMatches.compute([{"boxes": torch.tensor([[5.0, 5, 2, 9]]), "scores": torch.tensor([0.9])}],
                                  [{"boxes": torch.tensor([[1.0, 1, 4, 4]])}])
+
+
+def test_rank_auroc_equals_scikit_learn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from benchmark.metrics import auroc
+
+    rng = np.random.default_rng(0)
+    for n in (5, 40, 300):
+        y = rng.integers(0, 2, n)
+        y[:2] = [0, 1]
+        score = np.round(rng.normal(size=n), 1)  # rounded: many ties
+        assert auroc(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    assert auroc([0, 0, 1], [0.1, 0.4, 0.35]) == pytest.approx(0.5)  # by hand: 1 of 2 pairs ordered
+    assert np.isnan(auroc([1, 1], [0.2, 0.3]))
