@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                     logits = layer(torch.from_numpy(feats[rows["test"]]).float()).numpy()
                 y_test = y_all[rows["test"]]
                 value = target.score(y_test, logits)
-                lo, hi = bootstrap_ci(target.score, y_test, logits, seed=seed)
+                lo, hi = bootstrap_ci(target.score, y_test, logits, n=int(cfg.get("bootstrap", 1000)), seed=seed)
                 path = write_result(args.out, result_record(
                     **common, dataset=dataset, fraction=fraction, seed=seed, value=value, ci95=[lo, hi], status="ok",
                     n={k: int(len(v)) for k, v in rows.items()}, labels=list(target.columns), scored_labels=scored,
