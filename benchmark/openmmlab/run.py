@@ -45,15 +45,20 @@ def head_name(config: str) -> str:
     return Path(config).stem
 
 
+def data_paths(run: HeadRun, task: str, dataset: str) -> tuple[str, str, bool]:
+    """Store, split manifest, and whether training is balanced (MGCA's SIIM rule)."""
+    balance = task == "segmentation" and dataset in run.cfg.get("balance_train", [])
+    return str(run.args.stores / dataset), str(run.args.splits / dataset / f"{run.args.protocol}.csv"), balance
+
+
 def train_size(run: HeadRun, task: str, dataset: str, fraction: int) -> int:
     from benchmark.openmmlab.components import store_split_rows
 
-    balance = task == "segmentation" and dataset in run.cfg.get("balance_train", [])
-    return len(store_split_rows(str(run.args.stores / dataset), str(run.args.splits / dataset / f"{run.args.protocol}.csv"),
-                                "train", fraction, balance)[1])
+    store, splits, balance = data_paths(run, task, dataset)
+    return len(store_split_rows(store, splits, "train", fraction, balance)[1])
 
 
-def config_for(run: HeadRun, task: str, dataset: str, fraction: int, seed: int, work_dir: Path):
+def config_for(run: HeadRun, task: str, dataset: str, fraction: int, seed: int, work_dir: Path, train_images: int):
     """The MMEngine config of one run: the file, then ``cfg_options``, then this run's data,
     encoder, input size, batch size, epochs and seed."""
     from mmengine.config import Config
@@ -83,8 +88,7 @@ def config_for(run: HeadRun, task: str, dataset: str, fraction: int, seed: int, 
         raise DataError(path, f"model type {model.type!r}: the runner knows EncoderDecoder, YOLOV3 and RetinaNet")
     batch = run.cfg["batch_size"]
     batch = int(batch[dataset] if isinstance(batch, dict) else batch)
-    store, splits = str(run.args.stores / dataset), str(run.args.splits / dataset / f"{run.args.protocol}.csv")
-    balance = task == "segmentation" and dataset in run.cfg.get("balance_train", [])
+    store, splits, balance = data_paths(run, task, dataset)
     for split, loader in (("train", cfg.train_dataloader), ("valid", cfg.val_dataloader), ("test", cfg.test_dataloader)):
         loader.dataset.update(store=store, splits=splits, split=split, fraction=fraction if split == "train" else 100)
         if task == "segmentation":
@@ -94,7 +98,7 @@ def config_for(run: HeadRun, task: str, dataset: str, fraction: int, seed: int, 
                 step["scale"] = (size, size)
     # the last incomplete batch is dropped (a batch of one breaks BatchNorm), so a batch
     # larger than the training set is cut to it
-    cfg.train_dataloader.batch_size = min(batch, train_size(run, task, dataset, fraction))
+    cfg.train_dataloader.batch_size = min(batch, train_images)
     bootstrap = int(run.cfg.get("bootstrap", 1000))
     cfg.val_evaluator.update(bootstrap=0, seed=seed)
     cfg.test_evaluator.update(bootstrap=bootstrap, seed=seed)
@@ -135,7 +139,7 @@ def run_openmmlab(run: HeadRun, task: str) -> int:
                     continue
                 start = time.perf_counter()
                 with tempfile.TemporaryDirectory(prefix="openmmlab-") as tmp:
-                    cfg = config_for(run, task, dataset, fraction, seed, Path(tmp))
+                    cfg = config_for(run, task, dataset, fraction, seed, Path(tmp), images)
                     runner = Runner.from_cfg(cfg)
                     runner.train()
                     iterations, epochs = runner.iter, runner.epoch
