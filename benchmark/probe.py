@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,17 +78,25 @@ TARGETS = {
 
 
 def fit_linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray,
-                     cfg: dict, seed: int, target: ProbeTarget = TARGETS["rsna"]) -> tuple[nn.Linear, dict]:
+                     cfg: dict, seed: int, target: ProbeTarget = TARGETS["rsna"],
+                     encode: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[nn.Linear, dict]:
     """Train one linear layer (BCE, or cross-entropy for a multiclass target); early stopping
-    on validation loss; returns the best weights."""
+    on validation loss; returns the best weights.
+
+    ``x_*`` are cached features. With ``encode`` they are raw inputs instead and every batch
+    goes through ``encode`` each epoch: the uncached probe that ``benchmark.bench`` times
+    against this one (same batches, same updates)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     multiclass = target.kind == "multiclass"
     as_target = (lambda y: torch.from_numpy(y).long()) if multiclass else \
         (lambda y: torch.from_numpy(y).float().reshape(len(y), -1))
-    xt, yt = torch.from_numpy(x_train).float(), as_target(y_train)
-    xv, yv = torch.from_numpy(x_valid).float(), as_target(y_valid)
-    layer = nn.Linear(xt.shape[1], target.outputs)
+    features = encode or (lambda x: x)
+    xt, yt = torch.from_numpy(np.asarray(x_train)), as_target(y_train)
+    xv, yv = torch.from_numpy(np.asarray(x_valid)), as_target(y_valid)
+    if encode is None:
+        xt, xv = xt.float(), xv.float()
+    layer = nn.Linear(int(features(xt[:1]).shape[1]), target.outputs)
     optim = torch.optim.AdamW(layer.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
     loss_fn = nn.CrossEntropyLoss() if multiclass else nn.BCEWithLogitsLoss()
     batch, patience = int(cfg["batch_size"]), int(cfg["patience"])
@@ -97,10 +106,10 @@ def fit_linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarr
         for s in range(0, len(xt), batch):
             idx = order[s:s + batch]
             optim.zero_grad(set_to_none=True)
-            loss_fn(layer(xt[idx]), yt[idx]).backward()
+            loss_fn(layer(features(xt[idx])), yt[idx]).backward()
             optim.step()
         with torch.no_grad():
-            valid_loss = float(loss_fn(layer(xv), yv))
+            valid_loss = float(loss_fn(layer(features(xv)), yv))
         if valid_loss < best:
             best, best_epoch, stale = valid_loss, epoch, 0
             best_state = {k: v.clone() for k, v in layer.state_dict().items()}
