@@ -24,6 +24,7 @@ from benchmark.atomic import atomic_dir
 from benchmark.errors import DataError
 
 CHECKPOINT_SCHEMA = 1
+CHECKPOINT_FILES = ("weights.safetensors", "state.pt")
 
 
 def fingerprint(config: dict) -> str:
@@ -51,7 +52,7 @@ def save_checkpoint(folder: Path, model: nn.Module, state: TrainState, run_finge
         torch.save({"step": state.step, "optimizer": state.optimizer, "scheduler": state.scheduler,
                     "log": state.log, "sums": state.sums, "rng": state.rng}, tmp / "state.pt")
         info = {"schema": CHECKPOINT_SCHEMA, "step": state.step, "fingerprint": run_fingerprint,
-                "sha256": {name: _sha256(tmp / name) for name in ("weights.safetensors", "state.pt")}}
+                "sha256": {name: _sha256(tmp / name) for name in CHECKPOINT_FILES}}
         (tmp / "checkpoint.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 
@@ -61,9 +62,23 @@ def read_checkpoint_info(folder: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        info = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DataError(path, f"unreadable checkpoint description ({err})") from None
+    if not isinstance(info, dict):
+        raise DataError(path, "checkpoint description is not a JSON object")
+    return info
+
+
+def check_fits(path: Path, model: nn.Module, weights: dict[str, torch.Tensor]) -> None:
+    """DataError naming ``path`` unless ``weights`` has exactly the model's keys and shapes."""
+    wanted = model.state_dict()
+    missing, unexpected = sorted(set(wanted) - set(weights)), sorted(set(weights) - set(wanted))
+    if missing or unexpected:
+        raise DataError(path, f"keys do not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    shapes = [k for k in wanted if tuple(wanted[k].shape) != tuple(weights[k].shape)]
+    if shapes:
+        raise DataError(path, f"shapes do not match the model at {', '.join(shapes[:5])}")
 
 
 def load_checkpoint(folder: Path, model: nn.Module, run_fingerprint: str) -> TrainState:
@@ -76,15 +91,16 @@ def load_checkpoint(folder: Path, model: nn.Module, run_fingerprint: str) -> Tra
     if info.get("fingerprint") != run_fingerprint:
         raise DataError(folder / "checkpoint.json", "checkpoint is from a different run configuration "
                         "(method, profile, data or world size changed); delete the folder to start over")
-    for name, digest in info.get("sha256", {}).items():
+    digests = info.get("sha256")
+    for name in CHECKPOINT_FILES:  # every file, so that a description listing fewer checks nothing less
         path = folder / name
-        if not path.is_file() or _sha256(path) != digest:
+        if not isinstance(digests, dict) or name not in digests:
+            raise DataError(folder / "checkpoint.json", f"records no SHA-256 for {name}")
+        if not path.is_file() or _sha256(path) != digests[name]:
             raise DataError(path, "checkpoint file missing or corrupt (SHA-256 mismatch)")
     weights = load_file(str(folder / "weights.safetensors"))
-    result = model.load_state_dict(weights, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise DataError(folder / "weights.safetensors", f"keys do not match the model: missing {result.missing_keys[:5]}, "
-                        f"unexpected {result.unexpected_keys[:5]}")
     raw = torch.load(folder / "state.pt", weights_only=True)
+    check_fits(folder / "weights.safetensors", model, weights)  # before anything is copied into the model
+    model.load_state_dict(weights, strict=True)
     return TrainState(int(raw["step"]), raw["optimizer"], raw["scheduler"], list(raw["log"]), dict(raw["sums"]),
                       raw["rng"])

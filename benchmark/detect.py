@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_iou, nms
 
-from benchmark.downstream import EVAL_BATCH, MapSource, start_head_run
+from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, results_folder, start_head_run
 from benchmark.errors import DataError, run_cli
 from benchmark.metrics import MGCA_IOU_THRESHOLDS, DetectionMatches, detection_map
 from benchmark.results import write_result
@@ -224,15 +225,9 @@ def require_boxes(store: Store) -> None:
         raise DataError(store.path / "manifest.csv", "no 'boxes' column: not a detection dataset")
 
 
-def main(argv: list[str] | None = None) -> int:
-    run = start_head_run(argv, "python -m benchmark.detect", __doc__.splitlines()[0], ("rsna", "object_cxr"),
-                         "detection", "yolov3", METRIC)
-    if run is None:
-        return 0
-    if run.backend == "openmmlab":
-        from benchmark.openmmlab.run import run_openmmlab
-
-        return run_openmmlab(run, "detection")
+def run_native(run: HeadRun, out: Path) -> None:
+    """Every dataset x fraction x seed of ``run`` with the YOLOv3 head (results into ``run.args.out``,
+    reported as their place in ``out``)."""
     anchors = anchors_for(run.size)
     for data in run.datasets(check=require_boxes):
         all_boxes = data.store.manifest["boxes"]
@@ -264,7 +259,22 @@ def main(argv: list[str] | None = None) -> int:
                     epochs_run=fit["epochs_run"], best_epoch=fit["best_epoch"], best_valid_map=fit["best_valid_map"],
                     wall_time_s=round(time.perf_counter() - start, 3)))
                 print(f"detect {run.args.method} {data.name} {fraction}% seed {seed}: mAP {value:.4f} "
-                      f"[{lo:.3f}, {hi:.3f}] (mgca_compat {compat:.4f}, epochs {fit['epochs_run']}) -> {path}")
+                      f"[{lo:.3f}, {hi:.3f}] (mgca_compat {compat:.4f}, epochs {fit['epochs_run']}) -> {out / path.name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    run = start_head_run(argv, "python -m benchmark.detect", __doc__.splitlines()[0], ("rsna", "object_cxr"),
+                         "detection", "yolov3", METRIC)
+    if run is None:
+        return 0
+    out = run.args.out
+    with results_folder(out) as tmp:
+        run.args.out = tmp  # every result of this invocation, renamed into place together
+        if run.backend == "openmmlab":
+            from benchmark.openmmlab.run import run_openmmlab
+
+            return run_openmmlab(run, "detection")
+        run_native(run, out)
     return 0
 
 

@@ -19,6 +19,7 @@ from pydicom.uid import (
 )
 
 from benchmark.errors import DataError
+from benchmark.imaging import scale_to_uint8
 
 
 def read_dicom_uint8(path: str | Path) -> np.ndarray:
@@ -38,11 +39,7 @@ def read_dicom_uint8(path: str | Path) -> np.ndarray:
         raise DataError(path, f"cannot decode DICOM pixel data ({type(err).__name__}: {err})") from None
     if pixels.ndim != 2:
         raise DataError(path, f"expected a single grayscale frame, got pixel array of shape {pixels.shape}")
-    pixels = pixels.astype(np.float64)
-    pixels -= min(0.0, float(pixels.min()))  # signed data: shift to non-negative first
-    peak = float(pixels.max())
-    scaled = pixels * (255.0 / peak) if peak > 0 else pixels
-    out = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    out = scale_to_uint8(pixels)  # signed data is shifted to non-negative first
     if str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper() == "MONOCHROME1":
         out = 255 - out
     return out

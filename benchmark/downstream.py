@@ -3,11 +3,19 @@
 Linear probe, segmentation and detection all evaluate a frozen pre-trained encoder on
 store rows chosen by a split manifest and write one result JSON per seed with the same
 fields; this module is the one place for those steps.
+
+Each of those stages owns its ``--out`` folder (a DVC ``outs`` entry) and writes it as a
+whole (:func:`results_folder`): every result goes into a hidden temporary sibling that is
+renamed into place only when the last run is written. A run killed half-way leaves the
+previous complete folder (or none) and a hidden ``.<name>.<pid>.*.tmp`` sibling, which no
+reader takes as results and the next run deletes. The folder then holds exactly the runs
+of the last invocation.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmark.atomic import atomic_dir, is_hidden
 from benchmark.encoders import ENCODER_FILE, ImageEncoder, load_encoder
 from benchmark.errors import DataError
 from benchmark.features import unavailable_reason
@@ -27,6 +36,32 @@ from benchmark.transforms import to_input
 SPLITS = ("train", "valid", "test")
 #: batch size for inference (validation and test): heads are in eval mode, so it changes no number
 EVAL_BATCH = 64
+
+
+def check_results_folder(out: Path) -> None:
+    """Refuse to replace an existing ``out`` that is not a folder of result files: a stage
+    replaces its results folder as a whole, so a mistyped ``--out`` (a folder holding other
+    things) must not be wiped."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise DataError(out, "results folder is a file")
+    from benchmark.results import TIMINGS_FILE
+
+    foreign = sorted(p.name for p in out.iterdir()
+                     if not is_hidden(p) and not (p.is_file() and (p.suffix == ".json" or p.name == TIMINGS_FILE)))
+    if foreign:
+        raise DataError(out, f"not a results folder (holds {', '.join(foreign[:3])}); it would be replaced as a whole, "
+                        "give a folder of its own")
+
+
+@contextlib.contextmanager
+def results_folder(out: Path) -> Iterator[Path]:
+    """A temporary folder to write a stage's results into; it replaces ``out`` when the block ends
+    without an error (nothing is renamed on an error or a kill)."""
+    check_results_folder(out)
+    with atomic_dir(out) as tmp:
+        yield tmp
 
 
 def split_rows(store: Store, splits_path: Path, fraction: int) -> dict[str, np.ndarray]:
@@ -226,7 +261,8 @@ def record_if_unavailable(args, common: dict, seeds: list[int]) -> bool:
     reason = unavailable_reason(args.encoder / "meta.json")
     if not reason:
         return False
-    write_unavailable(args.out, common, args.datasets, args.fractions, seeds, reason)
+    with results_folder(args.out) as tmp:
+        write_unavailable(tmp, common, args.datasets, args.fractions, seeds, reason)
     return True
 
 

@@ -4,10 +4,16 @@
 plus the C2-C5 maps (strides 4, 8, 16, 32): the linear probe reads ``pooled``, the
 U-Net and detection heads read ``maps``. Weights go to safetensors with the
 architecture recorded in the metadata, so any head can rebuild the encoder.
+
+The metadata also holds a schema version and the SHA-256 of the tensors (names, dtypes,
+shapes and bytes, in name order); :func:`load_encoder` checks both after reading, so a
+truncated, edited or older file is rejected with a DataError naming it instead of being
+loaded (an encoder is read once per stage, so the hash costs well under a second).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +23,12 @@ import torchvision
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from benchmark.atomic import atomic_path
 from benchmark.errors import DataError
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101")
 ENCODER_FILE = "encoder.safetensors"
+ENCODER_SCHEMA = 1
 
 
 @dataclass
@@ -54,16 +62,31 @@ class ImageEncoder(nn.Module):
         return EncoderOutput(pooled=torch.flatten(nn.functional.adaptive_avg_pool2d(c5, 1), 1), maps=(c2, c3, c4, c5))
 
 
+def tensors_sha256(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().contiguous().cpu()
+        digest.update(f"{name}\x00{tensor.dtype}\x00{list(tensor.shape)}\x00".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def save_encoder(encoder: ImageEncoder, folder: str | Path, meta: dict) -> None:
-    """Write ``encoder.safetensors`` (metadata: arch and provenance) into ``folder``."""
+    """Write ``encoder.safetensors`` (metadata: arch, provenance, schema, tensor SHA-256) into
+    ``folder``, atomically."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
-    save_file(tensors, str(folder / ENCODER_FILE), metadata={"arch": encoder.arch, "meta": json.dumps(meta, sort_keys=True)})
+    metadata = {"arch": encoder.arch, "meta": json.dumps(meta, sort_keys=True), "schema": str(ENCODER_SCHEMA),
+                "tensors_sha256": tensors_sha256(tensors)}
+    with atomic_path(folder / ENCODER_FILE) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
 
 
 def load_encoder(folder: str | Path) -> tuple[ImageEncoder, dict]:
-    """Rebuild the encoder saved by :func:`save_encoder`; strict key match."""
+    """Rebuild the encoder saved by :func:`save_encoder`: schema, tensor SHA-256 and a strict
+    key and shape match are checked; any failure is a DataError naming the file."""
     path = Path(folder) / ENCODER_FILE
     if not path.is_file():
         raise DataError(path, "encoder checkpoint not found")
@@ -74,12 +97,25 @@ def load_encoder(folder: str | Path) -> tuple[ImageEncoder, dict]:
             header = fh.metadata() or {}
         state = load_file(str(path))
     except Exception as err:
-        raise DataError(path, f"unreadable safetensors checkpoint ({err})") from None
-    if "arch" not in header:
-        raise DataError(path, "checkpoint metadata has no 'arch'")
+        raise DataError(path, f"unreadable safetensors checkpoint ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+    if header.get("schema") != str(ENCODER_SCHEMA):
+        raise DataError(path, f"encoder schema {header.get('schema')!r}, expected '{ENCODER_SCHEMA}' (written by another "
+                        "version); pre-train or import it again")
+    if header.get("tensors_sha256") != tensors_sha256(state):
+        raise DataError(path, "encoder weights corrupt (tensor SHA-256 differs from the one recorded in the file)")
+    if header.get("arch") not in ARCHS:
+        raise DataError(path, f"checkpoint metadata names no known arch ({header.get('arch')!r})")
+    try:
+        meta = json.loads(header.get("meta", "{}"))
+    except json.JSONDecodeError as err:
+        raise DataError(path, f"unreadable 'meta' in the checkpoint metadata ({err})") from None
     encoder = ImageEncoder(header["arch"])
-    result = encoder.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise DataError(path, f"keys do not match {header['arch']}: missing {result.missing_keys[:5]}, "
-                        f"unexpected {result.unexpected_keys[:5]}")
-    return encoder, json.loads(header.get("meta", "{}"))
+    wanted = encoder.state_dict()
+    missing, unexpected = sorted(set(wanted) - set(state)), sorted(set(state) - set(wanted))
+    if missing or unexpected:
+        raise DataError(path, f"keys do not match {header['arch']}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    shapes = [k for k in wanted if tuple(wanted[k].shape) != tuple(state[k].shape)]
+    if shapes:
+        raise DataError(path, f"shapes do not match {header['arch']} at {', '.join(shapes[:5])}")
+    encoder.load_state_dict(state, strict=True)
+    return encoder, meta

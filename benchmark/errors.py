@@ -16,6 +16,8 @@ class DataError(Exception):
     """Bad or missing input; the message is a single line naming file and problem."""
 
     def __init__(self, path: str | Path | None, problem: str, row: int | None = None) -> None:
+        # one line even when the problem quotes a library's multi-line message
+        problem = " ".join(part.strip() for part in str(problem).splitlines() if part.strip())
         where = str(path) if path is not None else "<input>"
         if row is not None:
             where = f"{where}, row {row}"

@@ -2,7 +2,11 @@
 
 The linear probe trains only a linear layer on a frozen encoder, so the encoder's
 output for every image is computed once (eval mode, no augmentation, no gradients)
-and cached as ``OUT/features.npy`` aligned with the store manifest.
+and cached as ``OUT/<dataset>/features.npy`` aligned with the store manifest, beside
+``features.json``: schema version, shape, dtype and SHA-256 of the array, and what it
+was made from (the encoder's SHA-256 and metadata, the store's manifest SHA-256, the
+input size). :func:`load_features` checks all of it before the probe uses a single
+number: the array is small (N x D float32), so its full SHA-256 is checked on every load.
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ from tqdm import tqdm
 from benchmark.atomic import atomic_dir
 from benchmark.config import add_profile_args, load_profile
 from benchmark.encoders import ENCODER_FILE, ImageEncoder, load_encoder
-from benchmark.errors import run_cli
-from benchmark.store import Store, sha256_file
+from benchmark.errors import DataError, run_cli
+from benchmark.store import Store, read_npy_header, sha256_file
 from benchmark.transforms import to_input
+
+FEATURES_SCHEMA = 1
+#: encoder metadata that must agree between the features and the pre-training meta.json
+ENCODER_IDENTITY = ("method", "arch", "seed", "profile", "data_kind")
 
 
 @torch.no_grad()
@@ -39,6 +47,51 @@ def unavailable_reason(meta_path: Path) -> str | None:
     if not meta_path.is_file():
         return None
     return json.loads(meta_path.read_text()).get("unavailable")
+
+
+def load_features(folder: Path, store: Store, input_size: int | None = None, encoder_sha256: str | None = None,
+                  encoder_meta: dict | None = None) -> tuple[np.ndarray, dict]:
+    """The cached features of ``folder`` and their description, after checking that they are
+    complete (schema, shape, size, SHA-256) and belong to ``store`` and, where given, to the
+    encoder (its file's SHA-256, its metadata) and input size in use; else a DataError."""
+    info_path, feats_path = folder / "features.json", folder / "features.npy"
+    if not info_path.is_file():
+        raise DataError(info_path, "cached features missing; run `python -m benchmark.features`")
+    try:
+        info = json.loads(info_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(info_path, f"unreadable feature description ({err}); run `python -m benchmark.features` again") from None
+    if not isinstance(info, dict) or info.get("schema") != FEATURES_SCHEMA:
+        found = info.get("schema") if isinstance(info, dict) else None
+        raise DataError(info_path, f"features schema {found!r}, expected {FEATURES_SCHEMA} (written by another version); "
+                        "run `python -m benchmark.features` again")
+    missing = [k for k in ("shape", "dtype", "sha256", "store", "store_manifest_sha256", "input_size", "encoder_sha256",
+                           "arch") if k not in info]
+    if missing:
+        raise DataError(info_path, f"feature description lacks {', '.join(missing)}; run `python -m benchmark.features` again")
+    if not feats_path.is_file():
+        raise DataError(feats_path, "cached features missing; run `python -m benchmark.features`")
+    shape, dtype, _ = read_npy_header(feats_path)
+    if list(shape) != list(info["shape"]) or str(dtype) != info["dtype"]:
+        raise DataError(feats_path, f"array is {dtype} {list(shape)}, features.json says {info['dtype']} {info['shape']}")
+    if sha256_file(feats_path) != info["sha256"]:
+        raise DataError(feats_path, "cached features corrupt (SHA-256 differs from features.json)")
+    if info["store"] != store.info["dataset"] or info["store_manifest_sha256"] != store.info["manifest_sha256"]:
+        raise DataError(feats_path, f"features were extracted from another store or version of it ({info['store']}), "
+                        f"not {store.path}")
+    if shape[0] != len(store.manifest):
+        raise DataError(feats_path, f"{shape[0]} feature rows but the store has {len(store.manifest)} images")
+    if input_size is not None and int(info["input_size"]) != int(input_size):
+        raise DataError(feats_path, f"features were extracted at {info['input_size']} px, the profile asks for {input_size}")
+    if encoder_sha256 is not None and info["encoder_sha256"] != encoder_sha256:
+        raise DataError(feats_path, "features were extracted with another encoder (encoder SHA-256 differs)")
+    if encoder_meta:
+        theirs = info.get("encoder") or {}
+        differ = [k for k in ENCODER_IDENTITY if k in theirs and k in encoder_meta and theirs[k] != encoder_meta[k]]
+        if differ:
+            raise DataError(feats_path, "features were extracted with another encoder ("
+                            + ", ".join(f"{k} {theirs[k]!r} != {encoder_meta[k]!r}" for k in differ) + ")")
+    return np.load(feats_path), info
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,11 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         store = Store.open(args.stores / dataset)
         feats = extract_pooled(encoder, store.images, size)
-        info = {"encoder": meta, "arch": encoder.arch, "encoder_sha256": encoder_sha256,
+        info = {"schema": FEATURES_SCHEMA, "encoder": meta, "arch": encoder.arch, "encoder_sha256": encoder_sha256,
                 "store": store.info["dataset"], "store_manifest_sha256": store.info["manifest_sha256"],
-                "input_size": size, "shape": list(feats.shape)}
+                "input_size": size, "shape": list(feats.shape), "dtype": str(feats.dtype)}
         with atomic_dir(args.out / dataset) as tmp:
             np.save(tmp / "features.npy", feats)
+            info["sha256"] = sha256_file(tmp / "features.npy")
             (tmp / "features.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
         print(f"features: {feats.shape} from {args.encoder} in {time.perf_counter() - start:.1f}s -> {args.out / dataset}")
     return 0

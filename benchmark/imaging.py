@@ -47,15 +47,39 @@ def letterbox(image: np.ndarray, size: int, resample: int = Image.BILINEAR) -> n
     return out
 
 
+#: PIL modes holding more than 8 bits per grey pixel (16-bit PNG, 32-bit int or float TIFF)
+WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def scale_to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """Grey values of any depth to uint8 as the reference preprocessing does: shift negative
+    data to start at 0, then scale by 255 / max (an all-zero image stays zero)."""
+    pixels = np.asarray(pixels, dtype=np.float64)
+    pixels = pixels - min(0.0, float(pixels.min()))
+    peak = float(pixels.max())
+    scaled = pixels * (255.0 / peak) if peak > 0 else pixels
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
 def read_image_uint8(path: str | Path) -> np.ndarray:
-    """Decode a JPEG/PNG to a 2-D uint8 array, or raise DataError naming the file."""
+    """Decode a JPEG/PNG to a 2-D uint8 array, or raise DataError naming the file.
+
+    8-bit grey, colour and palette images become PIL's "L"; 16-bit (and 32-bit) grey
+    images are scaled by 255 / max like DICOMs (PIL's own conversion would clip every
+    value above 255 to white).
+    """
     path = Path(path)
     try:
         with Image.open(path) as img:
             img.load()
-            gray = img.convert("L")
+            wide = img.mode in WIDE_MODES
+            pixels = np.asarray(img) if wide else np.asarray(img.convert("L"), dtype=np.uint8)
     except FileNotFoundError:
         raise DataError(path, "image file missing") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise DataError(path, f"cannot decode image ({err})") from None
-    return np.asarray(gray, dtype=np.uint8)
+    if wide:
+        if pixels.ndim != 2 or not np.isfinite(pixels).all():
+            raise DataError(path, f"cannot decode image (mode {img.mode}: expected finite grey values)")
+        return scale_to_uint8(pixels)
+    return pixels

@@ -42,6 +42,7 @@ from benchmark import distributed
 from benchmark.atomic import atomic_dir
 from benchmark.checkpoint import TrainState, fingerprint, load_checkpoint, read_checkpoint_info, save_checkpoint
 from benchmark.config import add_profile_args, load_profile
+from benchmark.embed import load_embeddings, read_lm_info
 from benchmark.encoders import ImageEncoder, save_encoder
 from benchmark.errors import DataError, run_cli
 from benchmark.methods import MethodSpec, PretrainMethod, TextInput, WeightsUnavailable, get_method
@@ -88,21 +89,17 @@ def prepare_reports(spec: MethodSpec, store: Store, rows: np.ndarray, text_dir: 
     method's ``text`` mode says."""
     if spec.text.kind == "none":
         return Reports(TextInput(), None, None)
-    lm_file = text_dir / "lm.json"
-    if not lm_file.is_file():
-        raise DataError(lm_file, "report embeddings missing; run `python -m benchmark.embed`")
-    lm_info = json.loads(lm_file.read_text())
     choice: LMChoice = resolve_lm(str(profile["lm"]["name"]))
-    if choice.name != lm_info["name"]:
-        raise DataError(lm_file, f"embeddings were made with {lm_info['name']}, the profile now resolves to {choice.name}")
     cfg = profile["pretrain"]
     if spec.text.kind == "frozen":
-        embeddings = np.load(text_dir / "embeddings.npy")
-        if embeddings.shape[0] != len(store.manifest):
-            raise DataError(text_dir / "embeddings.npy", f"{embeddings.shape[0]} rows but the store has {len(store.manifest)}")
+        # checked: schema, size, SHA-256, this store's manifest and this LM (never half-read)
+        embeddings, lm_info = load_embeddings(text_dir, store, choice.name)
         return Reports(TextInput(dim=int(lm_info["dim"])), torch.from_numpy(embeddings[rows]),
                        {**{k: lm_info[k] for k in ("name", "source", "max_length")}, "trainable_layers": 0,
                         "parameters": lm_parameter_count(choice)})
+    lm_info = read_lm_info(text_dir)  # the embed stage's LM must be the one this run trains from
+    if lm_info["name"] != choice.name:
+        raise DataError(text_dir / "lm.json", f"embeddings were made with {lm_info['name']}, the profile now resolves to {choice.name}")
     texts = store.manifest["text"].astype(str).iloc[rows].tolist()
     tokenizer, model = load_lm(choice, "eager" if spec.text.cls_attention else None)
     n_layers = len(model.base_model.encoder.layer)

@@ -8,7 +8,10 @@ COVIDx normal / pneumonia / COVID-19 (three classes, cross-entropy, accuracy), e
 with a bootstrap 95 % interval. One process per method runs every dataset x fraction x
 seed (a process start costs seconds of imports; the probe itself milliseconds) and
 writes one result JSON per run, plus the latent-space geometry of the encoder's pooled
-test features per dataset (:mod:`benchmark.geometry`).
+test features per dataset (:mod:`benchmark.geometry`), into a temporary folder that
+replaces ``--out`` as a whole at the end (:func:`benchmark.downstream.results_folder`).
+The cached features are checked before use (:func:`benchmark.features.load_features`):
+complete, from this store, and, with ``--encoder-meta``, from that encoder.
 """
 
 from __future__ import annotations
@@ -25,14 +28,15 @@ import torch
 from torch import nn
 
 from benchmark.config import add_profile_args, load_profile
-from benchmark.downstream import result_record, split_rows, write_unavailable
+from benchmark.downstream import result_record, results_folder, split_rows, write_unavailable
+from benchmark.encoders import ENCODER_FILE
 from benchmark.errors import DataError, run_cli
-from benchmark.features import unavailable_reason
+from benchmark.features import load_features, unavailable_reason
 from benchmark.geometry import feature_geometry, write_geometry
 from benchmark.metrics import auroc
 from benchmark.readers.chexpert import COMPETITION_LABELS
 from benchmark.results import bootstrap_ci, write_result
-from benchmark.store import Store
+from benchmark.store import Store, sha256_file
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,73 @@ def fit_linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarr
     return layer, {"epochs_run": epoch, "best_epoch": best_epoch, "best_valid_loss": best}
 
 
+def read_encoder_meta(path: Path | None) -> dict:
+    """The pre-training ``meta.json`` (for the LM record and to check the features' encoder), or {}."""
+    if path is None:
+        return {}
+    if not path.is_file():
+        raise DataError(path, "encoder meta.json not found")
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(path, f"unreadable encoder meta.json ({err})") from None
+    if not isinstance(meta, dict):
+        raise DataError(path, "encoder meta.json is not an object")
+    return meta
+
+
+def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractions: list[int], seeds: list[int],
+                  meta: dict, encoder_sha256: str | None, out: Path) -> None:
+    """Every fraction x seed of one dataset; results into ``out``."""
+    cfg = profile["probe"]
+    target = TARGETS[dataset]
+    common = {"method": args.method, "task": "classification", "head": "linear", "metric": target.metric,
+              "profile": profile, "protocol": args.protocol}
+    features = args.features / dataset
+    unavailable = unavailable_reason(features / "features.json")
+    if unavailable:
+        write_unavailable(out, common, [dataset], fractions, seeds, unavailable)
+        return
+    store = Store.open(args.stores / dataset)
+    feats, feat_info = load_features(features, store, int(cfg["input_size"]), encoder_sha256, meta)
+    splits_path = args.splits / dataset / f"{args.protocol}.csv"
+    missing = [c for c in target.columns if c not in store.manifest]
+    if missing:
+        raise DataError(store.path / "manifest.csv", f"no label column(s) {missing} for the {dataset} probe")
+    y_all = target.labels(store.manifest)
+    encoder_fields = {"lm": meta.get("lm"), "arch": feat_info["arch"],
+                      "pretrain_parameters": meta.get("parameters"), "encoder_sha256": feat_info["encoder_sha256"]}
+    test_rows = split_rows(store, splits_path, 100)["test"]
+    geometry = feature_geometry(feats[test_rows])
+    write_geometry(out, {"method": args.method, "dataset": dataset, "protocol": args.protocol,
+                         "profile": profile["name"], "data_kind": profile["data_kind"], "split": "test",
+                         **encoder_fields, **geometry})
+    print(f"probe {args.method} {dataset}: effective rank {geometry['effective_rank']:.1f} of {geometry['dim']}, "
+          f"top 1% of dimensions hold {100 * geometry['top1pct_variance_share']:.1f}% of the variance")
+    for fraction in fractions:
+        rows = split_rows(store, splits_path, fraction)
+        scored = target.scored_labels(y_all[rows["test"]])
+        if not scored:
+            raise DataError(splits_path, f"no {dataset} label has both classes in the test split; AUROC is undefined")
+        class_counts = {k: np.bincount(y_all[r], minlength=target.classes).tolist() if target.kind == "multiclass"
+                        else y_all[r].sum(0).astype(int).tolist() for k, r in rows.items()}
+        for seed in seeds:
+            start = time.perf_counter()
+            layer, fit = fit_linear_probe(feats[rows["train"]], y_all[rows["train"]], feats[rows["valid"]],
+                                          y_all[rows["valid"]], cfg, seed, target)
+            with torch.no_grad():
+                logits = layer(torch.from_numpy(feats[rows["test"]]).float()).numpy()
+            y_test = y_all[rows["test"]]
+            value = target.score(y_test, logits)
+            lo, hi = bootstrap_ci(target.score, y_test, logits, n=int(cfg.get("bootstrap", 1000)), seed=seed)
+            path = write_result(out, result_record(
+                **common, dataset=dataset, fraction=fraction, seed=seed, value=value, ci95=[lo, hi], status="ok",
+                n={k: int(len(v)) for k, v in rows.items()}, labels=list(target.columns), scored_labels=scored,
+                positives=class_counts, **encoder_fields, **fit, wall_time_s=round(time.perf_counter() - start, 3)))
+            print(f"probe {args.method} {dataset} {fraction}% seed {seed}: {target.metric} {value:.4f} "
+                  f"[{lo:.3f}, {hi:.3f}] (epochs {fit['epochs_run']}) -> {args.out / path.name}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.probe", description=__doc__.splitlines()[0])
     parser.add_argument("--method", required=True)
@@ -132,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", required=True, type=Path, help="folder of stores (STORES/<dataset>)")
     parser.add_argument("--splits", required=True, type=Path, help="folder of split manifests (SPLITS/<dataset>/<protocol>.csv)")
     parser.add_argument("--protocol", default="mgca", help="split manifest to use (default: mgca)")
-    parser.add_argument("--encoder-meta", type=Path, default=None, help="pretrain meta.json (for the LM record)")
+    parser.add_argument("--encoder-meta", type=Path, default=None, help="pretrain meta.json (for the LM record; the features must come from the "
+                        "encoder.safetensors beside it)")
     parser.add_argument("--out", required=True, type=Path, help="results folder")
     add_profile_args(parser)
     args = parser.parse_args(argv)
@@ -141,60 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     fractions = args.fractions or [int(f) for f in cfg["fractions"]]
     seeds = [int(s) for s in cfg["seeds"]]
     torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
-    meta = json.loads(args.encoder_meta.read_text()) if args.encoder_meta else {}
-    for dataset in args.datasets:
-        target = TARGETS[dataset]
-        common = {"method": args.method, "task": "classification", "head": "linear", "metric": target.metric,
-                  "profile": profile, "protocol": args.protocol}
-        features = args.features / dataset
-        unavailable = unavailable_reason(features / "features.json")
-        if unavailable:
-            write_unavailable(args.out, common, [dataset], fractions, seeds, unavailable)
-            continue
-        store = Store.open(args.stores / dataset)
-        feats_path = features / "features.npy"
-        if not feats_path.is_file():
-            raise DataError(feats_path, "cached features missing; run `python -m benchmark.features`")
-        feats = np.load(feats_path)
-        feat_info = json.loads((features / "features.json").read_text())
-        if feat_info["store_manifest_sha256"] != store.info["manifest_sha256"]:
-            raise DataError(feats_path, "features were extracted from another version of the store")
-        splits_path = args.splits / dataset / f"{args.protocol}.csv"
-        missing = [c for c in target.columns if c not in store.manifest]
-        if missing:
-            raise DataError(store.path / "manifest.csv", f"no label column(s) {missing} for the {dataset} probe")
-        y_all = target.labels(store.manifest)
-        encoder_fields = {"lm": meta.get("lm"), "arch": feat_info["arch"],
-                          "pretrain_parameters": meta.get("parameters"), "encoder_sha256": feat_info["encoder_sha256"]}
-        test_rows = split_rows(store, splits_path, 100)["test"]
-        geometry = feature_geometry(feats[test_rows])
-        write_geometry(args.out, {"method": args.method, "dataset": dataset, "protocol": args.protocol,
-                                  "profile": profile["name"], "data_kind": profile["data_kind"], "split": "test",
-                                  **encoder_fields, **geometry})
-        print(f"probe {args.method} {dataset}: effective rank {geometry['effective_rank']:.1f} of {geometry['dim']}, "
-              f"top 1% of dimensions hold {100 * geometry['top1pct_variance_share']:.1f}% of the variance")
-        for fraction in fractions:
-            rows = split_rows(store, splits_path, fraction)
-            scored = target.scored_labels(y_all[rows["test"]])
-            if not scored:
-                raise DataError(splits_path, f"no {dataset} label has both classes in the test split; AUROC is undefined")
-            class_counts = {k: np.bincount(y_all[r], minlength=target.classes).tolist() if target.kind == "multiclass"
-                            else y_all[r].sum(0).astype(int).tolist() for k, r in rows.items()}
-            for seed in seeds:
-                start = time.perf_counter()
-                layer, fit = fit_linear_probe(feats[rows["train"]], y_all[rows["train"]], feats[rows["valid"]],
-                                              y_all[rows["valid"]], cfg, seed, target)
-                with torch.no_grad():
-                    logits = layer(torch.from_numpy(feats[rows["test"]]).float()).numpy()
-                y_test = y_all[rows["test"]]
-                value = target.score(y_test, logits)
-                lo, hi = bootstrap_ci(target.score, y_test, logits, n=int(cfg.get("bootstrap", 1000)), seed=seed)
-                path = write_result(args.out, result_record(
-                    **common, dataset=dataset, fraction=fraction, seed=seed, value=value, ci95=[lo, hi], status="ok",
-                    n={k: int(len(v)) for k, v in rows.items()}, labels=list(target.columns), scored_labels=scored,
-                    positives=class_counts, **encoder_fields, **fit, wall_time_s=round(time.perf_counter() - start, 3)))
-                print(f"probe {args.method} {dataset} {fraction}% seed {seed}: {target.metric} {value:.4f} "
-                      f"[{lo:.3f}, {hi:.3f}] (epochs {fit['epochs_run']}) -> {path}")
+    meta = read_encoder_meta(args.encoder_meta)
+    encoder_file = args.encoder_meta.parent / ENCODER_FILE if args.encoder_meta else None
+    encoder_sha256 = sha256_file(encoder_file) if encoder_file is not None and encoder_file.is_file() else None
+    with results_folder(args.out) as out:  # every result of this invocation, renamed into place together
+        for dataset in args.datasets:
+            probe_dataset(args, profile, dataset, fractions, seeds, meta, encoder_sha256, out)
     return 0
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from benchmark.atomic import write_csv, write_json, write_text
+from benchmark.atomic import is_hidden, write_csv, write_json, write_text
 from benchmark.errors import DataError, run_cli
 from benchmark.methods import load_method_specs
 from benchmark.results import load_results
@@ -344,6 +344,13 @@ def _markdown(frame: pd.DataFrame) -> str:
     return tabulate(frame, headers="keys", tablefmt="github", showindex=False, disable_numparse=True)  # keep "20.0"
 
 
+def visible_geometry(geometry: pd.DataFrame, root: Path) -> pd.DataFrame:
+    """Geometry records without those under hidden names (temporary folders of a killed stage)."""
+    if geometry.empty or "file" not in geometry:
+        return geometry
+    return geometry[[not is_hidden(f, root) for f in geometry["file"]]].reset_index(drop=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     from benchmark.geometry import load_geometry
     from benchmark.plots import write_plots
@@ -352,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=Path("results/runs"))
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args(argv)
-    blocks, summary, groups = build(load_results(args.results), load_geometry(args.results))
+    blocks, summary, groups = build(load_results(args.results), visible_geometry(load_geometry(args.results), args.results))
     markdown = to_markdown(blocks)
     plots = write_plots(groups, args.out / "plots")  # everything is rendered before anything is written
     write_text(args.out / "leaderboard.md", markdown)

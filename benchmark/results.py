@@ -3,7 +3,14 @@
 The report and the comparison read only these files, never logs; each file carries
 what is needed to trace the number: method, dataset, task, fraction, seed, metric,
 value with a bootstrap interval, the LM, the data profile and kind (phantom or real),
-the backend, the encoder checksum and the wall time.
+the backend and the encoder checksum.
+
+A result file holds only what the run computed, so the same seed on the same data gives
+the same bytes: run timings (``TIMING_FIELDS``: wall time, map-caching time), which
+differ from run to run, go to one ``timings.csv`` beside the result files (a row per
+result file, column ``result`` naming it; :func:`load_timings` reads them).
+Files and folders whose name starts with ``.`` are temporary or stale siblings of an
+output (:mod:`benchmark.atomic`) and are never read as results.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.atomic import write_json
+from benchmark.atomic import is_hidden, write_csv, write_json
 from benchmark.errors import DataError
 
 RESULT_SCHEMA = 1
@@ -25,25 +32,56 @@ REQUIRED_KEYS = ("schema", "method", "dataset", "task", "fraction", "seed", "met
                  "profile", "lm", "backend")
 
 
+#: fields that measure how long a run took, not what it computed: kept out of the result file
+TIMING_FIELDS = ("wall_time_s", "feature_cache_s")
+TIMINGS_FILE = "timings.csv"
+
+
 def result_name(method: str, dataset: str, task: str, fraction: int, seed: int) -> str:
     return f"{method}__{dataset}__{task}__f{fraction}__s{seed}.json"
 
 
+def record_timing(folder: str | Path, result: str, timing: dict) -> None:
+    """Set the row of result file ``result`` in ``folder/timings.csv`` (rewritten atomically)."""
+    path = Path(folder) / TIMINGS_FILE
+    rows = pd.read_csv(path).to_dict("records") if path.is_file() else []
+    rows = [row for row in rows if row["result"] != result] + [{"result": result, **timing}]
+    write_csv(path, pd.DataFrame(sorted(rows, key=lambda row: row["result"])))
+
+
 def write_result(folder: str | Path, record: dict) -> Path:
+    """Write one run's result JSON (its timings, if any, to ``timings.csv``); returns the result path."""
     record = {"schema": RESULT_SCHEMA, **record}
     missing = [k for k in REQUIRED_KEYS if k not in record]
     if missing:
         raise ValueError(f"result lacks {missing}")
+    timing = {k: record.pop(k) for k in TIMING_FIELDS if k in record}
     path = Path(folder) / result_name(record["method"], record["dataset"], record["task"],
                                       int(record["fraction"]), int(record["seed"]))
+    if timing:
+        record_timing(folder, path.name, timing)
     write_json(path, record)
     return path
 
 
+def _visible(folder: Path, pattern: str) -> list[Path]:
+    return [p for p in sorted(folder.rglob(pattern)) if not is_hidden(p, folder)]
+
+
+def load_timings(folder: str | Path) -> pd.DataFrame:
+    """Every ``timings.csv`` under ``folder`` as one table; ``result`` is the path of the result file."""
+    parts = []
+    for path in _visible(Path(folder), TIMINGS_FILE):
+        table = pd.read_csv(path)
+        parts.append(table.assign(result=[str(path.parent / name) for name in table["result"]]))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["result"])
+
+
 def load_results(folder: str | Path) -> pd.DataFrame:
-    """Every result JSON under ``folder`` as one table (one row per run)."""
+    """Every result JSON under ``folder`` as one table (one row per run); hidden (temporary)
+    files and folders are skipped."""
     rows = []
-    for path in sorted(Path(folder).rglob("*.json")):
+    for path in _visible(Path(folder), "*.json"):
         try:
             record = json.loads(path.read_text())
         except json.JSONDecodeError as err:

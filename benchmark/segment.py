@@ -14,6 +14,7 @@ BenchX's two-class mDice, named as such. One result JSON per seed.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from segmentation_models_pytorch.losses import FocalLoss
 from torch import nn
 
-from benchmark.downstream import EVAL_BATCH, MapSource, bootstrap_mean_ci, start_head_run
+from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, bootstrap_mean_ci, results_folder, start_head_run
 from benchmark.errors import DataError, run_cli
 from benchmark.metrics import dice_per_image, mean_dice_fg_bg
 from benchmark.results import write_result
@@ -144,15 +145,9 @@ def require_masks(store: Store) -> None:
         raise DataError(store.path, "store has no masks.npy: not a segmentation dataset")
 
 
-def main(argv: list[str] | None = None) -> int:
-    run = start_head_run(argv, "python -m benchmark.segment", __doc__.splitlines()[0], ("siim", "rsna"),
-                         "segmentation", "unet", METRIC)
-    if run is None:
-        return 0
-    if run.backend == "openmmlab":
-        from benchmark.openmmlab.run import run_openmmlab
-
-        return run_openmmlab(run, "segmentation")
+def run_native(run: HeadRun, out: Path) -> None:
+    """Every dataset x fraction x seed of ``run`` with the U-Net head (results into ``run.args.out``,
+    reported as their place in ``out``)."""
     for data in run.datasets(check=require_masks):
         batch = int(run.cfg["batch_size"][data.name])
         balanced = None
@@ -182,7 +177,22 @@ def main(argv: list[str] | None = None) -> int:
                     epochs_run=fit["epochs_run"], best_epoch=fit["best_epoch"], best_valid_loss=fit["best_valid_loss"],
                     train_balanced=balanced is not None, batch_size=batch, wall_time_s=round(time.perf_counter() - start, 3)))
                 print(f"segment {run.args.method} {data.name} {fraction}% seed {seed}: dice {value:.4f} "
-                      f"[{lo:.3f}, {hi:.3f}] (epochs {fit['epochs_run']}) -> {path}")
+                      f"[{lo:.3f}, {hi:.3f}] (epochs {fit['epochs_run']}) -> {out / path.name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    run = start_head_run(argv, "python -m benchmark.segment", __doc__.splitlines()[0], ("siim", "rsna"),
+                         "segmentation", "unet", METRIC)
+    if run is None:
+        return 0
+    out = run.args.out
+    with results_folder(out) as tmp:
+        run.args.out = tmp  # every result of this invocation, renamed into place together
+        if run.backend == "openmmlab":
+            from benchmark.openmmlab.run import run_openmmlab
+
+            return run_openmmlab(run, "segmentation")
+        run_native(run, out)
     return 0
 
 

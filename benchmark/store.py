@@ -9,12 +9,23 @@ Layout of a store folder::
 
 Training never decodes JPEG or DICOM again; a store is written in a temporary folder
 and renamed into place only when complete.
+
+Checks on :meth:`Store.open` (a store that fails one is rejected with a DataError naming
+the file, never half-opened): ``store.json`` readable, of this schema and complete; the
+manifest's SHA-256 equal to the one recorded (the manifest is small, so this is checked
+on every open: an edited or swapped manifest is caught); ``images.npy`` and ``masks.npy``
+with a valid header of the recorded dtype and shape and exactly the file size that
+shape needs (a truncated or padded array is caught). The full SHA-256 of the image
+arrays (recorded in ``store.json``) is not recomputed on every open: for a real store
+that is gigabytes read before training starts; ``Store.open(path, verify_arrays=True)``
+checks it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +40,8 @@ from benchmark.imaging import Letterbox, letterbox
 from benchmark.readers.base import Reader
 
 STORE_SCHEMA = 1
+#: what store.json must hold
+STORE_KEYS = ("dataset", "image_size", "count", "manifest_sha256", "images_sha256", "has_masks")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -37,6 +50,39 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and data offset of a ``.npy`` file, checking that the file is exactly as
+    long as its header says (a truncated or padded array is a DataError naming the file)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            offset = fh.tell()
+    except (OSError, ValueError, EOFError) as err:
+        raise DataError(path, f"not a readable .npy array ({err})") from None
+    if dtype.hasobject or fortran:
+        raise DataError(path, "unexpected array layout (object or Fortran order)")
+    expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    actual = os.path.getsize(path)
+    if actual != expected:
+        raise DataError(path, f"{actual} bytes, but its header ({dtype} {list(shape)}) needs {expected}: "
+                        f"{'truncated' if actual < expected else 'trailing data'}")
+    return tuple(shape), dtype, offset
+
+
+def _open_array(path: Path, shape: tuple[int, ...], dtype=np.uint8) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(path, "missing from the store; prepare it again")
+    found_shape, found_dtype, _ = read_npy_header(path)
+    if found_shape != shape or found_dtype != np.dtype(dtype):
+        raise DataError(path, f"array is {found_dtype} {list(found_shape)}, store.json says {np.dtype(dtype)} {list(shape)}")
+    return np.load(path, mmap_mode="r")
 
 
 def build_store(reader: Reader, root: Path, out: Path, size: int) -> dict:
@@ -79,6 +125,8 @@ def build_store(reader: Reader, root: Path, out: Path, size: int) -> dict:
             "images_sha256": sha256_file(tmp / "images.npy"),
             "has_masks": reader.has_masks,
         }
+        if reader.has_masks:
+            info["masks_sha256"] = sha256_file(tmp / "masks.npy")
         (tmp / "store.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return info
 
@@ -94,21 +142,38 @@ class Store:
     masks: np.ndarray | None = None
 
     @classmethod
-    def open(cls, path: str | Path) -> "Store":
+    def open(cls, path: str | Path, verify_arrays: bool = False) -> "Store":
+        """Open a prepared store after the checks in the module docstring; ``verify_arrays``
+        also recomputes the SHA-256 of ``images.npy`` (and ``masks.npy``)."""
         path = Path(path)
         info_path = path / "store.json"
         if not info_path.is_file():
             raise DataError(path, "not a prepared store (store.json missing); run `python -m benchmark.prepare`")
-        info = json.loads(info_path.read_text())
-        if info.get("schema") != STORE_SCHEMA:
-            raise DataError(info_path, f"store schema {info.get('schema')} != {STORE_SCHEMA}; prepare it again")
-        images = np.load(path / "images.npy", mmap_mode="r")
-        manifest = pd.read_csv(path / "manifest.csv", dtype={"id": str, "group": str}, keep_default_na=False)
-        if len(manifest) != images.shape[0] or images.shape[0] != info["count"]:
-            raise DataError(path, f"manifest ({len(manifest)} rows) and images ({images.shape[0]}) disagree")
-        masks = np.load(path / "masks.npy", mmap_mode="r") if info.get("has_masks") else None
-        if masks is not None and masks.shape != images.shape:
-            raise DataError(path / "masks.npy", f"shape {masks.shape} differs from images {images.shape}")
+        try:
+            info = json.loads(info_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise DataError(info_path, f"unreadable store description ({err}); prepare it again") from None
+        if not isinstance(info, dict) or info.get("schema") != STORE_SCHEMA:
+            found = info.get("schema") if isinstance(info, dict) else None
+            raise DataError(info_path, f"store schema {found} != {STORE_SCHEMA}; prepare it again")
+        missing = [k for k in STORE_KEYS if k not in info]
+        if missing:
+            raise DataError(info_path, f"store description lacks {', '.join(missing)}; prepare it again")
+        manifest_path = path / "manifest.csv"
+        if not manifest_path.is_file():
+            raise DataError(manifest_path, "missing from the store; prepare it again")
+        if sha256_file(manifest_path) != info["manifest_sha256"]:
+            raise DataError(manifest_path, "SHA-256 differs from store.json (edited, or from another store); prepare it again")
+        n, size = int(info["count"]), int(info["image_size"])
+        images = _open_array(path / "images.npy", (n, size, size))
+        masks = _open_array(path / "masks.npy", (n, size, size)) if info["has_masks"] else None
+        if verify_arrays:
+            for name, key in (("images.npy", "images_sha256"), ("masks.npy", "masks_sha256")):
+                if key in info and sha256_file(path / name) != info[key]:
+                    raise DataError(path / name, "SHA-256 differs from store.json (corrupt); prepare it again")
+        manifest = pd.read_csv(manifest_path, dtype={"id": str, "group": str}, keep_default_na=False)
+        if len(manifest) != n:
+            raise DataError(path, f"manifest ({len(manifest)} rows) and images ({n}) disagree")
         return cls(path=path, images=images, manifest=manifest, info=info, masks=masks)
 
     def rows_for_ids(self, ids: list[str] | pd.Index) -> np.ndarray:

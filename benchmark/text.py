@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,29 +118,63 @@ def text_key(choice: LMChoice, max_length: int, text: str) -> str:
     return hashlib.sha256(f"{choice.name}\x00{max_length}\x00{text}".encode()).hexdigest()
 
 
+#: version of the shard layout (arrays keys, vectors, schema, lm, max_length)
+CACHE_SCHEMA = 1
+
+
 class EmbeddingCache:
-    """Report embeddings on disk: shards of (keys, vectors) under one folder per LM."""
+    """Report embeddings on disk: shards of (keys, vectors) under one folder per LM.
+
+    A shard is an ``.npz`` (a zip: every member carries a CRC-32, checked when read) that
+    also records its schema version, LM and max length. A shard that is truncated, fails
+    its CRC, is from another cache version or LM, or whose vectors do not line up with its
+    keys or with the other shards is rejected as a whole with a DataError naming it, before
+    any of its vectors is used.
+    """
 
     def __init__(self, root: str | Path, choice: LMChoice, max_length: int) -> None:
         self.dir = Path(root) / f"{choice.slug}-len{max_length}"
         self.choice, self.max_length = choice, max_length
 
+    def _read(self, shard: Path) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            with np.load(shard, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}  # reads (and CRC-checks) every member
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            raise DataError(shard, f"corrupt embedding cache shard ({type(err).__name__}: {err}); "
+                            "delete it to recompute") from None
+        schema = int(arrays["schema"]) if "schema" in arrays else None
+        if schema != CACHE_SCHEMA:
+            raise DataError(shard, f"embedding cache shard of schema {schema}, expected {CACHE_SCHEMA} (another version); "
+                            "delete it to recompute")
+        lm, max_length = str(arrays.get("lm", "")), int(arrays.get("max_length", -1))
+        if lm != self.choice.name or max_length != self.max_length:
+            raise DataError(shard, f"embedding cache shard of {lm} at length {max_length}, expected {self.choice.name} "
+                            f"at {self.max_length}; delete it to recompute")
+        keys, vectors = arrays.get("keys"), arrays.get("vectors")
+        if keys is None or vectors is None or keys.ndim != 1 or vectors.ndim != 2 or len(keys) != len(vectors) \
+                or vectors.dtype != np.float32:
+            raise DataError(shard, "embedding cache shard does not hold one float32 vector per key; delete it to recompute")
+        return keys, vectors
+
     def load(self) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
+        dim = None
         for shard in sorted(self.dir.glob("shard-*.npz")):
-            try:
-                with np.load(shard, allow_pickle=False) as data:
-                    for k, v in zip(data["keys"], data["vectors"]):
-                        found[str(k)] = v
-            except (OSError, ValueError, KeyError) as err:
-                raise DataError(shard, f"corrupt embedding cache shard ({err}); delete it to recompute") from None
+            keys, vectors = self._read(shard)
+            if dim is not None and vectors.shape[1] != dim:
+                raise DataError(shard, f"embedding cache shard of dimension {vectors.shape[1]}, other shards have {dim}; "
+                                "delete it to recompute")
+            dim = vectors.shape[1]
+            found.update(zip(map(str, keys), vectors))
         return found
 
     def save(self, keys: list[str], vectors: np.ndarray) -> None:
         name = hashlib.sha256("".join(keys).encode()).hexdigest()[:16]
         with atomic_path(self.dir / f"shard-{name}.npz") as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, keys=np.asarray(keys), vectors=vectors.astype(np.float32))
+                np.savez(fh, keys=np.asarray(keys), vectors=vectors.astype(np.float32), schema=np.int64(CACHE_SCHEMA),
+                         lm=np.asarray(self.choice.name), max_length=np.int64(self.max_length))
 
 
 @torch.no_grad()

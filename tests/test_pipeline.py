@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from benchmark import compare, smoke
+from benchmark.results import load_timings
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +68,12 @@ def test_result_json_traces_its_inputs(smoke_run):
     assert len(list((work / "results" / "runs").rglob("geometry__*.json"))) == 2 * 3  # methods x probe datasets
     record = json.loads(next(f for f in files if f.name.startswith("random")).read_text())
     for key in ("method", "dataset", "fraction", "seed", "metric", "value", "lm", "data_kind", "profile",
-                "wall_time_s", "encoder_sha256", "ci95", "n"):
+                "encoder_sha256", "ci95", "n"):
         assert key in record
+    assert "wall_time_s" not in record  # timings live beside the results, so reruns give identical JSON
+    timings = load_timings(work / "results" / "runs")
+    assert sorted(timings["result"]) == sorted(map(str, files))
+    assert (timings["wall_time_s"] > 0).all()
     mflag = json.loads(next(f for f in files if f.name.startswith("mflag")).read_text())
     assert mflag["lm"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert mflag["data_kind"] == "phantom" and mflag["profile"] == "smoke"

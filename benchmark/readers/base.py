@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
@@ -58,7 +60,9 @@ def read_table(path: Path, required: tuple[str, ...], **kwargs) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as err:
-        raise DataError(path, f"cannot parse CSV ({str(err).splitlines()[0]})") from None
+        raise DataError(path, f"cannot parse CSV ({_first_line(err)})") from None
+    except (EOFError, zlib.error, zipfile.BadZipFile) as err:  # truncated or corrupt .gz / .zip
+        raise DataError(path, f"cannot decompress ({type(err).__name__}: {_first_line(err)})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in required if c not in frame.columns]
     if missing:
@@ -66,6 +70,18 @@ def read_table(path: Path, required: tuple[str, ...], **kwargs) -> pd.DataFrame:
     if frame.empty:
         raise DataError(path, "no rows")
     return frame
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+def cell(value: object) -> str:
+    """A table cell as a person reads it in the file: ``2.0``, ``nan``, ``'abc'`` (not ``np.float64(2.0)``)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
 
 
 def csv_row(index: int) -> int:

@@ -28,7 +28,7 @@ import pandas as pd
 
 from benchmark.errors import DataError
 from benchmark.imaging import read_image_uint8
-from benchmark.readers.base import Reader, csv_row, read_table
+from benchmark.readers.base import Reader, cell, csv_row, read_table
 
 TRAIN_FILE = "train.csv"
 VALID_FILE = "valid.csv"
@@ -58,7 +58,7 @@ def label_values(values: pd.Series, column: str, path: Path) -> np.ndarray:
     bad = ~blank & ~np.isin(numeric, (-1.0, 0.0, 1.0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(path, f"{column} must be 1.0, 0.0, -1.0 or blank, got {values.iloc[i]!r}", row=csv_row(i))
+        raise DataError(path, f"{column} must be 1.0, 0.0, -1.0 or blank, got {cell(values.iloc[i])}", row=csv_row(i))
     return np.where(blank, np.nan, numeric)
 
 
@@ -93,7 +93,7 @@ def _read_csv(path: Path, split: str) -> tuple[pd.DataFrame, int]:
     bad = ~view.isin(VIEWS).to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(path, f"Frontal/Lateral must be Frontal or Lateral, got {raw['Frontal/Lateral'].iloc[i]!r}",
+        raise DataError(path, f"Frontal/Lateral must be Frontal or Lateral, got {cell(raw['Frontal/Lateral'].iloc[i])}",
                         row=csv_row(i))
     table = pd.DataFrame({"id": ids, "group": groups, "official_split": split}, dtype=object)
     for column in OBSERVATIONS:

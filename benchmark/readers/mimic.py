@@ -2,7 +2,9 @@
 
 Text follows the official M-FLAG preprocessing: impression followed by findings.
 Only frontal views (PA, AP) are kept; studies whose report has neither section are
-skipped and counted (``attrs["skipped"]``), never dropped silently.
+skipped and counted (``attrs["skipped"]``), never dropped silently. An empty or
+non-integer id, a dicom_id twice, an image missing from the split file, a split other
+than train/validate/test, a missing or non-UTF-8 report are errors naming file (and row).
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import pandas as pd
 
 from benchmark.errors import DataError
 from benchmark.imaging import read_image_uint8
-from benchmark.readers.base import Reader, csv_row, read_table
+from benchmark.readers.base import Reader, cell, csv_row, read_table
 
 METADATA_FILE = "mimic-cxr-2.0.0-metadata.csv.gz"
 SPLIT_FILE = "mimic-cxr-2.0.0-split.csv.gz"
 FRONTAL_VIEWS = ("PA", "AP")
+OFFICIAL_SPLITS = ("train", "validate", "test")
 # A section header: an upper-case title at the start of a line, followed by a colon.
 _HEADER = re.compile(r"^\s*([A-Z][A-Z /&()-]*[A-Z)])\s*:", re.MULTILINE)
 
@@ -42,6 +45,54 @@ def report_text(text: str) -> str:
     return " ".join(s for s in (sections.get("IMPRESSION", ""), sections.get("FINDINGS", "")) if s)
 
 
+def _id_column(values: pd.Series, column: str, path: Path) -> pd.Series:
+    """A text id column, stripped; an empty cell is an error naming its row."""
+    out = values.fillna("").astype(str).str.strip()
+    empty = out.eq("").to_numpy()
+    if empty.any():
+        raise DataError(path, f"empty {column}", row=csv_row(int(np.flatnonzero(empty)[0])))
+    return out
+
+
+def _integer_column(values: pd.Series, column: str, path: Path) -> pd.Series:
+    """A column of non-negative integers (``subject_id``, ``study_id``); anything else names its row."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    with np.errstate(invalid="ignore"):
+        bad = (numeric.isna() | (numeric < 0) | (numeric % 1 != 0)).to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(path, f"{column} must be a non-negative integer, got {cell(values.iloc[i])}", row=csv_row(i))
+    return numeric.astype(np.int64)
+
+
+def _official_splits(meta: pd.DataFrame, meta_path: Path, split_path: Path) -> pd.Series:
+    """Official split of every metadata row, from the split file.
+
+    A dicom_id twice in the split file, a value other than train/validate/test, or a
+    metadata image the split file does not list is an error naming file and row: such an
+    image would otherwise fall out of pre-training (which reads "train") unnoticed.
+    """
+    split = read_table(split_path, ("dicom_id", "split"), dtype={"dicom_id": str, "split": str})
+    ids = _id_column(split["dicom_id"], "dicom_id", split_path)
+    dup = ids.duplicated().to_numpy()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        first = csv_row(int(np.flatnonzero((ids == ids.iloc[i]).to_numpy())[0]))
+        raise DataError(split_path, f"dicom_id {ids.iloc[i]!r} listed twice (first on row {first})", row=csv_row(i))
+    values = split["split"].fillna("").astype(str).str.strip()
+    bad = ~values.isin(OFFICIAL_SPLITS).to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(split_path, f"split must be one of {', '.join(OFFICIAL_SPLITS)}, got {split['split'].iloc[i]!r}",
+                        row=csv_row(i))
+    out = meta["dicom_id"].map(dict(zip(ids, values)))
+    missing = out.isna().to_numpy()
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise DataError(meta_path, f"dicom_id {meta['dicom_id'].iloc[i]!r} has no row in {SPLIT_FILE}", row=csv_row(i))
+    return out
+
+
 def study_dir(subject_id: int, study_id: int) -> str:
     sid = str(int(subject_id))
     return f"files/p{sid[:2]}/p{sid}/s{int(study_id)}"
@@ -54,14 +105,16 @@ class MimicCxrJpgReader(Reader):
     def records(self, root: Path) -> pd.DataFrame:
         root = self.check_root(root)
         meta_path = root / METADATA_FILE
-        meta = read_table(meta_path, ("dicom_id", "subject_id", "study_id", "ViewPosition"))
+        meta = read_table(meta_path, ("dicom_id", "subject_id", "study_id", "ViewPosition"), dtype={"dicom_id": str})
+        meta["dicom_id"] = _id_column(meta["dicom_id"], "dicom_id", meta_path)
         if meta["dicom_id"].duplicated().any():
             dup = int(np.flatnonzero(meta["dicom_id"].duplicated().to_numpy())[0])
             raise DataError(meta_path, f"duplicate dicom_id {meta['dicom_id'].iloc[dup]!r}", row=csv_row(dup))
+        for column in ("subject_id", "study_id"):
+            meta[column] = _integer_column(meta[column], column, meta_path)
         split_path = root / SPLIT_FILE
         if split_path.exists():
-            split = read_table(split_path, ("dicom_id", "split"))
-            meta = meta.merge(split[["dicom_id", "split"]], on="dicom_id", how="left")
+            meta["split"] = _official_splits(meta, meta_path, split_path)
         else:
             meta["split"] = "train"
         skipped: dict[str, int] = {}

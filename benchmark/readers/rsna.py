@@ -17,33 +17,68 @@ import pandas as pd
 from benchmark.dicom_io import read_dicom_uint8
 from benchmark.errors import DataError
 from benchmark.imaging import Letterbox
-from benchmark.readers.base import Reader, csv_row, read_table
+from benchmark.readers.base import Reader, cell, csv_row, read_table
 
 LABEL_FILE = "stage_2_train_labels.csv"
 IMAGE_DIR = "stage_2_train_images"
 REQUIRED = ("patientId", "x", "y", "width", "height", "Target")
 
 
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
 def rsna_label_table(path: Path) -> pd.DataFrame:
-    """Per-patient targets from a stage 2 label CSV: ``id``, ``group``, ``target``, ``boxes``."""
-    labels = read_table(Path(path), REQUIRED)
+    """Per-patient targets from a stage 2 label CSV: ``id``, ``group``, ``target``, ``boxes``.
+
+    The format has one row per box, so a patient may have several rows, all Target 1
+    with a box each; a negative patient has exactly one row, Target 0 and no box. Anything
+    else is an error naming file and row: an empty patientId, a Target other than 0/1, a
+    positive row without a finite box of positive size or starting at negative x or y,
+    a Target 0 row with a box, a patient with a Target 0 row and any other row, and a
+    row that repeats an earlier one (a box listed twice would count twice as ground truth).
+    """
+    path = Path(path)
+    labels = read_table(path, REQUIRED, dtype={"patientId": str})
+    pids = labels["patientId"].fillna("").astype(str).str.strip()
+    if pids.eq("").any():
+        raise DataError(path, "empty patientId", row=csv_row(_first(pids.eq("").to_numpy())))
     target = pd.to_numeric(labels["Target"], errors="coerce")
     bad = ~target.isin([0, 1])
     if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(path, f"Target must be 0 or 1, got {labels['Target'].iloc[i]!r}", row=csv_row(i))
+        i = _first(bad.to_numpy())
+        raise DataError(path, f"Target must be 0 or 1, got {cell(labels['Target'].iloc[i])}", row=csv_row(i))
     coords = labels[["x", "y", "width", "height"]].apply(pd.to_numeric, errors="coerce")
     positive = target.to_numpy() == 1
-    bad_box = positive & (coords.isna().any(axis=1).to_numpy() | (coords[["width", "height"]] <= 0).any(axis=1).to_numpy())
+    finite = np.isfinite(coords.to_numpy(dtype=float)).all(axis=1)
+    bad_box = positive & (~finite | (coords[["width", "height"]] <= 0).any(axis=1).to_numpy())
     if bad_box.any():
-        i = int(np.flatnonzero(bad_box)[0])
-        raise DataError(path, "positive row needs a box with numeric x, y and positive width, height", row=csv_row(i))
+        raise DataError(path, "positive row needs a box with finite numeric x, y and positive width, height",
+                        row=csv_row(_first(bad_box)))
     if (coords[["x", "y"]] < 0).any(axis=1).to_numpy()[positive].any():
-        i = int(np.flatnonzero(positive & (coords[["x", "y"]] < 0).any(axis=1).to_numpy())[0])
+        i = _first(positive & (coords[["x", "y"]] < 0).any(axis=1).to_numpy())
         raise DataError(path, "box starts outside the image (negative x or y)", row=csv_row(i))
+    box_on_negative = ~positive & labels[["x", "y", "width", "height"]].notna().any(axis=1).to_numpy()
+    if box_on_negative.any():
+        raise DataError(path, "Target 0 row has a box (a negative patient's row leaves x, y, width, height empty)",
+                        row=csv_row(_first(box_on_negative)))
+    same = coords.assign(pid=pids, target=target).groupby(["pid", "target", "x", "y", "width", "height"],
+                                                             dropna=False, sort=False).ngroup().to_numpy()
+    repeated = pd.Series(same).duplicated().to_numpy()
+    if repeated.any():
+        i = _first(repeated)
+        first = _first(same == same[i])
+        raise DataError(path, f"patient {pids.iloc[i]}: row repeats row {csv_row(first)}", row=csv_row(i))
+    negatives = set(pids[~positive])
+    several = (pids.isin(negatives) & pids.duplicated(keep=False)).to_numpy()
+    if several.any():
+        rows = np.flatnonzero((pids == pids.iloc[_first(several)]).to_numpy())
+        raise DataError(path, f"patient {pids.iloc[rows[0]]} has a Target 0 row and another row "
+                              f"(rows {', '.join(str(csv_row(r)) for r in rows)}); a negative patient has one row",
+                        row=csv_row(rows[-1]))
     boxes: dict[str, list[list[float]]] = {}
     first_row: dict[str, int] = {}
-    for i, (pid, pos, x, y, w, h) in enumerate(zip(labels["patientId"].astype(str), positive, coords["x"],
+    for i, (pid, pos, x, y, w, h) in enumerate(zip(pids, positive, coords["x"],
                                                    coords["y"], coords["width"], coords["height"])):
         first_row.setdefault(pid, i)
         boxes.setdefault(pid, [])

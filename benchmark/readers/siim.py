@@ -36,6 +36,10 @@ JOIN = "|"
 def siim_label_table(path: Path) -> pd.DataFrame:
     """Per-image targets from ``train-rle.csv`` alone (no DICOMs needed).
 
+    An image may have several rows (one per mask region; a repeated row changes nothing,
+    the mask is their union); ``-1`` together with a mask for the same image is an error
+    naming the row.
+
     Columns: ``id`` (ImageId), ``group`` (= ImageId: the CSV carries no patient, the
     reader replaces it with the DICOM PatientID), ``official_split`` ("train": the
     label file only covers the training images), ``target``, ``strat`` (str(target)),
@@ -55,6 +59,10 @@ def siim_label_table(path: Path) -> pd.DataFrame:
             parse_rle(value)
         except RleError as err:
             raise DataError(path, f"image {image_id}: {err}", row=csv_row(i)) from None
+        earlier = rles.get(image_id, [])
+        if earlier and is_negative(value) != is_negative(earlier[0]):
+            raise DataError(path, f"image {image_id}: -1 (no pneumothorax) and a mask on different rows "
+                                  f"(rows {', '.join(map(str, rows[image_id]))} and {csv_row(i)})", row=csv_row(i))
         rles.setdefault(image_id, []).append(value)
         rows.setdefault(image_id, []).append(csv_row(i))
     order = sorted(rles)
