@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from benchmark.atomic import atomic_dir
-from benchmark.errors import DataError
+from benchmark.errors import DataError, read_json_object
 
 CHECKPOINT_SCHEMA = 1
 CHECKPOINT_FILES = ("weights.safetensors", "state.pt")
@@ -61,24 +61,18 @@ def read_checkpoint_info(folder: Path) -> dict | None:
     path = folder / "checkpoint.json"
     if not path.is_file():
         return None
-    try:
-        info = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(path, f"unreadable checkpoint description ({err})") from None
-    if not isinstance(info, dict):
-        raise DataError(path, "checkpoint description is not a JSON object")
-    return info
+    return read_json_object(path, "checkpoint description")
 
 
-def check_fits(path: Path, model: nn.Module, weights: dict[str, torch.Tensor]) -> None:
+def check_fits(path: Path, model: nn.Module, weights: dict[str, torch.Tensor], what: str = "the model") -> None:
     """DataError naming ``path`` unless ``weights`` has exactly the model's keys and shapes."""
     wanted = model.state_dict()
     missing, unexpected = sorted(set(wanted) - set(weights)), sorted(set(weights) - set(wanted))
     if missing or unexpected:
-        raise DataError(path, f"keys do not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise DataError(path, f"keys do not match {what}: missing {missing[:5]}, unexpected {unexpected[:5]}")
     shapes = [k for k in wanted if tuple(wanted[k].shape) != tuple(weights[k].shape)]
     if shapes:
-        raise DataError(path, f"shapes do not match the model at {', '.join(shapes[:5])}")
+        raise DataError(path, f"shapes do not match {what} at {', '.join(shapes[:5])}")
 
 
 def load_checkpoint(folder: Path, model: nn.Module, run_fingerprint: str) -> TrainState:

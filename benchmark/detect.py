@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_iou, nms
 
-from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, results_folder, start_head_run
+from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, run_head_stage
 from benchmark.errors import DataError, run_cli
 from benchmark.metrics import MGCA_IOU_THRESHOLDS, DetectionMatches, detection_map
 from benchmark.results import write_result
@@ -263,19 +263,8 @@ def run_native(run: HeadRun, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    run = start_head_run(argv, "python -m benchmark.detect", __doc__.splitlines()[0], ("rsna", "object_cxr"),
-                         "detection", "yolov3", METRIC)
-    if run is None:
-        return 0
-    out = run.args.out
-    with results_folder(out) as tmp:
-        run.args.out = tmp  # every result of this invocation, renamed into place together
-        if run.backend == "openmmlab":
-            from benchmark.openmmlab.run import run_openmmlab
-
-            return run_openmmlab(run, "detection")
-        run_native(run, out)
-    return 0
+    return run_head_stage(argv, "python -m benchmark.detect", __doc__.splitlines()[0], ("rsna", "object_cxr"), "detection", "yolov3",
+                          METRIC, run_native)
 
 
 if __name__ == "__main__":

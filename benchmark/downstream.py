@@ -64,6 +64,25 @@ def results_folder(out: Path) -> Iterator[Path]:
         yield tmp
 
 
+def run_head_stage(argv: list[str] | None, prog: str, description: str, datasets: tuple[str, ...], task: str,
+                   head: str, metric: str, run_native: Callable[["HeadRun", Path], None]) -> int:
+    """The ``main`` of a frozen-encoder head stage: parse, load the encoder, then run every
+    dataset x fraction x seed with the native head (``run_native(run, out)``) or the configured
+    OpenMMLab model, all results written into one folder that replaces ``--out`` at the end."""
+    run = start_head_run(argv, prog, description, datasets, task, head, metric)
+    if run is None:
+        return 0
+    out = run.args.out
+    with results_folder(out) as tmp:
+        run.args.out = tmp  # every result of this invocation, renamed into place together
+        if run.backend == "openmmlab":
+            from benchmark.openmmlab.run import run_openmmlab
+
+            return run_openmmlab(run, task)
+        run_native(run, out)
+    return 0
+
+
 def split_rows(store: Store, splits_path: Path, fraction: int) -> dict[str, np.ndarray]:
     """Store rows of train (the given fraction), valid and test."""
     splits = read_splits(splits_path)

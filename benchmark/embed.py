@@ -21,8 +21,8 @@ import numpy as np
 
 from benchmark.atomic import atomic_dir
 from benchmark.config import add_profile_args, load_profile
-from benchmark.errors import DataError, run_cli
-from benchmark.store import Store, read_npy_header, sha256_file
+from benchmark.errors import DataError, read_json_object, run_cli
+from benchmark.store import Store, check_described_array, sha256_file
 from benchmark.text import embed_with_cache, resolve_lm
 
 EMBED_SCHEMA = 1
@@ -34,11 +34,8 @@ def read_lm_info(text_dir: Path) -> dict:
     path = Path(text_dir) / "lm.json"
     if not path.is_file():
         raise DataError(path, "report embeddings missing; run `python -m benchmark.embed`")
-    try:
-        info = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(path, f"unreadable embeddings description ({err}); run `python -m benchmark.embed` again") from None
-    found = info.get("schema") if isinstance(info, dict) else None
+    info = read_json_object(path, "embeddings description", "; run `python -m benchmark.embed` again")
+    found = info.get("schema")
     if found != EMBED_SCHEMA:
         raise DataError(path, f"embeddings schema {found!r}, expected {EMBED_SCHEMA} (written by another version); "
                         "run `python -m benchmark.embed` again")
@@ -57,11 +54,7 @@ def load_embeddings(text_dir: Path, store: Store, lm_name: str | None = None) ->
     path = text_dir / "embeddings.npy"
     if not path.is_file():
         raise DataError(path, "report embeddings missing; run `python -m benchmark.embed`")
-    shape, dtype, _ = read_npy_header(path)
-    if list(shape) != list(info["shape"]) or str(dtype) != info["dtype"]:
-        raise DataError(path, f"array is {dtype} {list(shape)}, lm.json says {info['dtype']} {info['shape']}")
-    if sha256_file(path) != info["sha256"]:
-        raise DataError(path, "report embeddings corrupt (SHA-256 differs from lm.json)")
+    shape = check_described_array(path, info, "lm.json")
     if info["store_manifest_sha256"] != store.info["manifest_sha256"] or shape[0] != len(store.manifest):
         raise DataError(path, f"embeddings follow another store or version of it ({shape[0]} rows), not {store.path}")
     if lm_name is not None and info["name"] != lm_name:

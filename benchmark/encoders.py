@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from benchmark.atomic import atomic_path
+from benchmark.checkpoint import check_fits
 from benchmark.errors import DataError
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101")
@@ -110,12 +111,6 @@ def load_encoder(folder: str | Path) -> tuple[ImageEncoder, dict]:
     except json.JSONDecodeError as err:
         raise DataError(path, f"unreadable 'meta' in the checkpoint metadata ({err})") from None
     encoder = ImageEncoder(header["arch"])
-    wanted = encoder.state_dict()
-    missing, unexpected = sorted(set(wanted) - set(state)), sorted(set(state) - set(wanted))
-    if missing or unexpected:
-        raise DataError(path, f"keys do not match {header['arch']}: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    shapes = [k for k in wanted if tuple(wanted[k].shape) != tuple(state[k].shape)]
-    if shapes:
-        raise DataError(path, f"shapes do not match {header['arch']} at {', '.join(shapes[:5])}")
+    check_fits(path, encoder, state, header["arch"])
     encoder.load_state_dict(state, strict=True)
     return encoder, meta

@@ -7,6 +7,7 @@ prints that single line to stderr and exits non-zero instead of a traceback.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,18 @@ class DataError(Exception):
         self.path = path
         self.row = row
         self.problem = problem
+
+
+def read_json_object(path: str | Path, what: str, hint: str = "") -> dict:
+    """A JSON object file that a stage wrote (a description, a meta file); a damaged one is a
+    DataError naming it, ``hint`` says what to do (e.g. "; prepare it again")."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(path, f"unreadable {what} ({err}){hint}") from None
+    if not isinstance(data, dict):
+        raise DataError(path, f"{what} is not a JSON object{hint}")
+    return data
 
 
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:

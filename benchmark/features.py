@@ -23,8 +23,8 @@ from tqdm import tqdm
 from benchmark.atomic import atomic_dir
 from benchmark.config import add_profile_args, load_profile
 from benchmark.encoders import ENCODER_FILE, ImageEncoder, load_encoder
-from benchmark.errors import DataError, run_cli
-from benchmark.store import Store, read_npy_header, sha256_file
+from benchmark.errors import DataError, read_json_object, run_cli
+from benchmark.store import Store, check_described_array, sha256_file
 from benchmark.transforms import to_input
 
 FEATURES_SCHEMA = 1
@@ -57,12 +57,9 @@ def load_features(folder: Path, store: Store, input_size: int | None = None, enc
     info_path, feats_path = folder / "features.json", folder / "features.npy"
     if not info_path.is_file():
         raise DataError(info_path, "cached features missing; run `python -m benchmark.features`")
-    try:
-        info = json.loads(info_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(info_path, f"unreadable feature description ({err}); run `python -m benchmark.features` again") from None
-    if not isinstance(info, dict) or info.get("schema") != FEATURES_SCHEMA:
-        found = info.get("schema") if isinstance(info, dict) else None
+    info = read_json_object(info_path, "feature description", "; run `python -m benchmark.features` again")
+    if info.get("schema") != FEATURES_SCHEMA:
+        found = info.get("schema")
         raise DataError(info_path, f"features schema {found!r}, expected {FEATURES_SCHEMA} (written by another version); "
                         "run `python -m benchmark.features` again")
     missing = [k for k in ("shape", "dtype", "sha256", "store", "store_manifest_sha256", "input_size", "encoder_sha256",
@@ -71,11 +68,7 @@ def load_features(folder: Path, store: Store, input_size: int | None = None, enc
         raise DataError(info_path, f"feature description lacks {', '.join(missing)}; run `python -m benchmark.features` again")
     if not feats_path.is_file():
         raise DataError(feats_path, "cached features missing; run `python -m benchmark.features`")
-    shape, dtype, _ = read_npy_header(feats_path)
-    if list(shape) != list(info["shape"]) or str(dtype) != info["dtype"]:
-        raise DataError(feats_path, f"array is {dtype} {list(shape)}, features.json says {info['dtype']} {info['shape']}")
-    if sha256_file(feats_path) != info["sha256"]:
-        raise DataError(feats_path, "cached features corrupt (SHA-256 differs from features.json)")
+    shape = check_described_array(feats_path, info, "features.json")
     if info["store"] != store.info["dataset"] or info["store_manifest_sha256"] != store.info["manifest_sha256"]:
         raise DataError(feats_path, f"features were extracted from another store or version of it ({info['store']}), "
                         f"not {store.path}")

@@ -17,7 +17,6 @@ complete, from this store, and, with ``--encoder-meta``, from that encoder.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from torch import nn
 from benchmark.config import add_profile_args, load_profile
 from benchmark.downstream import result_record, results_folder, split_rows, write_unavailable
 from benchmark.encoders import ENCODER_FILE
-from benchmark.errors import DataError, run_cli
+from benchmark.errors import DataError, read_json_object, run_cli
 from benchmark.features import load_features, unavailable_reason
 from benchmark.geometry import feature_geometry, write_geometry
 from benchmark.metrics import auroc
@@ -131,13 +130,7 @@ def read_encoder_meta(path: Path | None) -> dict:
         return {}
     if not path.is_file():
         raise DataError(path, "encoder meta.json not found")
-    try:
-        meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(path, f"unreadable encoder meta.json ({err})") from None
-    if not isinstance(meta, dict):
-        raise DataError(path, "encoder meta.json is not an object")
-    return meta
+    return read_json_object(path, "encoder meta.json")
 
 
 def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractions: list[int], seeds: list[int],

@@ -24,7 +24,7 @@ from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from segmentation_models_pytorch.losses import FocalLoss
 from torch import nn
 
-from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, bootstrap_mean_ci, results_folder, start_head_run
+from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, bootstrap_mean_ci, run_head_stage
 from benchmark.errors import DataError, run_cli
 from benchmark.metrics import dice_per_image, mean_dice_fg_bg
 from benchmark.results import write_result
@@ -181,19 +181,8 @@ def run_native(run: HeadRun, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    run = start_head_run(argv, "python -m benchmark.segment", __doc__.splitlines()[0], ("siim", "rsna"),
-                         "segmentation", "unet", METRIC)
-    if run is None:
-        return 0
-    out = run.args.out
-    with results_folder(out) as tmp:
-        run.args.out = tmp  # every result of this invocation, renamed into place together
-        if run.backend == "openmmlab":
-            from benchmark.openmmlab.run import run_openmmlab
-
-            return run_openmmlab(run, "segmentation")
-        run_native(run, out)
-    return 0
+    return run_head_stage(argv, "python -m benchmark.segment", __doc__.splitlines()[0], ("siim", "rsna"), "segmentation", "unet",
+                          METRIC, run_native)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from benchmark.atomic import atomic_dir
-from benchmark.errors import DataError
+from benchmark.errors import DataError, read_json_object
 from benchmark.imaging import Letterbox, letterbox
 from benchmark.readers.base import Reader
 
@@ -74,6 +74,17 @@ def read_npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype, int]:
         raise DataError(path, f"{actual} bytes, but its header ({dtype} {list(shape)}) needs {expected}: "
                         f"{'truncated' if actual < expected else 'trailing data'}")
     return tuple(shape), dtype, offset
+
+
+def check_described_array(path: Path, info: dict, description: str) -> tuple[int, ...]:
+    """Check a cached ``.npy`` against the shape, dtype and SHA-256 its description file
+    (``description``, e.g. "features.json") records; returns its shape."""
+    shape, dtype, _ = read_npy_header(path)
+    if list(shape) != list(info["shape"]) or str(dtype) != info["dtype"]:
+        raise DataError(path, f"array is {dtype} {list(shape)}, {description} says {info['dtype']} {info['shape']}")
+    if sha256_file(path) != info["sha256"]:
+        raise DataError(path, f"corrupt: SHA-256 differs from {description}")
+    return shape
 
 
 def _open_array(path: Path, shape: tuple[int, ...], dtype=np.uint8) -> np.ndarray:
@@ -149,12 +160,9 @@ class Store:
         info_path = path / "store.json"
         if not info_path.is_file():
             raise DataError(path, "not a prepared store (store.json missing); run `python -m benchmark.prepare`")
-        try:
-            info = json.loads(info_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise DataError(info_path, f"unreadable store description ({err}); prepare it again") from None
-        if not isinstance(info, dict) or info.get("schema") != STORE_SCHEMA:
-            found = info.get("schema") if isinstance(info, dict) else None
+        info = read_json_object(info_path, "store description", "; prepare it again")
+        if info.get("schema") != STORE_SCHEMA:
+            found = info.get("schema")
             raise DataError(info_path, f"store schema {found} != {STORE_SCHEMA}; prepare it again")
         missing = [k for k in STORE_KEYS if k not in info]
         if missing:

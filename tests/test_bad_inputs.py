@@ -796,3 +796,9 @@ def test_bad_input(case: Case, phantom_root, tmp_path, capsys):
     else:
         assert info["count"] == len(clean) and info["skipped"] == clean.attrs.get("skipped", {})
         case.outcome.check(opened, {**facts, "clean": clean})
+
+
+def test_documented_outcomes_match_the_corpus():
+    """docs/bad_inputs.md is the corpus's documentation: it must list exactly these cases."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.md").read_text()
+    assert doc_table() in doc, "docs/bad_inputs.md is out of date: paste tests.test_bad_inputs.doc_table() into it"
