@@ -20,7 +20,9 @@ machine's speed and load cancel out:
 The data are small phantom RSNA and MIMIC stores written into a temporary folder (the
 bench needs no prepared workspace); the encoder is the paper's ResNet-50 at 224 px with
 random weights (speed does not depend on the weights). Writes ``OUT/bench.json`` and
-``OUT/bench.md``. Not part of the test suite: it takes minutes.
+``OUT/bench.md``. Not part of the test suite: it takes ~6 minutes on 2 idle cores (and
+several times that on a loaded machine: many small parallel regions wait on descheduled
+threads, so run it alone).
 """
 
 from __future__ import annotations
@@ -56,14 +58,11 @@ class BenchConfig:
     arch: str = "resnet50"  # pre-training step and loading: the paper's encoder and input size
     input_size: int = 224
     store_size: int = 256
-    batch_size: int = 4  # pre-training step (a BERT-base pass over 4 x 512 tokens alone takes ~10 s here)
+    batch_size: int = 4  # pre-training step (a BERT-base pass over 4 x 512 tokens alone takes ~6 s here)
     lm_max_length: int = 512
     rounds: int = 2  # timed rounds per variant (after one warm-up round)
-    # probe and heads: a ResNet-50 at 224 px encodes ~5 images/s on 2 cores, too slow to run an
-    # uncached probe for 50 epochs in the bench's budget. Their ratios count encoder passes, so a
-    # cheaper encoder understates them (the cached side's fixed costs weigh more).
-    downstream_arch: str = "resnet18"
-    downstream_size: int = 128
+    downstream_arch: str = "resnet50"  # probe and heads (same encoder; separate fields for --quick)
+    downstream_size: int = 224
     probe_images: tuple[int, int, int] = (40, 10, 10)  # train, valid, test (MGCA's RSNA split is 70/15/15)
     head_images: tuple[int, int] = (24, 8)  # train, valid
     head_epochs: int = 3
@@ -76,10 +75,6 @@ class BenchConfig:
         return cls(arch="resnet18", input_size=64, store_size=64, batch_size=4, lm_max_length=64, rounds=1,
                    downstream_size=64, probe_images=(24, 12, 24), head_images=(8, 4), head_epochs=1)
 
-    @classmethod
-    def paper_size(cls) -> "BenchConfig":
-        """Everything at ResNet-50, 224 px (about an hour on 2 cores)."""
-        return cls(downstream_arch="resnet50", downstream_size=224)
 
 
 def interleaved(variants: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
@@ -429,9 +424,7 @@ def to_markdown(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("results"), help="folder for bench.json and bench.md")
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="tiny sizes: checks the command, figures mean nothing")
-    size.add_argument("--paper-size", action="store_true", help="probe and heads at ResNet-50, 224 px too (~1 h)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the command, figures mean nothing")
     parser.add_argument("--repro", type=Path, default=None, metavar="WORKSPACE",
                         help="instead: run `dvc repro` in WORKSPACE (a clone), time it and a no-op re-run, "
                              f"write OUT/{REPRO_FILE}")
@@ -444,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from benchmark.config import load_profile
 
-    cfg = BenchConfig.quick() if args.quick else BenchConfig.paper_size() if args.paper_size else BenchConfig()
+    cfg = BenchConfig.quick() if args.quick else BenchConfig()
     profile = load_profile(args.params, "paper")
     torch.set_num_threads(cfg.threads)
     start = time.perf_counter()
