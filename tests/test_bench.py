@@ -1,0 +1,46 @@
+"""The bench's plumbing (the bench itself takes minutes and is not run here)."""
+
+import json
+
+import numpy as np
+
+from benchmark import bench
+
+
+def test_interleaved_warms_up_then_alternates_and_reports_medians():
+    calls = []
+    times = bench.interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=3)
+    assert calls == ["a", "b"] * 4  # one warm-up round, then three timed rounds taking turns
+    assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
+
+
+def test_balanced_rows_are_disjoint_and_hold_both_classes():
+    labels = np.array([1] * 30 + [0] * 70)
+    parts = bench.balanced_rows(labels, (20, 10, 10), seed=0)
+    assert [len(p) for p in parts] == [20, 10, 10]
+    assert len(np.unique(np.concatenate(parts))) == 40
+    assert all(labels[p].sum() == len(p) // 2 for p in parts)
+
+
+def test_markdown_marks_missed_goals_and_reads_the_repro_figures(tmp_path):
+    machine = {"date": "2026-11-29 00:00 UTC", "cpu": "test cpu", "cores": 2, "python": "3.11", "torch": "2", "threads": 2}
+    result = {
+        "config": {**bench.BenchConfig().__dict__}, "quick": False, "machine": machine, "wall_s": 1.0, "peak_rss_gib": 1.0,
+        "pretrain_step": {"batch_size": 4, "tokens": 512, "lm": {"name": "lm"}, "met": False, "cached_over_floor": 1.5,
+                          "lm_every_step_over_cached": 2.0, "bert_base_every_step_over_cached": 4.0,
+                          "step_s": {"cached": 3.0, "encoder_only": 2.0, "lm_every_step": 6.0, "bert_base_every_step": 12.0}},
+        "probe": {"speedup": 12.0, "auroc_gap": 0.0, "met": True, "cached": {"seconds": 1.0, "epochs_run": 20},
+                  "backbone_every_epoch": {"seconds": 12.0}},
+        "loading": {"ratio": 5.0, "loader_images_per_s": 10.0, "model_images_per_s": 2.0, "met": True},
+        "heads": {"epochs": 3, **{t: {"speedup": 1.2, "recomputed": {"seconds": 1.2}, "cached": {"seconds": 1.0}}
+                                  for t in ("segmentation", "detection")}},
+        "repro": {"workspace_commit": "abc", "measured": machine, "repro_s": 1900.0, "repro_cpu_s": 3000.0,
+                  "peak_rss_gib": 2.0, "noop_s": 9.0, "noop_met": True},
+    }
+    json.dumps(result)  # what main writes to bench.json
+    table = bench.to_markdown(result)
+    assert "| 1.50x (3.00 s / 2.00 s) | <= 1.1x | no |" in table
+    assert "12.0x (12.0 s / 1.0 s, 20 epochs; AUROC gap 0.0000) | >= 10x, gap <= 0.005 | yes |" in table
+    assert "31.7 min wall" in table and "| 30 min (issue 7) | no |" in table
+    assert "| no-op `dvc repro` | 9.0 s | <= 10 s | yes |" in table
+    assert "not measured" in bench.to_markdown({**result, "repro": None})
