@@ -334,12 +334,13 @@ def bench_heads(stores: dict, cfg: BenchConfig, profile: dict) -> dict:
 # -- 5. dvc repro ----------------------------------------------------------------------------
 
 
-def _timed_command(cmd: list[str], cwd: Path, env: dict) -> tuple[float, int]:
+def _timed_command(cmd: list[str], cwd: Path, env: dict) -> float:
+    """Seconds ``cmd`` took in ``cwd``; a failure is a DataError (no timing of a broken run)."""
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env)
     if proc.returncode:
         raise DataError(cwd, f"`{' '.join(cmd)}` failed with exit code {proc.returncode}")
-    return time.perf_counter() - start, proc.returncode
+    return time.perf_counter() - start
 
 
 def run_repro(workspace: Path, noop_runs: int = 3) -> dict:
@@ -349,9 +350,9 @@ def run_repro(workspace: Path, noop_runs: int = 3) -> dict:
     dvc = [sys.executable, "-m", "dvc", "repro"]
     status = subprocess.run([*dvc[:3], "status", "--json"], cwd=workspace, env=env, capture_output=True, text=True)
     stale = len(json.loads(status.stdout or "{}")) if status.returncode == 0 else None
-    full_s, _ = _timed_command(dvc, workspace, env)
+    full_s = _timed_command(dvc, workspace, env)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    noop = [_timed_command(dvc, workspace, env)[0] for _ in range(noop_runs)]
+    noop = [_timed_command(dvc, workspace, env) for _ in range(noop_runs)]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=workspace, capture_output=True, text=True)
     return {"workspace_commit": commit.stdout.strip(), "stages_to_run": stale, "repro_s": full_s,
             "repro_cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_gib": usage.ru_maxrss / 2**20,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from benchmark.errors import DataError, run_cli
+from benchmark.errors import DataError, first_line, run_cli
 from benchmark.report import summarise
 from benchmark.results import load_results
 
@@ -32,7 +32,7 @@ def read_reference(path: Path, protocol: str = "mgca") -> pd.DataFrame:
     try:
         ref = pd.read_csv(path)
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DataError(path, f"not a readable CSV ({str(err).splitlines()[0]})") from None
+        raise DataError(path, f"not a readable CSV ({first_line(err)})") from None
     missing = [k for k in KEYS + ["value"] if k not in ref]
     if missing:
         raise DataError(path, f"reference lacks column(s) {', '.join(missing)}")

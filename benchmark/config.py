@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from benchmark.errors import DataError
+from benchmark.errors import DataError, first_line
 
 DEFAULT_PARAMS = Path("params.yaml")
 
@@ -25,7 +25,7 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise DataError(path, f"not valid YAML ({str(err).splitlines()[0]})") from None
+        raise DataError(path, f"not valid YAML ({first_line(err)})") from None
     if not isinstance(data, dict) or "profiles" not in data:
         raise DataError(path, "missing 'profiles' mapping")
     return data

@@ -22,7 +22,7 @@ import numpy as np
 from benchmark.atomic import atomic_dir
 from benchmark.config import add_profile_args, load_profile
 from benchmark.errors import DataError, read_json_object, run_cli
-from benchmark.store import Store, check_described_array, sha256_file
+from benchmark.store import Store, check_described_array, describe_array
 from benchmark.text import embed_with_cache, resolve_lm
 
 EMBED_SCHEMA = 1
@@ -70,8 +70,7 @@ def write_embeddings(out: Path, vectors: np.ndarray, lm: dict, store: Store) -> 
     with atomic_dir(out) as tmp:
         np.save(tmp / "embeddings.npy", vectors)
         info = {**lm, "schema": EMBED_SCHEMA, "dim": int(vectors.shape[1]), "count": len(vectors),
-                "shape": list(vectors.shape), "dtype": str(vectors.dtype), "sha256": sha256_file(tmp / "embeddings.npy"),
-                "store_manifest_sha256": store.info["manifest_sha256"]}
+                **describe_array(tmp / "embeddings.npy"), "store_manifest_sha256": store.info["manifest_sha256"]}
         (tmp / "lm.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return info
 

@@ -25,7 +25,7 @@ from torch import nn
 
 from benchmark.atomic import atomic_path
 from benchmark.checkpoint import check_fits
-from benchmark.errors import DataError
+from benchmark.errors import DataError, first_line
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101")
 ENCODER_FILE = "encoder.safetensors"
@@ -98,7 +98,7 @@ def load_encoder(folder: str | Path) -> tuple[ImageEncoder, dict]:
             header = fh.metadata() or {}
         state = load_file(str(path))
     except Exception as err:
-        raise DataError(path, f"unreadable safetensors checkpoint ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+        raise DataError(path, f"unreadable safetensors checkpoint ({first_line(err)})") from None
     if header.get("schema") != str(ENCODER_SCHEMA):
         raise DataError(path, f"encoder schema {header.get('schema')!r}, expected '{ENCODER_SCHEMA}' (written by another "
                         "version); pre-train or import it again")

@@ -28,6 +28,13 @@ class DataError(Exception):
         self.problem = problem
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of a library's error message (its type name when the message is empty),
+    to quote inside a one-line DataError."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
 def read_json_object(path: str | Path, what: str, hint: str = "") -> dict:
     """A JSON object file that a stage wrote (a description, a meta file); a damaged one is a
     DataError naming it, ``hint`` says what to do (e.g. "; prepare it again")."""

@@ -24,7 +24,7 @@ from benchmark.atomic import atomic_dir
 from benchmark.config import add_profile_args, load_profile
 from benchmark.encoders import ENCODER_FILE, ImageEncoder, load_encoder
 from benchmark.errors import DataError, read_json_object, run_cli
-from benchmark.store import Store, check_described_array, sha256_file
+from benchmark.store import Store, check_described_array, describe_array, sha256_file
 from benchmark.transforms import to_input
 
 FEATURES_SCHEMA = 1
@@ -113,10 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         feats = extract_pooled(encoder, store.images, size)
         info = {"schema": FEATURES_SCHEMA, "encoder": meta, "arch": encoder.arch, "encoder_sha256": encoder_sha256,
                 "store": store.info["dataset"], "store_manifest_sha256": store.info["manifest_sha256"],
-                "input_size": size, "shape": list(feats.shape), "dtype": str(feats.dtype)}
+                "input_size": size}
         with atomic_dir(args.out / dataset) as tmp:
             np.save(tmp / "features.npy", feats)
-            info["sha256"] = sha256_file(tmp / "features.npy")
+            info.update(describe_array(tmp / "features.npy"))
             (tmp / "features.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
         print(f"features: {feats.shape} from {args.encoder} in {time.perf_counter() - start:.1f}s -> {args.out / dataset}")
     return 0

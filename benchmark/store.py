@@ -76,6 +76,13 @@ def read_npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype, int]:
     return tuple(shape), dtype, offset
 
 
+def describe_array(path: Path) -> dict:
+    """Shape, dtype and SHA-256 of a written ``.npy``: what :func:`check_described_array` checks
+    it against when it is read back."""
+    shape, dtype, _ = read_npy_header(path)
+    return {"shape": list(shape), "dtype": str(dtype), "sha256": sha256_file(path)}
+
+
 def check_described_array(path: Path, info: dict, description: str) -> tuple[int, ...]:
     """Check a cached ``.npy`` against the shape, dtype and SHA-256 its description file
     (``description``, e.g. "features.json") records; returns its shape."""

@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from benchmark.errors import DataError
+from benchmark.errors import DataError, first_line
 from benchmark.imaging import Letterbox
 
 
@@ -60,9 +60,9 @@ def read_table(path: Path, required: tuple[str, ...], **kwargs) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as err:
-        raise DataError(path, f"cannot parse CSV ({_first_line(err)})") from None
+        raise DataError(path, f"cannot parse CSV ({first_line(err)})") from None
     except (EOFError, zlib.error, zipfile.BadZipFile) as err:  # truncated or corrupt .gz / .zip
-        raise DataError(path, f"cannot decompress ({type(err).__name__}: {_first_line(err)})") from None
+        raise DataError(path, f"cannot decompress ({type(err).__name__}: {first_line(err)})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in required if c not in frame.columns]
     if missing:
@@ -72,16 +72,22 @@ def read_table(path: Path, required: tuple[str, ...], **kwargs) -> pd.DataFrame:
     return frame
 
 
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
-
-
 def cell(value: object) -> str:
     """A table cell as a person reads it in the file: ``2.0``, ``nan``, ``'abc'`` (not ``np.float64(2.0)``)."""
     if isinstance(value, np.generic):
         value = value.item()
     return repr(value)
+
+
+def choice_column(values: pd.Series, allowed: tuple[str, ...], path: Path, rule: str) -> pd.Series:
+    """Stripped text cells that must be one of ``allowed``; the first other value is a
+    DataError naming its row (``rule`` says what is allowed, e.g. "split must be ...")."""
+    out = values.fillna("").astype(str).str.strip()
+    bad = ~out.isin(allowed).to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(path, f"{rule}, got {cell(values.iloc[i])}", row=csv_row(i))
+    return out
 
 
 def csv_row(index: int) -> int:

@@ -28,7 +28,7 @@ import pandas as pd
 
 from benchmark.errors import DataError
 from benchmark.imaging import read_image_uint8
-from benchmark.readers.base import Reader, cell, csv_row, read_table
+from benchmark.readers.base import Reader, cell, choice_column, csv_row, read_table
 
 TRAIN_FILE = "train.csv"
 VALID_FILE = "valid.csv"
@@ -89,12 +89,7 @@ def _read_csv(path: Path, split: str) -> tuple[pd.DataFrame, int]:
                             row=csv_row(i))
         ids.append(match.group(1))
         groups.append(match.group(2))
-    view = raw["Frontal/Lateral"].fillna("").astype(str).str.strip()
-    bad = ~view.isin(VIEWS).to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataError(path, f"Frontal/Lateral must be Frontal or Lateral, got {cell(raw['Frontal/Lateral'].iloc[i])}",
-                        row=csv_row(i))
+    view = choice_column(raw["Frontal/Lateral"], VIEWS, path, "Frontal/Lateral must be Frontal or Lateral")
     table = pd.DataFrame({"id": ids, "group": groups, "official_split": split}, dtype=object)
     for column in OBSERVATIONS:
         if column in raw and column not in COMPETITION_LABELS:

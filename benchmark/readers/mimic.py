@@ -17,7 +17,7 @@ import pandas as pd
 
 from benchmark.errors import DataError
 from benchmark.imaging import read_image_uint8
-from benchmark.readers.base import Reader, cell, csv_row, read_table
+from benchmark.readers.base import Reader, cell, choice_column, csv_row, read_table
 
 METADATA_FILE = "mimic-cxr-2.0.0-metadata.csv.gz"
 SPLIT_FILE = "mimic-cxr-2.0.0-split.csv.gz"
@@ -79,12 +79,7 @@ def _official_splits(meta: pd.DataFrame, meta_path: Path, split_path: Path) -> p
         i = int(np.flatnonzero(dup)[0])
         first = csv_row(int(np.flatnonzero((ids == ids.iloc[i]).to_numpy())[0]))
         raise DataError(split_path, f"dicom_id {ids.iloc[i]!r} listed twice (first on row {first})", row=csv_row(i))
-    values = split["split"].fillna("").astype(str).str.strip()
-    bad = ~values.isin(OFFICIAL_SPLITS).to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataError(split_path, f"split must be one of {', '.join(OFFICIAL_SPLITS)}, got {split['split'].iloc[i]!r}",
-                        row=csv_row(i))
+    values = choice_column(split["split"], OFFICIAL_SPLITS, split_path, f"split must be one of {', '.join(OFFICIAL_SPLITS)}")
     out = meta["dicom_id"].map(dict(zip(ids, values)))
     missing = out.isna().to_numpy()
     if missing.any():

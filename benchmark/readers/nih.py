@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.errors import DataError
+from benchmark.errors import DataError, first_line
 from benchmark.imaging import read_image_uint8
 from benchmark.readers.base import Reader, csv_row, read_table
 from benchmark.readers.chexpert import strat_key
@@ -53,7 +53,7 @@ def read_image_list(path: Path) -> dict[str, int]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (UnicodeDecodeError, OSError) as err:
-        raise DataError(path, f"cannot read list ({str(err).splitlines()[0]})") from None
+        raise DataError(path, f"cannot read list ({first_line(err)})") from None
     out: dict[str, int] = {}
     for line_no, line in enumerate(text.splitlines(), start=1):
         name = line.strip()
