@@ -303,7 +303,7 @@ def bench_heads(stores: dict, cfg: BenchConfig, profile: dict) -> dict:
         head = UNetHead(frozen.encoder.map_channels, tuple(seg_cfg["decoder_channels"]))
         fit = train_segmentation(head, tr, masks_at(store.masks[train], size), va, masks_at(store.masks[valid], size),
                                  seg_cfg, 8, cfg.seed)
-        return fit["best_valid_loss"]
+        return fit["best_valid"]
 
     def detection(cache: bool) -> float:
         tr, va = sources(cache)
@@ -315,7 +315,7 @@ def bench_heads(stores: dict, cfg: BenchConfig, profile: dict) -> dict:
         fit = train_detection(head, tr, boxes_at(boxes.iloc[train].tolist(), store.images.shape[-1], size), va,
                               boxes_at(boxes.iloc[valid].tolist(), store.images.shape[-1], size), anchors_for(size),
                               det_cfg, float(det_cfg["lr"]), 8, cfg.seed)
-        return fit["best_valid_map"]
+        return fit["best_valid"]
 
     out = {}
     for task, fn in (("segmentation", segmentation), ("detection", detection)):

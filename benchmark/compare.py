@@ -20,7 +20,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from benchmark.errors import DataError, first_line, run_cli
-from benchmark.report import summarise
+from benchmark.report import control_failures, summarise
 from benchmark.results import load_results
 
 KEYS = ["method", "dataset", "task", "metric", "fraction"]
@@ -56,14 +56,27 @@ def parse_tolerances(items: list[str]) -> dict[str, float]:
 
 
 def compare(ours: pd.DataFrame, ref: pd.DataFrame, tolerance: float, per_metric: dict[str, float]) -> pd.DataFrame:
-    """One row per reference cell: ours, reference, delta, tolerance, status (ok / outside / missing)."""
-    mine = ours[KEYS + ["mean", "seeds"]].rename(columns={"mean": "ours"})
+    """One row per reference cell: ours, reference, delta, tolerance, floor and status:
+
+    - ``ok``: within tolerance, and our cell is clear of its floor: evidence that the run
+      reproduces the reference;
+    - ``ok (floor)``: within tolerance, but our cell sits at its trivial floor (its interval
+      reaches it), where a broken head scores the same as a working one: not evidence;
+    - ``outside``: beyond tolerance; ``missing``: no result; ``nan``: our value is NaN (always
+      a failure, ``--allow-missing`` or not).
+    """
+    extra = [c for c in ("floor", "at_floor", "nan_runs") if c in ours]
+    mine = ours[KEYS + ["mean", "seeds", *extra]].rename(columns={"mean": "ours"})
     table = ref[KEYS + ["value"]].rename(columns={"value": "reference"}).merge(mine, on=KEYS, how="left")
     table["delta"] = table["ours"] - table["reference"]
     table["tolerance"] = table["metric"].map(per_metric).fillna(tolerance)
     table["status"] = "ok"
+    if "at_floor" in table:
+        table.loc[table["at_floor"].eq(True), "status"] = "ok (floor)"
     table.loc[table["delta"].abs() > table["tolerance"] + 1e-9, "status"] = "outside"
     table.loc[table["ours"].isna(), "status"] = "missing"
+    if "nan_runs" in table:
+        table.loc[table["nan_runs"].fillna(0) > 0, "status"] = "nan"
     return table
 
 
@@ -86,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric-tolerance", nargs="*", default=[], metavar="METRIC=POINTS",
                         help="per-metric tolerance, e.g. dice=2 map=1")
     parser.add_argument("--allow-missing", action="store_true", help="reference cells without a result do not fail")
+    parser.add_argument("--min-evidence", type=int, default=0, metavar="N",
+                        help="fail unless at least N cells match the reference while clear of their floor (default 0)")
     args = parser.parse_args(argv)
     results = load_results(args.results)
     if args.profile:
@@ -106,14 +121,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.reference:
         raise DataError(None, "give --reference FILE to compare with, or --write-reference FILE")
-    table = compare(summarise(results), read_reference(args.reference, args.protocol), args.tolerance,
+    summary = summarise(results)
+    table = compare(summary, read_reference(args.reference, args.protocol), args.tolerance,
                     parse_tolerances(args.metric_tolerance))
-    shown = table.assign(ours=table["ours"].round(2), delta=table["delta"].round(2))
+    shown = table.drop(columns=[c for c in ("at_floor", "nan_runs") if c in table])
+    shown = shown.assign(**{c: shown[c].round(2) for c in ("ours", "delta", "floor") if c in shown})
     print(tabulate(shown, headers="keys", tablefmt="github", showindex=False))
-    failing = table["status"].eq("outside") | (table["status"].eq("missing") & (not args.allow_missing))
-    print(f"compare: {int((table['status'] == 'ok').sum())} of {len(table)} cells within tolerance"
-          + (f"; {int(failing.sum())} failing" if failing.any() else ""))
-    return 1 if failing.any() else 0
+    failing = table["status"].isin(["outside", "nan"]) | (table["status"].eq("missing") & (not args.allow_missing))
+    evidence, at_floor = int(table["status"].eq("ok").sum()), int(table["status"].eq("ok (floor)").sum())
+    print(f"compare: {evidence + at_floor} of {len(table)} cells within tolerance: {evidence} as evidence, {at_floor} at "
+          f"their trivial floor (not evidence)" + (f"; {int(failing.sum())} failing" if failing.any() else ""))
+    controls = control_failures(summary)
+    for line in controls:
+        print(f"compare: CONTROL FAILED: {line}")
+    if evidence < args.min_evidence:
+        print(f"compare: only {evidence} evidence cells, fewer than --min-evidence {args.min_evidence}")
+    return 1 if failing.any() or controls or evidence < args.min_evidence else 0
 
 
 if __name__ == "__main__":

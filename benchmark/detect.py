@@ -19,17 +19,18 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_iou, nms
 
-from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, run_head_stage
+from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, run_head_stage, shuffled
 from benchmark.errors import DataError, run_cli
-from benchmark.metrics import MGCA_IOU_THRESHOLDS, DetectionMatches, detection_map
+from benchmark.metrics import DetectionMatches, score_detections
+from benchmark.numerics import dtype
 from benchmark.results import write_result
 from benchmark.store import Store
+from benchmark.training import fit_early_stopping
 
 METRIC = "map"
 #: YOLOv3's COCO anchors (w, h) in pixels of a 416 px input; rows 0-2 stride 8, 3-5 stride 16, 6-8 stride 32
@@ -40,7 +41,7 @@ LOSS_WEIGHTS = {"xy": 2.5, "wh": 2.5, "conf": 1.0, "cls": 1.0}
 
 def anchors_for(size: int) -> torch.Tensor:
     """(9, 2) anchors for a ``size``-px input."""
-    return torch.tensor(COCO_ANCHORS, dtype=torch.float32) * size / 416
+    return torch.tensor(COCO_ANCHORS, dtype=dtype()) * size / 416
 
 
 def _cbl(cin: int, cout: int, k: int) -> nn.Sequential:
@@ -162,7 +163,7 @@ def decode(outputs: list[torch.Tensor], anchors: torch.Tensor, conf_threshold: f
 
 def boxes_at(manifest_boxes: list[str], store_size: int, size: int) -> list[torch.Tensor]:
     """Manifest boxes (JSON, store pixels) -> (M, 4) tensors in input pixels."""
-    return [torch.tensor(json.loads(b or "[]"), dtype=torch.float32).reshape(-1, 4) * size / store_size for b in manifest_boxes]
+    return [torch.tensor(json.loads(b or "[]"), dtype=dtype()).reshape(-1, 4) * size / store_size for b in manifest_boxes]
 
 
 @torch.no_grad()
@@ -183,9 +184,9 @@ def train_detection(head: YOLOv3Head, train: MapSource, train_boxes: list[torch.
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     optim = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=float(cfg["weight_decay"]))
-    best, best_state, best_epoch, stale, epoch, history = -1.0, None, 0, 0, 0, []
     targets_valid = [{"boxes": b} for b in valid_boxes]
-    for epoch in range(1, int(cfg["max_epochs"]) + 1):
+
+    def train_epoch(epoch: int) -> float:
         head.train()
         order = torch.randperm(len(train.rows), generator=gen).numpy()
         total = 0.0
@@ -198,26 +199,13 @@ def train_detection(head: YOLOv3Head, train: MapSource, train_boxes: list[torch.
             terms["loss"].backward()
             optim.step()
             total += float(terms["loss"].detach()) * len(idx)
-        valid_map = DetectionMatches.compute(predict(head, valid, anchors, cfg), targets_valid).map()
-        history.append({"epoch": epoch, "train_loss": total / len(order), "valid_map": valid_map})
-        if valid_map > best:
-            best, best_epoch, stale = valid_map, epoch, 0
-            best_state = {k: v.clone() for k, v in head.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= int(cfg["patience"]):
-                break
-    head.load_state_dict(best_state)
-    return {"epochs_run": epoch, "best_epoch": best_epoch, "best_valid_map": best, "history": history}
+        return total / len(order)
 
-
-def bootstrap_map_ci(matches: DetectionMatches, n: int, seed: int) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mAP over resampled test images (matching done once)."""
-    rng = np.random.default_rng(seed)
-    count = len(matches.scores)
-    values = [matches.map(rng.integers(0, count, count)) for _ in range(n)]
-    lo, hi = np.quantile(values, [0.025, 0.975])
-    return float(lo), float(hi)
+    fit = fit_early_stopping(head, train_epoch,
+                             lambda: DetectionMatches.compute(predict(head, valid, anchors, cfg), targets_valid).map(),
+                             max_epochs=int(cfg["max_epochs"]), patience=int(cfg["patience"]), mode="max",
+                             valid_metric="map", where="detection head")
+    return fit.record()
 
 
 def require_boxes(store: Store) -> None:
@@ -243,23 +231,22 @@ def run_native(run: HeadRun, out: Path) -> None:
                 torch.manual_seed(seed)
                 head = YOLOv3Head(tuple(run.frozen.encoder.map_channels[1:]), tuple(run.cfg["widths"]),
                                   objectness_prior=run.cfg.get("objectness_prior"))
-                fit = train_detection(head, sources["train"], boxes["train"], sources["valid"], boxes["valid"],
+                train_boxes, valid_boxes = boxes["train"], boxes["valid"]
+                if run.shuffle_labels:  # the negative control: boxes moved to other images
+                    train_boxes, valid_boxes = shuffled(train_boxes, seed, "train"), shuffled(valid_boxes, seed, "valid")
+                fit = train_detection(head, sources["train"], train_boxes, sources["valid"], valid_boxes,
                                       anchors, run.cfg, lr, batch, seed)
                 preds = predict(head, sources["test"], anchors, run.cfg)
-                value = detection_map(preds, targets)
-                compat = detection_map(preds, targets, mgca_compat=True)
-                matches = DetectionMatches.compute(preds, targets)
-                if abs(matches.map() - value) > 1e-5:  # the bootstrap must resample the metric it reports
-                    raise RuntimeError(f"precomputed matching gives mAP {matches.map():.6f}, torchmetrics {value:.6f}")
-                lo, hi = bootstrap_map_ci(matches, int(run.cfg["bootstrap"]), seed)
+                scored = score_detections(preds, targets, int(run.cfg["bootstrap"]), seed)
                 path = write_result(run.args.out, run.record(
-                    data.name, fraction, seed, feature_cache_s=data.encode_s, value=value, ci95=[lo, hi], status="ok", map_mgca_compat=compat,
-                    iou_thresholds=list(MGCA_IOU_THRESHOLDS), n={k: int(len(v.rows)) for k, v in sources.items()},
-                    boxes_test=int(sum(len(b) for b in boxes["test"])), lr=lr, batch_size=batch,
-                    epochs_run=fit["epochs_run"], best_epoch=fit["best_epoch"], best_valid_map=fit["best_valid_map"],
-                    wall_time_s=round(time.perf_counter() - start, 3)))
-                print(f"detect {run.args.method} {data.name} {fraction}% seed {seed}: mAP {value:.4f} "
-                      f"[{lo:.3f}, {hi:.3f}] (mgca_compat {compat:.4f}, epochs {fit['epochs_run']}) -> {out / path.name}")
+                    data.name, fraction, seed, feature_cache_s=data.encode_s, status="ok", **scored,
+                    labels_shuffled=run.shuffle_labels, n={k: int(len(v.rows)) for k, v in sources.items()},
+                    lr=lr, batch_size=batch, **fit, wall_time_s=round(time.perf_counter() - start, 3)))
+                lo, hi = scored["ci95"]
+                check = "" if scored["cocoeval_agrees"] else f", COCOeval gives {scored['map_cocoeval']:.6f}: recorded"
+                print(f"detect {run.args.method} {data.name} {fraction}% seed {seed}: mAP {scored['value']:.4f} "
+                      f"[{lo:.3f}, {hi:.3f}] (mgca_compat {scored['map_mgca_compat']:.4f}; epochs {fit['epochs_run']}, "
+                      f"best {fit['best_epoch']}{'' if fit['converged'] else ', NOT CONVERGED'}{check}) -> {out / path.name}")
 
 
 def main(argv: list[str] | None = None) -> int:

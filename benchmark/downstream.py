@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import json
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from benchmark.atomic import atomic_dir, is_hidden
 from benchmark.encoders import ENCODER_FILE, ImageEncoder, load_encoder
 from benchmark.errors import DataError
 from benchmark.features import unavailable_reason
+from benchmark.numerics import configure, current
 from benchmark.splits import ids_for, read_splits
 from benchmark.store import Store, sha256_file
 from benchmark.transforms import to_input
@@ -81,6 +83,15 @@ def run_head_stage(argv: list[str] | None, prog: str, description: str, datasets
             return run_openmmlab(run, task)
         run_native(run, out)
     return 0
+
+
+def shuffled(targets, seed: int, split: str):
+    """The negative control's targets: ``targets`` (rows of an array or tensor, or list items)
+    permuted across images, with a generator seeded by the run's seed and the split, so that a
+    head trained and selected on them can learn nothing about the test images."""
+    rng = np.random.default_rng([seed, zlib.crc32(split.encode())])
+    order = rng.permutation(len(targets))
+    return targets[order] if isinstance(targets, (np.ndarray, torch.Tensor)) else [targets[i] for i in order]
 
 
 def split_rows(store: Store, splits_path: Path, fraction: int) -> dict[str, np.ndarray]:
@@ -175,9 +186,10 @@ def result_record(*, method: str, dataset: str, task: str, head: str, fraction: 
     """The fields every result JSON carries; ``fields`` add the task's own (value, ci95, n, ...)."""
     record = {"method": method, "dataset": dataset, "task": task, "head": head, "fraction": fraction, "seed": seed,
               "metric": metric, "profile": profile["name"], "data_kind": profile["data_kind"], "backend": backend,
-              "protocol": protocol}
+              "protocol": protocol, "precision": current()}
     if encoder is not None:
         record.update({"lm": encoder.meta.get("lm"), "arch": encoder.encoder.arch, "encoder_sha256": encoder.sha256,
+                       "control": encoder.meta.get("control"),
                        "pretrain_parameters": encoder.meta.get("parameters")})
     return {**record, **fields}
 
@@ -229,6 +241,11 @@ class HeadRun:
             yield HeadDataset(name, store, splits_path, maps, round(time.perf_counter() - start, 3))
 
     @property
+    def shuffle_labels(self) -> bool:
+        """True for the negative control (its encoder's meta.json says so): train on shuffled targets."""
+        return bool(self.frozen.meta.get("shuffle_labels"))
+
+    @property
     def backend(self) -> str:
         return self.common["backend"]
 
@@ -259,8 +276,8 @@ def start_head_run(argv: list[str] | None, prog: str, description: str, datasets
     profile = load_profile(args.params, args.profile)
     cfg = profile[{"segmentation": "segment", "detection": "detect"}[task]]
     args.fractions = args.fractions or [int(f) for f in cfg["fractions"]]
-    torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
     backend = cfg.get("backend", "native")
+    configure(profile, None if backend == "native" else "float32")  # OpenMMLab's models are float32
     if backend == "openmmlab":  # the head is the configured OpenMMLab model (see benchmark.openmmlab)
         from benchmark.openmmlab.run import head_name
 

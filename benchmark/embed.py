@@ -22,6 +22,7 @@ import numpy as np
 from benchmark.atomic import atomic_dir
 from benchmark.config import add_profile_args, load_profile
 from benchmark.errors import DataError, read_json_object, run_cli
+from benchmark.numerics import configure, np_dtype
 from benchmark.store import Store, check_described_array, describe_array
 from benchmark.text import embed_with_cache, resolve_lm
 
@@ -64,7 +65,7 @@ def load_embeddings(text_dir: Path, store: Store, lm_name: str | None = None) ->
 
 def write_embeddings(out: Path, vectors: np.ndarray, lm: dict, store: Store) -> dict:
     """Write ``embeddings.npy`` and ``lm.json`` (``lm``: name, source, max_length) as one folder."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    vectors = np.ascontiguousarray(vectors, dtype=np_dtype())
     if vectors.ndim != 2 or len(vectors) != len(store.manifest):
         raise ValueError(f"need one vector per store row ({len(store.manifest)}), got shape {vectors.shape}")
     with atomic_dir(out) as tmp:
@@ -82,13 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("data/cache/text"))
     add_profile_args(parser)
     args = parser.parse_args(argv)
-    lm_cfg = load_profile(args.params, args.profile)["lm"]
+    profile = load_profile(args.params, args.profile)
+    lm_cfg = profile["lm"]
+    precision = configure(profile)
     store = Store.open(args.store)
     choice = resolve_lm(str(lm_cfg["name"]))
     start = time.perf_counter()
     texts = store.manifest["text"].astype(str).tolist()
     vectors, fresh = embed_with_cache(texts, choice, args.cache, int(lm_cfg["max_length"]), int(lm_cfg["batch_size"]))
-    write_embeddings(args.out, vectors, {**choice.as_dict(), "max_length": int(lm_cfg["max_length"])}, store)
+    write_embeddings(args.out, vectors, {**choice.as_dict(), "max_length": int(lm_cfg["max_length"]), "precision": precision}, store)
     print(f"embed: {len(texts)} reports ({len(set(texts))} unique, {fresh} newly encoded) with {choice.name} "
           f"[{choice.source}] in {time.perf_counter() - start:.1f}s -> {args.out}")
     return 0

@@ -24,6 +24,7 @@ from benchmark.atomic import atomic_dir
 from benchmark.config import add_profile_args, load_profile
 from benchmark.encoders import ENCODER_FILE, ImageEncoder, load_encoder
 from benchmark.errors import DataError, read_json_object, run_cli
+from benchmark.numerics import configure
 from benchmark.store import Store, check_described_array, describe_array, sha256_file
 from benchmark.transforms import to_input
 
@@ -38,7 +39,7 @@ def extract_pooled(encoder: ImageEncoder, images: np.ndarray, size: int, batch_s
     out = []
     for start in tqdm(range(0, images.shape[0], batch_size), desc="features", unit="batch", leave=False):
         x = to_input(torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])), size)
-        out.append(encoder(x).pooled.float().numpy())
+        out.append(encoder(x).pooled.numpy())
     return np.concatenate(out)
 
 
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     add_profile_args(parser)
     args = parser.parse_args(argv)
     profile = load_profile(args.params, args.profile)
-    torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
+    precision = configure(profile)
     size = int(profile["probe"]["input_size"])
     unavailable = unavailable_reason(args.encoder / "meta.json")
     if unavailable:
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         feats = extract_pooled(encoder, store.images, size)
         info = {"schema": FEATURES_SCHEMA, "encoder": meta, "arch": encoder.arch, "encoder_sha256": encoder_sha256,
                 "store": store.info["dataset"], "store_manifest_sha256": store.info["manifest_sha256"],
-                "input_size": size}
+                "input_size": size, "precision": precision}
         with atomic_dir(args.out / dataset) as tmp:
             np.save(tmp / "features.npy", feats)
             info.update(describe_array(tmp / "features.npy"))

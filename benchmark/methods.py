@@ -61,6 +61,11 @@ class TextMode:
         return k
 
 
+#: what a control method is for: ``positive`` must score well above the floor in every column,
+#: ``negative`` (probe and heads trained on shuffled labels) must score at the floor
+CONTROLS = ("positive", "negative")
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     name: str
@@ -68,6 +73,12 @@ class MethodSpec:
     title: str
     text: TextMode
     options: dict = field(default_factory=dict)
+    control: str | None = None  # one of CONTROLS, or None for a method under test
+
+    @property
+    def shuffle_labels(self) -> bool:
+        """The negative control's downstream runs train on shuffled targets."""
+        return self.control == "negative"
 
     def plugin_class(self) -> type["PretrainMethod"]:
         plugins = available_plugins()
@@ -96,6 +107,9 @@ class PretrainMethod(nn.Module):
     name: ClassVar[str]
     #: False for init baselines: the engine saves the initial encoder without training
     trains: ClassVar[bool] = True
+    #: True for supervised methods: ``loss`` gets the (B, L) 0/1 rows of the store's label
+    #: columns named by the option ``labels`` in place of the text
+    needs_labels: ClassVar[bool] = False
 
     def __init__(self, encoder: ImageEncoder, text: TextInput, cfg: dict) -> None:
         super().__init__()
@@ -166,8 +180,11 @@ def load_method_specs(path: Path = METHODS_FILE) -> dict[str, MethodSpec]:
         for key in ("plugin", "title", "text"):
             if key not in merged:
                 raise DataError(path, f"method {name!r}: missing {key!r}")
+        control = merged.get("control")
+        if control is not None and control not in CONTROLS:
+            raise DataError(path, f"method {name!r}: control must be one of {', '.join(CONTROLS)}, got {control!r}")
         specs[name] = MethodSpec(name, merged["plugin"], merged["title"], TextMode.parse(merged["text"], name),
-                                 dict(merged.get("options", {})))
+                                 dict(merged.get("options", {})), control)
     return specs
 
 

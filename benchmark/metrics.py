@@ -7,13 +7,23 @@
   accumulated over the whole test set, averaged over the two classes (the "mDice" that
   BenchX reports through MMSegmentation). It is much higher than :func:`dice` on
   pneumothorax-like data, where the background dominates: never compare the two.
-- :func:`detection_map`: class-agnostic COCO-style mAP (torchmetrics'
-  ``MeanAveragePrecision``) averaged over IoU 0.40:0.05:0.75, over all test images;
-  ``mgca_compat=True`` reproduces the reference code, which leaves out images without a
+- Detection mAP has **one definition**, COCO's (pycocotools ``COCOeval``, single class, area
+  range "all", at most 100 predictions per image, 101-point interpolated precision),
+  averaged over IoU 0.40:0.05:0.75. :class:`DetectionMatches` computes it from a matching
+  done once per image, so that the reported value, the bootstrap resamples and the
+  per-epoch validation are the same quantity; it reproduces ``COCOeval`` to the last bit
+  (IoU computed from x, y, w, h as ``maskApi.c`` does; same stable sorts; same recall
+  grid), tested on hundreds of random cases, and :func:`score_detections` checks it
+  against ``COCOeval`` on every test set and records both. :func:`detection_map` with
+  ``mgca_compat=True`` is the reference code's variant, which leaves out images without a
   prediction or without a ground-truth box.
-- :class:`DetectionMatches`: the same mAP from a matching done once per image, so that
-  bootstrap resamples and per-epoch validation do not re-run the whole evaluation; it
-  follows the COCO rules torchmetrics applies and is tested against it.
+
+  Why not torchmetrics' ``MeanAveragePrecision``: it builds the recall grid with
+  ``torch.linspace`` in float32, so 36 of the 101 grid points lie slightly above COCO's
+  (0.6 becomes 0.6000000238). Where a recall lands exactly on the grid (3 of 5 boxes
+  found) the precision is read one step further along the curve, or as 0 past the last
+  recall: its mAP is lower by multiples of 1/101 of a threshold's AP whenever recalls are
+  simple fractions, which they are on small test sets.
 """
 
 from __future__ import annotations
@@ -23,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torchvision.ops import box_iou
 
 #: IoU thresholds of the MGCA detection protocol: 0.40, 0.45, ..., 0.75
 MGCA_IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.40 + 0.05 * i, 2) for i in range(8))
@@ -60,33 +69,90 @@ def mean_dice_fg_bg(pred_masks: torch.Tensor, true_masks: torch.Tensor, threshol
     return float(sum(scores) / 2)
 
 
+def segmentation_floors(true: torch.Tensor) -> dict:
+    """The best score a mask-independent predictor gets on these test masks, for the Dice and
+    for the fg/bg mDice: predicting nothing (every image without a mask scores 1) or
+    everything, whichever scores higher. Cells at or below it show no segmentation at all."""
+    trivial = {"predict nothing": torch.zeros_like(true), "predict everything": torch.ones_like(true)}
+    out = {}
+    for field, metric in (("floor", lambda p: float(dice_per_image(p, true).mean())),
+                          ("mean_dice_fg_bg_floor", lambda p: mean_dice_fg_bg(p, true))):
+        scores = {name: metric(pred) for name, pred in trivial.items()}
+        name = max(scores, key=scores.get)
+        out[field], out[f"{field}_predictor"] = scores[name], name
+    return out
+
+
 def detection_map(preds: Sequence[dict], targets: Sequence[dict],
                   iou_thresholds: Sequence[float] = MGCA_IOU_THRESHOLDS, mgca_compat: bool = False) -> float:
-    """Class-agnostic mAP averaged over ``iou_thresholds``.
+    """Class-agnostic COCO mAP averaged over ``iou_thresholds`` (see the module docstring).
 
     ``preds[i]`` = {"boxes": (K, 4) xyxy, "scores": (K,)}, ``targets[i]`` = {"boxes": (M, 4) xyxy},
     one entry per test image (an image with no boxes has empty tensors). Returns a
-    fraction in [0, 1]; 0 when no image is left to score.
+    fraction in [0, 1]; 0 when no image with a box is left to score.
     """
-    from torchmetrics.detection import MeanAveragePrecision
+    matches = DetectionMatches.compute(preds, targets, iou_thresholds)
+    return matches.map(matches.mgca_compat_images() if mgca_compat else None)
 
-    if len(preds) != len(targets):
-        raise ValueError(f"{len(preds)} predictions for {len(targets)} images")
-    kept_p, kept_t = [], []
-    for p, t in zip(preds, targets):
-        boxes_p = torch.as_tensor(p["boxes"], dtype=torch.float32).reshape(-1, 4)
-        boxes_t = torch.as_tensor(t["boxes"], dtype=torch.float32).reshape(-1, 4)
-        if mgca_compat and (len(boxes_p) == 0 or len(boxes_t) == 0):
-            continue
-        kept_p.append({"boxes": boxes_p, "scores": torch.as_tensor(p["scores"], dtype=torch.float32).reshape(-1),
-                       "labels": torch.zeros(len(boxes_p), dtype=torch.long)})
-        kept_t.append({"boxes": boxes_t, "labels": torch.zeros(len(boxes_t), dtype=torch.long)})
-    if not kept_p:
+
+def coco_box_iou(dt_xyxy: np.ndarray, gt_xyxy: np.ndarray) -> np.ndarray:
+    """(K, M) IoU as pycocotools computes it (``bbIou`` in maskApi.c): from x, y, w, h with
+    w = x2 - x1, in float64 and in the same order of operations, so that an IoU that lands
+    exactly on a threshold is compared exactly as COCOeval compares it."""
+    d = np.asarray(dt_xyxy, dtype=np.float64).reshape(-1, 4)
+    g = np.asarray(gt_xyxy, dtype=np.float64).reshape(-1, 4)
+    d = np.concatenate([d[:, :2], d[:, 2:] - d[:, :2]], 1)  # x, y, w, h as loadRes receives them
+    g = np.concatenate([g[:, :2], g[:, 2:] - g[:, :2]], 1)
+    da, ga = d[:, 2] * d[:, 3], g[:, 2] * g[:, 3]
+    w = np.minimum(d[:, None, 2] + d[:, None, 0], g[None, :, 2] + g[None, :, 0]) - np.maximum(d[:, None, 0], g[None, :, 0])
+    h = np.minimum(d[:, None, 3] + d[:, None, 1], g[None, :, 3] + g[None, :, 1]) - np.maximum(d[:, None, 1], g[None, :, 1])
+    inter = w * h
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = inter / (da[:, None] + ga[None, :] - inter)
+    return np.where((w > 0) & (h > 0), iou, 0.0)
+
+
+def cocoeval_map(preds: Sequence[dict], targets: Sequence[dict], iou_thresholds: Sequence[float] = MGCA_IOU_THRESHOLDS,
+                 images: Sequence[int] | None = None, max_dets: int = 100) -> float:
+    """The same mAP computed by pycocotools' ``COCOeval`` itself (the reference; slower):
+    one category, area range "all", ``max_dets`` per image, mean of the precision table over
+    IoU thresholds and recall points. 0 when the images hold no box."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    chosen = range(len(targets)) if images is None else images
+    gt = {"images": [], "annotations": [], "categories": [{"id": 1}]}
+    dets = []
+    for image_id in chosen:
+        gt["images"].append({"id": int(image_id)})
+        for box in np.asarray(torch.as_tensor(targets[image_id]["boxes"], dtype=torch.float64).reshape(-1, 4)):
+            x, y, w, h = float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])
+            gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": int(image_id), "category_id": 1,
+                                      "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0})
+        p = preds[image_id]
+        boxes = np.asarray(torch.as_tensor(p["boxes"], dtype=torch.float64).reshape(-1, 4))
+        scores = np.asarray(torch.as_tensor(p["scores"], dtype=torch.float64).reshape(-1))
+        for box, score in zip(boxes, scores):
+            dets.append({"image_id": int(image_id), "category_id": 1, "score": float(score),
+                         "bbox": [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])]})
+    if not gt["annotations"] or not dets:
         return 0.0
-    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", iou_thresholds=list(iou_thresholds))
-    metric.update(kept_p, kept_t)
-    value = float(metric.compute()["map"])
-    return max(value, 0.0)  # torchmetrics reports -1 when no ground-truth box exists at all
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+        coco_gt = COCO()
+        coco_gt.dataset = gt
+        coco_gt.createIndex()
+        evaluator = COCOeval(coco_gt, coco_gt.loadRes(dets), "bbox")
+        evaluator.params.iouThrs = np.asarray(iou_thresholds, dtype=np.float64)
+        evaluator.params.areaRng, evaluator.params.areaRngLbl = [[0.0, 1e10]], ["all"]
+        evaluator.params.maxDets = [max_dets]
+        evaluator.params.imgIds = [int(i) for i in chosen]
+        evaluator.evaluate()
+        evaluator.accumulate()
+    precision = evaluator.eval["precision"][:, :, 0, 0, 0]  # (IoU thresholds, recall points)
+    return float(precision[precision > -1].mean()) if (precision > -1).any() else 0.0
 
 
 def auroc(y_true: np.ndarray, y_score: np.ndarray) -> float:
@@ -144,7 +210,7 @@ class DetectionMatches:
             s = s[order]
             hit = np.zeros((len(thresholds), len(s)), dtype=bool)
             if len(s) and len(boxes_t):
-                ious = box_iou(boxes_p[torch.from_numpy(order)], boxes_t).numpy()
+                ious = coco_box_iou(boxes_p[torch.from_numpy(order)].numpy(), boxes_t.numpy())
                 for ti, thr in enumerate(thresholds):
                     taken = np.zeros(len(boxes_t), dtype=bool)
                     for k in range(len(s)):
@@ -156,7 +222,11 @@ class DetectionMatches:
             scores.append(s)
             hits.append(hit)
             n_true.append(len(boxes_t))
-        return cls(scores, hits, np.asarray(n_true), tuple(float(x) for x in thresholds))
+        return cls(scores, hits, np.asarray(n_true, dtype=np.int64), tuple(float(x) for x in thresholds))
+
+    def mgca_compat_images(self) -> np.ndarray:
+        """The images the reference code scores: at least one prediction and one ground-truth box."""
+        return np.asarray([i for i, (s, n) in enumerate(zip(self.scores, self.n_true)) if len(s) and n], dtype=np.int64)
 
     def map(self, images: Sequence[int] | np.ndarray | None = None) -> float:
         """mAP over the given images (default: all, in order); 0 when they hold no box."""
@@ -180,3 +250,36 @@ class DetectionMatches:
             q[valid] = precision[at[valid]]
             aps.append(q.mean())
         return float(np.mean(aps))
+
+
+def bootstrap_map_ci(matches: DetectionMatches, n: int, seed: int, images: np.ndarray | None = None,
+                     alpha: float = 0.05) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mAP over resampled test images (the matching is done once)."""
+    images = np.arange(len(matches.scores)) if images is None else np.asarray(images)
+    if n <= 0 or len(images) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    values = [matches.map(images[rng.integers(0, len(images), len(images))]) for _ in range(n)]
+    lo, hi = np.quantile(values, [alpha / 2, 1 - alpha / 2])
+    return float(lo), float(hi)
+
+
+def score_detections(preds: Sequence[dict], targets: Sequence[dict], bootstrap: int, seed: int,
+                     iou_thresholds: Sequence[float] = MGCA_IOU_THRESHOLDS) -> dict:
+    """Every detection number a result carries: the mAP on all test images with its bootstrap
+    interval, the ``mgca_compat`` variant, the trivial floor (predicting nothing), and the same
+    mAP from ``COCOeval`` as a check. A disagreement is recorded (``cocoeval_agrees`` false,
+    both values kept) and never discards the trained head."""
+    matches = DetectionMatches.compute(preds, targets, iou_thresholds)
+    value = matches.map()
+    reference = cocoeval_map(preds, targets, iou_thresholds)
+    compat_images = matches.mgca_compat_images()
+    nothing = [{"boxes": torch.zeros(0, 4), "scores": torch.zeros(0)} for _ in targets]
+    return {"value": value, "ci95": list(bootstrap_map_ci(matches, bootstrap, seed)),
+            "map_cocoeval": reference, "cocoeval_agrees": bool(abs(reference - value) <= 1e-9),
+            "map_mgca_compat": matches.map(compat_images),
+            "floor": detection_map(nothing, targets, iou_thresholds), "floor_predictor": "predict nothing",
+            "map_mgca_compat_floor": detection_map(nothing, targets, iou_thresholds, mgca_compat=True),
+            "map_mgca_compat_floor_predictor": "predict nothing",
+            "iou_thresholds": [float(t) for t in iou_thresholds],
+            "boxes_test": int(matches.n_true.sum())}

@@ -46,6 +46,7 @@ from benchmark.embed import load_embeddings, read_lm_info
 from benchmark.encoders import ImageEncoder, save_encoder
 from benchmark.errors import DataError, run_cli
 from benchmark.methods import MethodSpec, PretrainMethod, TextInput, WeightsUnavailable, get_method
+from benchmark.numerics import configure, current, dtype
 from benchmark.store import Store
 from benchmark.text import LMChoice, lm_parameter_count, load_lm, resolve_lm
 from benchmark.text_encoder import ReportTokens, TrainableTextEncoder
@@ -75,8 +76,11 @@ class Reports:
     input: TextInput
     embeddings: torch.Tensor | None  # (n, dim) aligned with the training rows, for ``text: frozen``
     lm: dict | None  # recorded in meta.json
+    labels: torch.Tensor | None = None  # (n, L) 0/1 label rows, for supervised methods
 
     def batch(self, idx: np.ndarray) -> torch.Tensor | None:
+        if self.labels is not None:
+            return self.labels[idx]
         if self.embeddings is not None:
             return self.embeddings[idx]
         if self.input.encoder is not None:
@@ -94,7 +98,7 @@ def prepare_reports(spec: MethodSpec, store: Store, rows: np.ndarray, text_dir: 
     if spec.text.kind == "frozen":
         # checked: schema, size, SHA-256, this store's manifest and this LM (never half-read)
         embeddings, lm_info = load_embeddings(text_dir, store, choice.name)
-        return Reports(TextInput(dim=int(lm_info["dim"])), torch.from_numpy(embeddings[rows]),
+        return Reports(TextInput(dim=int(lm_info["dim"])), torch.from_numpy(embeddings[rows]).to(dtype()),
                        {**{k: lm_info[k] for k in ("name", "source", "max_length")}, "trainable_layers": 0,
                         "parameters": lm_parameter_count(choice)})
     lm_info = read_lm_info(text_dir)  # the embed stage's LM must be the one this run trains from
@@ -116,6 +120,24 @@ def prepare_reports(spec: MethodSpec, store: Store, rows: np.ndarray, text_dir: 
     lm = {"name": choice.name, "source": choice.source, "max_length": max_length, "layers": n_layers,
           "trainable_layers": n_layers - frozen, "parameters": sum(p.numel() for p in model.parameters())}
     return Reports(TextInput(dim=int(model.config.hidden_size), encoder=encoder), None, lm)
+
+
+def prepare_labels(spec: MethodSpec, store: Store, rows: np.ndarray, cfg: dict) -> Reports:
+    """The label rows a supervised method trains on: the store columns its option ``labels`` names."""
+    columns = list(method_options(spec, cfg).get("labels") or [])
+    missing = [c for c in columns if c not in store.manifest]
+    if not columns or missing:
+        raise DataError(store.path / "manifest.csv", f"method {spec.name!r} trains on label columns "
+                        f"{missing or '(none named: set options.labels)'} that the store does not have "
+                        "(MIMIC-CXR: mimic-cxr-2.0.0-chexpert.csv.gz in the dataset root)")
+    labels = store.manifest[columns].astype(float).to_numpy()[rows]
+    return Reports(TextInput(), None, None, torch.from_numpy(labels).to(dtype()))
+
+
+def method_config(spec: MethodSpec, cfg: dict) -> dict:
+    """The profile's pre-training settings for ``spec``: ``method_overrides.<method>`` (e.g. more
+    epochs for the positive control) over the profile's common values."""
+    return {**cfg, **((cfg.get("method_overrides") or {}).get(spec.name) or {})}
 
 
 def build_method(spec: MethodSpec, cfg: dict, text: TextInput, seed: int) -> PretrainMethod:
@@ -222,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     profile = load_profile(args.params, args.profile)
     cfg, seed = profile["pretrain"], int(profile["seed"])
-    torch.set_num_threads(int(cfg.get("num_threads", 2)))
+    configure(profile)
     spec = get_method(args.method)
     ctx = distributed.init_from_env()
     try:
@@ -235,11 +257,19 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
     start = time.perf_counter()
     store = Store.open(args.store)
     rows = np.flatnonzero(store.manifest["official_split"].astype(str).to_numpy() == "train")
-    trains = spec.plugin_class().trains
-    reports = prepare_reports(spec, store, rows, args.text, profile) if trains else Reports(TextInput(), None, None)
+    plugin = spec.plugin_class()
+    cfg = method_config(spec, cfg)
+    if not plugin.trains:
+        reports = Reports(TextInput(), None, None)
+    elif plugin.needs_labels:
+        reports = prepare_labels(spec, store, rows, cfg)
+    else:
+        reports = prepare_reports(spec, store, rows, args.text, profile)
+    trains = plugin.trains
     method = build_method(spec, cfg, reports.input, seed)
     base_meta = {"method": args.method, "plugin": spec.plugin, "title": spec.title, "arch": cfg["arch"], "seed": seed,
-                 "profile": profile["name"], "data_kind": profile["data_kind"]}
+                 "profile": profile["name"], "data_kind": profile["data_kind"], "precision": current(),
+                 "control": spec.control, "shuffle_labels": spec.shuffle_labels}
     try:
         method.initialize()
     except WeightsUnavailable as why:
@@ -253,7 +283,7 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
     ckpt_dir = args.checkpoints or args.out.with_name(args.out.name + ".ckpt")
     if trains:
         run_fp = fingerprint({"method": spec.name, "plugin": spec.plugin, "options": method_options(spec, cfg),
-                              "text": spec.text.__dict__, "pretrain": cfg, "seed": seed, "world": ctx.world_size,
+                              "text": spec.text.__dict__, "pretrain": cfg, "seed": seed, "precision": current(), "world": ctx.world_size,
                               "store": (args.store / "store.json").read_text(), "lm": reports.lm})
         log = train(method, store.images, rows, reports, cfg, seed, ctx, ckpt_dir, run_fp)
     if not ctx.is_main:

@@ -27,15 +27,17 @@ import torch
 from torch import nn
 
 from benchmark.config import add_profile_args, load_profile
-from benchmark.downstream import result_record, results_folder, split_rows, write_unavailable
+from benchmark.downstream import result_record, results_folder, shuffled, split_rows, write_unavailable
 from benchmark.encoders import ENCODER_FILE
 from benchmark.errors import DataError, read_json_object, run_cli
 from benchmark.features import load_features, unavailable_reason
 from benchmark.geometry import feature_geometry, write_geometry
 from benchmark.metrics import auroc
+from benchmark.numerics import configure, dtype
 from benchmark.readers.chexpert import COMPETITION_LABELS
 from benchmark.results import bootstrap_ci, write_result
 from benchmark.store import Store, sha256_file
+from benchmark.training import fit_early_stopping
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,15 @@ class ProbeTarget:
         aucs = [auroc(y_true[:, j], logits[:, j]) for j in range(y_true.shape[1]) if len(np.unique(y_true[:, j])) == 2]
         return float(np.mean(aucs)) if aucs else float("nan")
 
+    def floor(self, y_true: np.ndarray) -> tuple[float, str]:
+        """The score of the best constant predictor on ``y_true`` and its name: the majority
+        class for accuracy, a constant score (AUROC 0.5, ties averaged) for AUROC."""
+        if self.kind == "multiclass":
+            scores = [self.score(y_true, np.eye(self.classes)[np.full(len(y_true), k)]) for k in range(self.classes)]
+            k = int(np.argmax(scores))
+            return scores[k], f"always class {k}"
+        return self.score(y_true, np.zeros(y_true.shape)), "constant score"
+
     def scored_labels(self, y_true: np.ndarray) -> list[str]:
         """The label columns the test metric covers (AUROC needs both classes)."""
         if self.metric == "accuracy":
@@ -93,35 +104,132 @@ def fit_linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarr
     gen = torch.Generator().manual_seed(seed)
     multiclass = target.kind == "multiclass"
     as_target = (lambda y: torch.from_numpy(y).long()) if multiclass else \
-        (lambda y: torch.from_numpy(y).float().reshape(len(y), -1))
+        (lambda y: torch.from_numpy(y).to(dtype()).reshape(len(y), -1))
     features = encode or (lambda x: x)
     xt, yt = torch.from_numpy(np.asarray(x_train)), as_target(y_train)
     xv, yv = torch.from_numpy(np.asarray(x_valid)), as_target(y_valid)
     if encode is None:
-        xt, xv = xt.float(), xv.float()
+        xt, xv = xt.to(dtype()), xv.to(dtype())
     layer = nn.Linear(int(features(xt[:1]).shape[1]), target.outputs)
     optim = torch.optim.AdamW(layer.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
     loss_fn = nn.CrossEntropyLoss() if multiclass else nn.BCEWithLogitsLoss()
-    batch, patience = int(cfg["batch_size"]), int(cfg["patience"])
-    best, best_state, best_epoch, stale, epoch = float("inf"), None, 0, 0, 0
-    for epoch in range(1, int(cfg["max_epochs"]) + 1):
-        order = torch.randperm(len(xt), generator=gen)
+    batch = int(cfg["batch_size"])
+
+    def train_epoch(epoch: int) -> float:
+        order, total = torch.randperm(len(xt), generator=gen), 0.0
         for s in range(0, len(xt), batch):
             idx = order[s:s + batch]
             optim.zero_grad(set_to_none=True)
-            loss_fn(layer(features(xt[idx])), yt[idx]).backward()
+            loss = loss_fn(layer(features(xt[idx])), yt[idx])
+            loss.backward()
             optim.step()
-        with torch.no_grad():
-            valid_loss = float(loss_fn(layer(features(xv)), yv))
-        if valid_loss < best:
-            best, best_epoch, stale = valid_loss, epoch, 0
-            best_state = {k: v.clone() for k, v in layer.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= patience:
-                break
-    layer.load_state_dict(best_state)
-    return layer, {"epochs_run": epoch, "best_epoch": best_epoch, "best_valid_loss": best}
+            total += float(loss.detach()) * len(idx)
+        return total / len(xt)
+
+    @torch.no_grad()
+    def validate() -> float:
+        return float(loss_fn(layer(features(xv)), yv))
+
+    fit = fit_early_stopping(layer, train_epoch, validate, max_epochs=int(cfg["max_epochs"]), patience=int(cfg["patience"]),
+                             where="linear probe")
+    return layer, fit.record()
+
+
+#: the result's ``head`` for each probe solver: the AdamW linear layer (MGCA's probe) and the converged
+#: L-BFGS logistic regression on standardised features
+PROBE_HEADS = {"adamw": "linear", "lbfgs": "logistic"}
+#: regularisation strengths tried when the profile names none: 10^-4 ... 10^2 (scikit-learn's C = 1 / lambda)
+DEFAULT_C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+#: logit of a class the training fraction never shows (it can never be predicted)
+ABSENT_CLASS_LOGIT = -1e30
+
+
+@dataclass
+class LogisticProbe:
+    """Logistic regression on standardised features: the converged probe.
+
+    The features are centred and scaled with the training split's mean and standard
+    deviation (a dimension constant on the training split is only centred). Binary and
+    multi-label targets get one scikit-learn ``LogisticRegression`` per label, multiclass
+    targets one multinomial model; a label with one class in the training rows gets that
+    class's constant log-odds instead of a model."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    models: list  # per output group: a fitted LogisticRegression, or a float (constant logit)
+    outputs: int
+    kind: str
+
+    def standardise(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        z = self.standardise(x)
+        if self.kind == "multiclass":
+            model = self.models[0]
+            out = np.full((len(z), self.outputs), ABSENT_CLASS_LOGIT)
+            if isinstance(model, float):  # one class seen in training: always that class
+                out[:, int(model)] = 0.0
+                return out
+            scores = model.decision_function(z)
+            if scores.ndim == 1:  # two classes seen: scikit-learn returns the log-odds of the second
+                scores = np.stack([-scores / 2, scores / 2], 1)
+            out[:, model.classes_.astype(int)] = scores
+            return out
+        return np.stack([np.full(len(z), m) if isinstance(m, float) else m.decision_function(z) for m in self.models], 1)
+
+
+def _fit_logistic(z: np.ndarray, y: np.ndarray, c: float, max_iter: int, kind: str) -> tuple[list, list[int]]:
+    """One model per output group at regularisation ``c``; returns the models and their iteration counts."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    def fit(target: np.ndarray):
+        classes = np.unique(target)
+        if len(classes) < 2:  # nothing to separate: the constant that one class implies
+            value = float(classes[0])
+            return (value if kind == "multiclass" else (30.0 if value > 0.5 else -30.0)), 0
+        model = LogisticRegression(C=c, solver="lbfgs", max_iter=max_iter, tol=1e-6)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # recorded through n_iter_ instead
+            model.fit(z, target)
+        return model, int(np.max(model.n_iter_))
+
+    groups = [y] if kind == "multiclass" else [y[:, j] for j in range(y.shape[1])]
+    fitted = [fit(g) for g in groups]
+    return [m for m, _ in fitted], [n for _, n in fitted]
+
+
+def fit_logistic_probe(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray,
+                       cfg: dict, target: "ProbeTarget") -> tuple[LogisticProbe, dict]:
+    """L-BFGS logistic regression on standardised features, its regularisation chosen on the
+    validation split: every C of ``cfg["c_grid"]`` is fitted to convergence and the one with
+    the best validation metric is kept (ties: the stronger regularisation, i.e. the smaller C).
+    Deterministic: no seed changes the result."""
+    x_train = np.asarray(x_train, dtype=np.float64)
+    mean = x_train.mean(0)
+    scale = x_train.std(0)
+    scale[scale < 1e-12] = 1.0
+    grid = sorted(float(c) for c in cfg.get("c_grid", DEFAULT_C_GRID))
+    max_iter = int(cfg.get("max_iter", 1000))
+    y_train, y_valid = np.asarray(y_train), np.asarray(y_valid)
+    if target.kind != "multiclass":
+        y_train, y_valid = y_train.reshape(len(y_train), -1), y_valid.reshape(len(y_valid), -1)
+    z = (x_train - mean) / scale
+    best, scores = None, []
+    for c in grid:
+        models, iterations = _fit_logistic(z, y_train, c, max_iter, target.kind)
+        probe = LogisticProbe(mean, scale, models, target.outputs, target.kind)
+        score = target.score(y_valid, probe.logits(x_valid))
+        scores.append(score)
+        if best is None or (np.isfinite(score) and (not np.isfinite(best[0]) or score > best[0])):
+            best = (score, c, probe, iterations)
+    score, c, probe, iterations = best
+    return probe, {"solver": "lbfgs", "c": c, "c_grid": grid, "valid_scores": [float(s) for s in scores],
+                   "best_valid": float(score), "valid_metric": target.metric, "max_iter": max_iter,
+                   "iterations": iterations, "converged": bool(max(iterations) < max_iter)}
 
 
 def read_encoder_meta(path: Path | None) -> dict:
@@ -138,7 +246,8 @@ def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractio
     """Every fraction x seed of one dataset; results into ``out``."""
     cfg = profile["probe"]
     target = TARGETS[dataset]
-    common = {"method": args.method, "task": "classification", "head": "linear", "metric": target.metric,
+    common = {"method": args.method, "task": "classification", "head": PROBE_HEADS.get(str(cfg.get("solver", "adamw")), "linear"),
+              "metric": target.metric,
               "profile": profile, "protocol": args.protocol}
     features = args.features / dataset
     unavailable = unavailable_reason(features / "features.json")
@@ -152,7 +261,7 @@ def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractio
     if missing:
         raise DataError(store.path / "manifest.csv", f"no label column(s) {missing} for the {dataset} probe")
     y_all = target.labels(store.manifest)
-    encoder_fields = {"lm": meta.get("lm"), "arch": feat_info["arch"],
+    encoder_fields = {"lm": meta.get("lm"), "arch": feat_info["arch"], "control": meta.get("control"),
                       "pretrain_parameters": meta.get("parameters"), "encoder_sha256": feat_info["encoder_sha256"]}
     test_rows = split_rows(store, splits_path, 100)["test"]
     geometry = feature_geometry(feats[test_rows])
@@ -161,28 +270,55 @@ def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractio
                          **encoder_fields, **geometry})
     print(f"probe {args.method} {dataset}: effective rank {geometry['effective_rank']:.1f} of {geometry['dim']}, "
           f"top 1% of dimensions hold {100 * geometry['top1pct_variance_share']:.1f}% of the variance")
+    solver = str(cfg.get("solver", "adamw"))
+    shuffle = bool(meta.get("shuffle_labels"))  # the negative control: its training labels carry no signal
+    # the L-BFGS probe has no randomness: one run stands for every seed (unless labels are shuffled per seed)
+    run_seeds = seeds if solver == "adamw" or shuffle else seeds[:1]
     for fraction in fractions:
         rows = split_rows(store, splits_path, fraction)
-        scored = target.scored_labels(y_all[rows["test"]])
+        y_test = y_all[rows["test"]]
+        scored = target.scored_labels(y_test)
         if not scored:
             raise DataError(splits_path, f"no {dataset} label has both classes in the test split; AUROC is undefined")
         class_counts = {k: np.bincount(y_all[r], minlength=target.classes).tolist() if target.kind == "multiclass"
                         else y_all[r].sum(0).astype(int).tolist() for k, r in rows.items()}
-        for seed in seeds:
+        floor, floor_predictor = target.floor(y_test)
+        for seed in run_seeds:
             start = time.perf_counter()
-            layer, fit = fit_linear_probe(feats[rows["train"]], y_all[rows["train"]], feats[rows["valid"]],
-                                          y_all[rows["valid"]], cfg, seed, target)
-            with torch.no_grad():
-                logits = layer(torch.from_numpy(feats[rows["test"]]).float()).numpy()
-            y_test = y_all[rows["test"]]
+            y_train, y_valid = y_all[rows["train"]], y_all[rows["valid"]]
+            if shuffle:
+                y_train, y_valid = shuffled(y_train, seed, "train"), shuffled(y_valid, seed, "valid")
+            logits, fit = fit_and_predict(solver, feats[rows["train"]], y_train, feats[rows["valid"]], y_valid,
+                                          feats[rows["test"]], cfg, seed, target)
             value = target.score(y_test, logits)
             lo, hi = bootstrap_ci(target.score, y_test, logits, n=int(cfg.get("bootstrap", 1000)), seed=seed)
             path = write_result(out, result_record(
                 **common, dataset=dataset, fraction=fraction, seed=seed, value=value, ci95=[lo, hi], status="ok",
+                floor=floor, floor_predictor=floor_predictor, labels_shuffled=shuffle,
                 n={k: int(len(v)) for k, v in rows.items()}, labels=list(target.columns), scored_labels=scored,
                 positives=class_counts, **encoder_fields, **fit, wall_time_s=round(time.perf_counter() - start, 3)))
+            how = f"C {fit['c']:g}" if solver == "lbfgs" else f"epochs {fit['epochs_run']}"
             print(f"probe {args.method} {dataset} {fraction}% seed {seed}: {target.metric} {value:.4f} "
-                  f"[{lo:.3f}, {hi:.3f}] (epochs {fit['epochs_run']}) -> {args.out / path.name}")
+                  f"[{lo:.3f}, {hi:.3f}] (floor {floor:.3f}; {solver}, {how}"
+                  f"{'' if fit['converged'] else ', NOT CONVERGED'}) -> {args.out / path.name}")
+
+
+SOLVERS = ("adamw", "lbfgs")
+
+
+def fit_and_predict(solver: str, x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray,
+                    x_test: np.ndarray, cfg: dict, seed: int, target: ProbeTarget) -> tuple[np.ndarray, dict]:
+    """Fit the probe ``solver`` names on the training rows (selected on the validation rows);
+    the test logits and how the fit went."""
+    if solver == "lbfgs":
+        probe, fit = fit_logistic_probe(x_train, y_train, x_valid, y_valid, cfg, target)
+        return probe.logits(x_test), fit
+    if solver != "adamw":
+        raise DataError(None, f"probe: unknown solver {solver!r} (have: {', '.join(SOLVERS)})")
+    layer, fit = fit_linear_probe(x_train, y_train, x_valid, y_valid, cfg, seed, target)
+    with torch.no_grad():
+        logits = layer(torch.from_numpy(np.asarray(x_test)).to(dtype())).numpy()
+    return logits, {"solver": "adamw", **fit}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = profile["probe"]
     fractions = args.fractions or [int(f) for f in cfg["fractions"]]
     seeds = [int(s) for s in cfg["seeds"]]
-    torch.set_num_threads(int(profile["pretrain"].get("num_threads", 2)))
+    configure(profile)
     meta = read_encoder_meta(args.encoder_meta)
     encoder_file = args.encoder_meta.parent / ENCODER_FILE if args.encoder_meta else None
     encoder_sha256 = sha256_file(encoder_file) if encoder_file is not None and encoder_file.is_file() else None

@@ -63,7 +63,7 @@ TABLES = {
 VARIANT_FIELDS = {"mean_dice_fg_bg": "segmentation", "map_mgca_compat": "detection"}
 # heads other than the ones the table titles name (OpenMMLab backend) are named in the column titles
 HEAD_TITLES = {"upernet_fcn": "UperNet+FCN", "yolov3": "YOLOv3", "retinanet": "RetinaNet", "unet": "U-Net",
-               "linear": "linear"}
+               "linear": "linear layer (AdamW)", "logistic": "logistic regression (L-BFGS, standardised, C on valid)"}
 GROUP_KEYS = ["data_kind", "profile", "lm", "backend"]
 DATASET_TITLES = {"chexpert": "CheXpert", "rsna": "RSNA", "covidx": "COVIDx", "siim": "SIIM", "object_cxr": "Object-CXR"}
 
@@ -77,33 +77,86 @@ def _order(methods) -> list[str]:
     return sorted(methods, key=lambda m: (METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER), m))
 
 
+def _column(frame: pd.DataFrame, name: str, default=None) -> pd.Series:
+    return frame[name] if name in frame else pd.Series(default, index=frame.index, dtype=object)
+
+
 def with_variants(results: pd.DataFrame) -> pd.DataFrame:
     """One extra row per run of a task and its metric variant (``VARIANT_FIELDS``), named by the
-    field; runs without the field (unavailable encoders) keep their reason."""
+    field, with the variant's own floor and no interval; runs without the field (unavailable
+    encoders) keep their reason."""
     parts = [results]
     for field, task in VARIANT_FIELDS.items():
         runs = results[results["task"] == task]
         if len(runs):
-            parts.append(runs.assign(metric=field, value=runs[field] if field in runs else None))
+            parts.append(runs.assign(metric=field, value=_column(runs, field), floor=_column(runs, f"{field}_floor"),
+                                     ci95=None))
     return pd.concat(parts, ignore_index=True)
 
 
+#: a cell's marks: its interval includes the floor (no evidence above a trivial predictor), some run
+#: did not converge (stopped at its epoch limit), some run's value is NaN
+MARK_FLOOR, MARK_UNCONVERGED = "°", "†"
+MARKS_LEGEND = (f"{MARK_FLOOR} the cell's 95 % bootstrap interval (lowest over its seeds) reaches the floor row's value "
+                "(a cell without an interval: its mean is at or below the floor), so it shows no evidence of anything "
+                f"a trivial predictor could not do. {MARK_UNCONVERGED} at least one run stopped at its epoch limit while "
+                "its validation score was still improving (not converged).")
+
+
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std and seed count per (group, method, dataset, task, metric, fraction), in %."""
+    """Per (group, method, dataset, task, metric, head, fraction): mean, std, seed count, the
+    floor, the lowest bootstrap bound over the seeds and whether every run converged; values
+    in %. A run whose value is NaN is counted in ``nan_runs`` and makes the cell's mean NaN:
+    it is never averaged away."""
     keys = GROUP_KEYS + ["method", "dataset", "task", "metric", "head", "fraction"]
     results = with_variants(results)
-    results = results.assign(value=pd.to_numeric(results["value"]), head=results["head"] if "head" in results else None,
-                             reason=results["reason"] if "reason" in results else None)
-    agg = results.groupby(keys, dropna=False).agg(mean=("value", "mean"), std=("value", "std"),
-                                                 seeds=("value", "count"), reason=("reason", "first")).reset_index()
-    agg[["mean", "std"]] = agg[["mean", "std"]] * 100
+    ci = _column(results, "ci95")
+    results = results.assign(
+        value=pd.to_numeric(results["value"]), head=_column(results, "head"), reason=_column(results, "reason"),
+        floor=pd.to_numeric(_column(results, "floor"), errors="coerce"),
+        ci_low=pd.to_numeric(ci.map(lambda c: c[0] if isinstance(c, list) and c else None), errors="coerce"),
+        converged=_column(results, "converged").map(lambda c: None if c is None or pd.isna(c) else bool(c)),
+        control=_column(results, "control"), status=_column(results, "status", "ok"))
+    results["nan_run"] = results["value"].isna() & results["status"].eq("ok")
+    grouped = results.groupby(keys, dropna=False)
+    agg = grouped.agg(mean=("value", "mean"), std=("value", "std"), seeds=("value", "count"), reason=("reason", "first"),
+                      floor=("floor", "first"), ci_low=("ci_low", "min"), nan_runs=("nan_run", "sum"),
+                      control=("control", "first")).reset_index()
+    agg["converged"] = grouped["converged"].agg(lambda c: None if c.isna().all() else bool(c.dropna().all())).to_numpy()
+    agg.loc[agg["nan_runs"] > 0, "mean"] = float("nan")
+    agg[["mean", "std", "floor", "ci_low"]] = agg[["mean", "std", "floor", "ci_low"]] * 100
+    evidence_bound = agg["ci_low"].where(agg["ci_low"].notna(), agg["mean"])
+    agg["at_floor"] = (evidence_bound <= agg["floor"] + 1e-9).where(agg["floor"].notna() & evidence_bound.notna(), None)
     return agg
 
 
-def _cell(mean: float, std: float, seeds: int, reason: str | None = None) -> str:
+def _cell(mean: float, std: float, seeds: int, reason: str | None = None, nan_runs: int = 0, at_floor=None,
+          converged=None) -> str:
+    if nan_runs:
+        return f"NaN ({int(nan_runs)} of {int(seeds + nan_runs)} runs)"
     if seeds == 0:  # every run of the cell was unavailable: say why instead of a number
         return "no weights offline" if reason and "not available offline" in reason else "unavailable"
-    return f"{mean:.1f}" if seeds < 2 or pd.isna(std) else f"{mean:.1f} ± {std:.1f}"
+    text = f"{mean:.1f}" if seeds < 2 or pd.isna(std) else f"{mean:.1f} ± {std:.1f}"
+    return text + (MARK_FLOOR if at_floor is True else "") + (MARK_UNCONVERGED if converged is False else "")
+
+
+def control_failures(summary: pd.DataFrame) -> list[str]:
+    """Cells where a control does not do what it is there for, one line each: the positive
+    control at the floor, the negative control clearly (its whole interval) above it. Only
+    the headline metrics are checked: the variants have no interval."""
+    out = []
+    primary = ~summary["metric"].isin(list(VARIANT_FIELDS))
+    for row in summary[primary & summary["control"].isin(["positive", "negative"])].itertuples():
+        if row.seeds == 0 or pd.isna(row.floor):
+            continue
+        where = (f"{METHOD_NAMES.get(row.method, row.method)}: {DATASET_TITLES.get(row.dataset, row.dataset)} "
+                 f"{row.task} {row.metric} at {int(row.fraction)}%")
+        if row.control == "positive" and row.at_floor is not False:
+            out.append(f"{where} = {row.mean:.1f}, not above the floor {row.floor:.1f} (interval from {row.ci_low:.1f})")
+        elif row.control == "negative" and row.at_floor is False:
+            out.append(f"{where} = {row.mean:.1f}, above the floor {row.floor:.1f} (interval from {row.ci_low:.1f}): "
+                       "shuffled labels should teach nothing")
+    return out
 
 
 def _present(summary: pd.DataFrame, columns: dict) -> bool:
@@ -127,9 +180,29 @@ def table(summary: pd.DataFrame, columns: dict, name_heads: bool = False) -> pd.
                 for f in fractions:
                     hit = column[(column["method"] == method) & (column["fraction"] == f)
                                  & ((column["head"] == head) if head else True)]
-                    row[f"{name} {f}%"] = _cell(*hit[["mean", "std", "seeds", "reason"]].iloc[0]) if len(hit) else "–"
+                    row[f"{name} {f}%"] = _cell(*hit[CELL_FIELDS].iloc[0]) if len(hit) else "–"
         rows.append(row)
+    rows.append(floor_row(summary, columns, fractions, name_heads))
     return pd.DataFrame(rows)
+
+
+CELL_FIELDS = ["mean", "std", "seeds", "reason", "nan_runs", "at_floor", "converged"]
+FLOOR_TITLE = "Floor (trivial predictor on the test split)"
+
+
+def floor_row(summary: pd.DataFrame, columns: dict, fractions, name_heads: bool) -> dict:
+    """The score of the best trivial predictor (majority class, constant score, empty or full
+    mask, no box) on each column's test split, as its runs recorded it."""
+    row = {"Method": FLOOR_TITLE}
+    for (dataset, task, metric), title in columns.items():
+        column = summary[(summary["dataset"] == dataset) & (summary["task"] == task) & (summary["metric"] == metric)]
+        heads = sorted(column["head"].dropna().unique()) or [None]
+        for head in heads:
+            name = f"{title} ({HEAD_TITLES.get(head, head)})" if head and (name_heads or len(heads) > 1) else title
+            for f in fractions:
+                floors = column[(column["fraction"] == f) & ((column["head"] == head) if head else True)]["floor"].dropna()
+                row[f"{name} {f}%"] = f"{floors.iloc[0]:.1f}" if len(floors) else "–"
+    return row
 
 
 def _published_cell(hit: pd.DataFrame) -> str:
@@ -253,10 +326,19 @@ def build(results: pd.DataFrame, geometry: pd.DataFrame | None = None) -> tuple[
         blocks += [Block("h2", f"Results — {kind}"),
                    Block("p", f"Profile `{info['profile']}` · language model `{info['lm']}` · backend `{info['backend']}` "
                               f"· up to {seeds} seed(s) per cell")]
+        heads = ", ".join(f"{task}: {HEAD_TITLES.get(h, h)}" for task, h in
+                          sub[["task", "head"]].dropna().drop_duplicates().sort_values(["task", "head"]).itertuples(index=False))
+        blocks.append(Block("p", f"Heads: {heads}."))
         for title, columns in TABLES.items():
             if _present(sub, columns):
                 shown.append(title)
                 blocks.append(Block("table", title, table(sub, columns, name_heads=info["backend"] != "native")))
+        blocks.append(Block("p", MARKS_LEGEND))
+        if sub["control"].notna().any():
+            failures = control_failures(sub)
+            blocks.append(Block("p", "Controls: every cell of the positive control is above its floor and no cell of the "
+                                     "negative control is clearly above it." if not failures else
+                                "CONTROLS FAILED (the harness, not only a method, may be broken): " + "; ".join(failures)))
         runs = _group_runs(results, info)
         if "pretrain_parameters" in runs:
             blocks.append(Block("table", "Table 3. Parameters of each method's pre-training run as configured here "

@@ -24,12 +24,14 @@ from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from segmentation_models_pytorch.losses import FocalLoss
 from torch import nn
 
-from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, bootstrap_mean_ci, run_head_stage
+from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, bootstrap_mean_ci, run_head_stage, shuffled
 from benchmark.errors import DataError, run_cli
-from benchmark.metrics import dice_per_image, mean_dice_fg_bg
+from benchmark.metrics import dice_per_image, mean_dice_fg_bg, segmentation_floors
+from benchmark.numerics import dtype
 from benchmark.results import write_result
 from benchmark.splits import salted_order
 from benchmark.store import Store
+from benchmark.training import fit_early_stopping
 
 METRIC = "dice"
 
@@ -60,10 +62,10 @@ def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, focal: nn.Modu
 
 def masks_at(masks_uint8: np.ndarray, size: int) -> torch.Tensor:
     """(N, S, S) 0/1 store masks -> (N, size, size) float 0/1 (area resize, then threshold 0.5)."""
-    m = torch.from_numpy(np.ascontiguousarray(masks_uint8)).float().unsqueeze(1)
+    m = torch.from_numpy(np.ascontiguousarray(masks_uint8)).to(dtype()).unsqueeze(1)
     if m.shape[-1] != size:
         m = F.interpolate(m, size=(size, size), mode="area")
-    return (m.squeeze(1) >= 0.5).float()
+    return (m.squeeze(1) >= 0.5).to(dtype())
 
 
 def train_segmentation(head: UNetHead, train: MapSource, train_masks: torch.Tensor, valid: MapSource,
@@ -74,8 +76,8 @@ def train_segmentation(head: UNetHead, train: MapSource, train_masks: torch.Tens
     focal = FocalLoss(mode="binary", gamma=2.0)
     optim = torch.optim.AdamW(head.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
     size = train.size
-    best, best_state, best_epoch, stale, epoch, history = float("inf"), None, 0, 0, 0, []
-    for epoch in range(1, int(cfg["max_epochs"]) + 1):
+
+    def train_epoch(epoch: int) -> float:
         head.train()
         order = torch.randperm(len(train.rows), generator=gen).numpy()
         total = 0.0
@@ -88,17 +90,11 @@ def train_segmentation(head: UNetHead, train: MapSource, train_masks: torch.Tens
             loss.backward()
             optim.step()
             total += float(loss.detach()) * len(idx)
-        valid_loss = evaluate_loss(head, valid, valid_masks, focal)
-        history.append({"epoch": epoch, "train_loss": total / len(order), "valid_loss": valid_loss})
-        if valid_loss < best:
-            best, best_epoch, stale = valid_loss, epoch, 0
-            best_state = {k: v.clone() for k, v in head.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= int(cfg["patience"]):
-                break
-    head.load_state_dict(best_state)
-    return {"epochs_run": epoch, "best_epoch": best_epoch, "best_valid_loss": best, "history": history}
+        return total / len(order)
+
+    fit = fit_early_stopping(head, train_epoch, lambda: evaluate_loss(head, valid, valid_masks, focal),
+                             max_epochs=int(cfg["max_epochs"]), patience=int(cfg["patience"]), where="segmentation head")
+    return fit.record()
 
 
 @torch.no_grad()
@@ -159,11 +155,15 @@ def run_native(run: HeadRun, out: Path) -> None:
                 train = sources["train"].rows
                 sources["train"] = MapSource(data.maps, train[np.isin(train, balanced)])
             masks = {s: masks_at(data.store.masks[src.rows], run.size) for s, src in sources.items()}
+            floors = segmentation_floors(masks["test"])
             for seed in run.seeds:
                 start = time.perf_counter()
                 torch.manual_seed(seed)  # the head's initial weights are part of the seeded run
                 head = UNetHead(run.frozen.encoder.map_channels, tuple(run.cfg["decoder_channels"]))
-                fit = train_segmentation(head, sources["train"], masks["train"], sources["valid"], masks["valid"],
+                train_masks, valid_masks = masks["train"], masks["valid"]
+                if run.shuffle_labels:  # the negative control: masks moved to other images
+                    train_masks, valid_masks = shuffled(train_masks, seed, "train"), shuffled(valid_masks, seed, "valid")
+                fit = train_segmentation(head, sources["train"], train_masks, sources["valid"], valid_masks,
                                          run.cfg, batch, seed)
                 prob = predict(head, sources["test"])
                 per_image = dice_per_image(prob, masks["test"]).numpy()
@@ -171,13 +171,13 @@ def run_native(run: HeadRun, out: Path) -> None:
                 lo, hi = bootstrap_mean_ci(per_image, seed=seed)
                 path = write_result(run.args.out, run.record(
                     data.name, fraction, seed, feature_cache_s=data.encode_s, value=value, ci95=[lo, hi], status="ok",
-                    mean_dice_fg_bg=mean_dice_fg_bg(prob, masks["test"]),
+                    mean_dice_fg_bg=mean_dice_fg_bg(prob, masks["test"]), **floors, labels_shuffled=run.shuffle_labels,
                     n={k: int(len(v.rows)) for k, v in sources.items()},
                     **empty_mask_breakdown(per_image, prob, masks["test"]),
-                    epochs_run=fit["epochs_run"], best_epoch=fit["best_epoch"], best_valid_loss=fit["best_valid_loss"],
-                    train_balanced=balanced is not None, batch_size=batch, wall_time_s=round(time.perf_counter() - start, 3)))
+                    **fit, train_balanced=balanced is not None, batch_size=batch, wall_time_s=round(time.perf_counter() - start, 3)))
                 print(f"segment {run.args.method} {data.name} {fraction}% seed {seed}: dice {value:.4f} "
-                      f"[{lo:.3f}, {hi:.3f}] (epochs {fit['epochs_run']}) -> {out / path.name}")
+                      f"[{lo:.3f}, {hi:.3f}] (floor {floors['floor']:.3f}; epochs {fit['epochs_run']}, best "
+                      f"{fit['best_epoch']}{'' if fit['converged'] else ', NOT CONVERGED'}) -> {out / path.name}")
 
 
 def main(argv: list[str] | None = None) -> int:

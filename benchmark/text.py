@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from benchmark.atomic import atomic_path
 from benchmark.errors import DataError
+from benchmark.numerics import dtype, np_dtype
 
 CXR_BERT = "microsoft/BiomedVLP-CXR-BERT-general"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -99,7 +100,7 @@ def load_lm(choice: LMChoice, attn_implementation: str | None = None):
     extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     tokenizer = AutoTokenizer.from_pretrained(choice.location, local_files_only=True, trust_remote_code=trust)
     model = AutoModel.from_pretrained(choice.location, local_files_only=True, trust_remote_code=trust, **extra)
-    return tokenizer, model.eval()
+    return tokenizer, model.to(dtype()).eval()  # the stage's precision (benchmark.numerics)
 
 
 def lm_parameter_count(choice: LMChoice) -> int:
@@ -133,7 +134,9 @@ class EmbeddingCache:
     """
 
     def __init__(self, root: str | Path, choice: LMChoice, max_length: int) -> None:
-        self.dir = Path(root) / f"{choice.slug}-len{max_length}"
+        self.dtype = np_dtype()
+        precision = "" if self.dtype == np.float32 else f"-{self.dtype.name}"  # float32 keeps the older folder name
+        self.dir = Path(root) / f"{choice.slug}-len{max_length}{precision}"
         self.choice, self.max_length = choice, max_length
 
     def _read(self, shard: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -153,8 +156,9 @@ class EmbeddingCache:
                             f"at {self.max_length}; delete it to recompute")
         keys, vectors = arrays.get("keys"), arrays.get("vectors")
         if keys is None or vectors is None or keys.ndim != 1 or vectors.ndim != 2 or len(keys) != len(vectors) \
-                or vectors.dtype != np.float32:
-            raise DataError(shard, "embedding cache shard does not hold one float32 vector per key; delete it to recompute")
+                or vectors.dtype != self.dtype:
+            raise DataError(shard, f"embedding cache shard does not hold one {self.dtype.name} vector per key; "
+                            "delete it to recompute")
         return keys, vectors
 
     def load(self) -> dict[str, np.ndarray]:
@@ -173,7 +177,7 @@ class EmbeddingCache:
         name = hashlib.sha256("".join(keys).encode()).hexdigest()[:16]
         with atomic_path(self.dir / f"shard-{name}.npz") as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, keys=np.asarray(keys), vectors=vectors.astype(np.float32), schema=np.int64(CACHE_SCHEMA),
+                np.savez(fh, keys=np.asarray(keys), vectors=vectors.astype(self.dtype), schema=np.int64(CACHE_SCHEMA),
                          lm=np.asarray(self.choice.name), max_length=np.int64(self.max_length))
 
 
@@ -184,16 +188,17 @@ def encode_texts(texts: list[str], tokenizer, model, max_length: int, batch_size
     Texts are batched in order of token length so that little time goes to padding;
     the result is returned in the input order.
     """
+    dtype = np_dtype()
     if not texts:
-        return np.zeros((0, model.config.hidden_size), np.float32)
+        return np.zeros((0, model.config.hidden_size), dtype)
     lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
     order = np.argsort(lengths, kind="stable")
-    out = np.zeros((len(texts), model.config.hidden_size), np.float32)
+    out = np.zeros((len(texts), model.config.hidden_size), dtype)
     for start in tqdm(range(0, len(texts), batch_size), desc="embed reports", unit="batch", leave=False):
         idx = order[start:start + batch_size]
         batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                           max_length=max_length, return_tensors="pt")
-        out[idx] = model(**batch).last_hidden_state[:, 0].float().numpy()
+        out[idx] = model(**batch).last_hidden_state[:, 0].numpy()
     return out
 
 
@@ -215,4 +220,4 @@ def embed_with_cache(texts: list[str], choice: LMChoice, cache_root: str | Path,
         vectors = encode_texts(list(todo.values()), tokenizer, model, max_length, batch_size)
         cache.save(list(todo), vectors)
         known.update(zip(todo, vectors))
-    return np.stack([known[k] for k in keys]).astype(np.float32), len(todo)
+    return np.stack([known[k] for k in keys]).astype(cache.dtype), len(todo)

@@ -15,7 +15,7 @@ MEAN, STD = 0.5, 0.5
 
 def to_input(images_uint8: torch.Tensor, size: int) -> torch.Tensor:
     """(B, H, W) uint8 -> (B, 3, size, size) float, normalised."""
-    x = images_uint8.float().div_(255.0).unsqueeze(1)
+    x = images_uint8.to(torch.get_default_dtype()).div_(255.0).unsqueeze(1)  # the stage's precision
     if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     return ((x - MEAN) / STD).expand(-1, 3, -1, -1).contiguous()

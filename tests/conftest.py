@@ -13,6 +13,23 @@ from benchmark.phantom import WRITERS
 REPO = Path(__file__).resolve().parents[1]
 
 
+_TORCH_THREADS = None
+
+
+@pytest.fixture(autouse=True)
+def _torch_defaults():
+    """Stage entry points run in-process set torch's default dtype and thread count for their
+    profile (benchmark.numerics.configure), also inside module fixtures; every test starts from
+    float32 and the session's thread count, so that none depends on the order it runs in."""
+    import torch
+
+    global _TORCH_THREADS
+    _TORCH_THREADS = _TORCH_THREADS or torch.get_num_threads()
+    torch.set_default_dtype(torch.float32)
+    torch.set_num_threads(_TORCH_THREADS)
+    yield
+
+
 @pytest.fixture(scope="session")
 def smoke_profile() -> dict:
     return load_profile(REPO / "params.yaml", "smoke")

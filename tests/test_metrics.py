@@ -1,15 +1,17 @@
-"""Dice and detection mAP on hand-made cases, against torchmetrics where it defines the same quantity."""
+"""Dice and detection mAP on hand-made cases, against the reference libraries (torchmetrics for Dice,
+pycocotools' COCOeval for mAP)."""
 
 import numpy as np
 import pytest
 import torch
-from torchmetrics.detection import MeanAveragePrecision
 from torchmetrics.segmentation import DiceScore
 
 from benchmark.metrics import (
     MGCA_IOU_THRESHOLDS,
     DetectionMatches,
+    cocoeval_map,
     detection_map,
+    score_detections,
     dice,
     dice_per_image,
     mean_dice_fg_bg,
@@ -76,9 +78,7 @@ def test_map_shifted_box_counts_only_at_low_iou():
     preds = [{"boxes": _boxes([20, 10, 60, 50]), "scores": torch.tensor([0.9])}]
     # a hit at IoU 0.40 ... 0.60 (5 of 8 thresholds), a miss above
     assert detection_map(preds, targets) == pytest.approx(5 / 8)
-    reference = MeanAveragePrecision(box_format="xyxy", iou_thresholds=list(MGCA_IOU_THRESHOLDS))
-    reference.update([{**preds[0], "labels": torch.tensor([0])}], [{**targets[0], "labels": torch.tensor([0])}])
-    assert detection_map(preds, targets) == pytest.approx(float(reference.compute()["map"]))
+    assert cocoeval_map(preds, targets) == pytest.approx(5 / 8)
 
 
 def test_false_positives_on_negative_images_lower_map_unless_mgca_compat():
@@ -100,37 +100,92 @@ def test_missed_images_are_skipped_by_mgca_compat_only():
         detection_map(preds, targets[:1])
 
 
-def _random_scenes(n: int, seed: int):
-    """Images with 0-3 boxes and 0-6 predictions: jittered copies of the boxes plus strays."""
-    gen = torch.Generator().manual_seed(seed)
+def _random_case(rng: np.random.Generator) -> tuple[list[dict], list[dict]]:
+    """A few images with 0-3 boxes and 0-5 predictions each, built to hit COCO's edge cases:
+    integer coordinates on a small canvas (boxes that touch, share edges or coincide), scores
+    drawn from a few values (ties within and across images), images without boxes, images
+    without predictions, and now and then one image with many boxes and predictions."""
     preds, targets = [], []
-    for _ in range(n):
-        m = int(torch.randint(0, 4, (1,), generator=gen))
-        xy = torch.rand(m, 2, generator=gen) * 40
-        true = torch.cat([xy, xy + 5 + torch.rand(m, 2, generator=gen) * 20], 1)
-        copies = true[torch.randint(0, max(m, 1), (int(torch.randint(0, 4, (1,), generator=gen)),), generator=gen)] \
-            if m else torch.zeros(0, 4)
-        copies = copies + (torch.rand(copies.shape, generator=gen) - 0.5) * 4  # |shift| < 2 px: stays a box
-        sxy = torch.rand(int(torch.randint(0, 3, (1,), generator=gen)), 2, generator=gen) * 40
-        strays = torch.cat([sxy, sxy + 10], 1)
-        boxes = torch.cat([copies, strays])
-        preds.append({"boxes": boxes, "scores": torch.rand(len(boxes), generator=gen)})
-        targets.append({"boxes": true})
+    for _ in range(int(rng.integers(1, 6))):
+        many = rng.random() < 0.1
+        m = int(rng.integers(5, 25)) if many else int(rng.integers(0, 4))
+        xy = rng.integers(0, 12, (m, 2))
+        true = np.concatenate([xy, xy + rng.integers(1, 6, (m, 2))], 1).astype(np.float64)
+        k = int(rng.integers(m, 3 * m + 2)) if many else int(rng.integers(0, 6))
+        pick = rng.integers(0, max(m, 1), k)
+        base = true[pick] if m else np.zeros((k, 4))
+        jitter = rng.integers(-1, 2, (k, 4)) * (rng.random((k, 1)) < 0.7)
+        boxes = base + jitter
+        boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2] + 1)  # keep every box non-empty
+        stray = rng.random(k) < 0.3
+        sxy = rng.integers(0, 12, (k, 2))
+        boxes[stray] = np.concatenate([sxy, sxy + 2], 1)[stray]
+        scores = rng.choice([0.3, 0.5, 0.5, 0.7, 0.9], k) if rng.random() < 0.5 else rng.random(k)
+        preds.append({"boxes": torch.from_numpy(boxes), "scores": torch.from_numpy(scores)})
+        targets.append({"boxes": torch.from_numpy(true)})
     return preds, targets
 
 
+def test_map_equals_cocoeval_on_random_cases():
+    """COCOeval is the reference; the one mAP definition (DetectionMatches, behind every reported
+    value, bootstrap and validation score) must equal it on every case, including the 1/101
+    recall-grid cases where torchmetrics does not."""
+    rng = np.random.default_rng(0)
+    checked = {"ties": 0, "no_boxes": 0, "no_predictions": 0, "many": 0}
+    for case in range(300):
+        preds, targets = _random_case(rng)
+        reference = cocoeval_map(preds, targets)
+        assert detection_map(preds, targets) == pytest.approx(reference, abs=1e-12), case
+        kept = [i for i, (p, t) in enumerate(zip(preds, targets)) if len(p["boxes"]) and len(t["boxes"])]
+        assert detection_map(preds, targets, mgca_compat=True) == pytest.approx(
+            cocoeval_map(preds, targets, images=kept) if kept else 0.0, abs=1e-12), case
+        scores = torch.cat([p["scores"] for p in preds])
+        checked["ties"] += len(scores) > len(torch.unique(scores))
+        checked["no_boxes"] += any(len(t["boxes"]) == 0 for t in targets)
+        checked["no_predictions"] += any(len(p["boxes"]) == 0 for p in preds)
+        checked["many"] += any(len(t["boxes"]) >= 5 for t in targets)
+    assert min(checked.values()) >= 20, checked  # each edge case was exercised many times
+
+
+def test_torchmetrics_differs_from_cocoeval_by_its_float32_recall_grid():
+    """Why torchmetrics is not the reference (the metrics module's docstring): 5 boxes, all found,
+    2 false positives ranked in between. Recalls are 0.2, 0.4, 0.6, ... exactly on COCO's grid."""
+    from torchmetrics.detection import MeanAveragePrecision
+
+    true = torch.tensor([[0.0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10], [60, 0, 70, 10], [80, 0, 90, 10]])
+    boxes = torch.cat([true[:3], torch.tensor([[0.0, 50, 10, 60], [20, 50, 30, 60]]), true[3:]])
+    preds = [{"boxes": boxes, "scores": torch.tensor([0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6])}]
+    targets = [{"boxes": true}]
+    ours = detection_map(preds, targets)
+    assert ours == pytest.approx(cocoeval_map(preds, targets), abs=1e-12)
+    # by hand: precision 1 up to recall 0.6, then 4/6 and 5/7 (monotone: 5/7 from 0.61 to 1.0)
+    assert ours == pytest.approx((61 * 1.0 + 40 * 5 / 7) / 101, abs=1e-12)
+    tm = MeanAveragePrecision(box_format="xyxy", iou_thresholds=list(MGCA_IOU_THRESHOLDS))
+    tm.update([{**preds[0], "labels": torch.zeros(7, dtype=torch.long)}], [{**targets[0], "labels": torch.zeros(5, dtype=torch.long)}])
+    assert float(tm.compute()["map"]) != pytest.approx(ours, abs=1e-6)
+
+
+def test_score_detections_keeps_both_values_and_the_floor():
+    preds, targets = _random_case(np.random.default_rng(3))
+    scored = score_detections(preds, targets, bootstrap=50, seed=0)
+    assert scored["value"] == pytest.approx(scored["map_cocoeval"], abs=1e-12) and scored["cocoeval_agrees"]
+    assert scored["floor"] == 0.0 and scored["map_mgca_compat_floor"] == 0.0
+    lo, hi = scored["ci95"]
+    assert lo <= scored["value"] <= hi or scored["value"] in (0.0, 1.0)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_precomputed_matches_give_torchmetrics_map(seed):
-    preds, targets = _random_scenes(80, seed)
+def test_bootstrap_resamples_score_as_repeated_images(seed):
+    rng = np.random.default_rng(seed)
+    preds, targets = [], []
+    for _ in range(20):
+        p, t = _random_case(rng)
+        preds += p
+        targets += t
     matches = DetectionMatches.compute(preds, targets)
-    assert matches.map() == pytest.approx(detection_map(preds, targets), abs=1e-6)
     # a bootstrap resample, with repeated images, is scored as if those images were listed twice
-    idx = np.random.default_rng(seed).integers(0, len(preds), len(preds))
-    expected = detection_map([preds[i] for i in idx], [targets[i] for i in idx])
-    assert matches.map(idx) == pytest.approx(expected, abs=1e-6)
-    # the mgca_compat subset is a list of images too
-    kept = [i for i, (p, t) in enumerate(zip(preds, targets)) if len(p["boxes"]) and len(t["boxes"])]
-    assert matches.map(kept) == pytest.approx(detection_map(preds, targets, mgca_compat=True), abs=1e-6)
+    idx = rng.integers(0, len(preds), len(preds))
+    assert matches.map(idx) == pytest.approx(cocoeval_map([preds[i] for i in idx], [targets[i] for i in idx]), abs=1e-12)
 
 
 def test_inverted_boxes_are_refused():

@@ -109,5 +109,5 @@ def test_a_seeded_run_repeats_exactly(siim_smoke, tmp_path):
         assert segment.main(args) == 0
         (path,) = (tmp_path / out).glob("*.json")
         records.append(json.loads(path.read_text()))
-    for key in ("value", "best_valid_loss", "mean_dice_fg_bg", "dice_positive_images"):
+    for key in ("value", "best_valid", "converged", "mean_dice_fg_bg", "dice_positive_images"):
         assert records[0][key] == records[1][key], key

@@ -38,7 +38,7 @@ from benchmark.downstream import bootstrap_mean_ci, split_rows
 from benchmark.encoders import load_encoder
 from benchmark.errors import DataError
 from benchmark.features import unavailable_reason
-from benchmark.metrics import DetectionMatches, dice_per_image, mean_dice_fg_bg
+from benchmark.metrics import dice_per_image, mean_dice_fg_bg, score_detections, segmentation_floors
 from benchmark.store import Store
 
 
@@ -213,7 +213,7 @@ class StoreDiceMetric(BaseMetric):
         value = float(per_image.mean())
         self.details = {"value": value, "ci95": list(bootstrap_mean_ci(per_image, self.bootstrap, self.seed)) if self.bootstrap else None,
                         "mean_dice_fg_bg": mean_dice_fg_bg(pred, true), "eval_size": list(true.shape[1:]),
-                        **empty_mask_breakdown(per_image, pred, true)}
+                        **empty_mask_breakdown(per_image, pred, true), **segmentation_floors(true)}
         return {"dice": value, "mean_dice_fg_bg": self.details["mean_dice_fg_bg"]}
 
 
@@ -233,16 +233,8 @@ class StoreDetectionMetric(BaseMetric):
                                  {"boxes": getattr(gt, "tensor", gt).cpu().float().reshape(-1, 4)}))
 
     def compute_metrics(self, results: list) -> dict:
-        from benchmark.detect import bootstrap_map_ci
-        from benchmark.metrics import MGCA_IOU_THRESHOLDS, detection_map
-
         preds, targets = [p for p, _ in results], [t for _, t in results]
-        matches = DetectionMatches.compute(preds, targets)
-        value = detection_map(preds, targets)
-        if abs(matches.map() - value) > 1e-5:  # the bootstrap must resample the metric it reports
-            raise RuntimeError(f"precomputed matching gives mAP {matches.map():.6f}, torchmetrics {value:.6f}")
-        compat = detection_map(preds, targets, mgca_compat=True)
-        self.details = {"value": value, "ci95": list(bootstrap_map_ci(matches, self.bootstrap, self.seed)) if self.bootstrap else None,
-                        "map_mgca_compat": compat, "iou_thresholds": list(MGCA_IOU_THRESHOLDS),
-                        "boxes_test": int(sum(len(t["boxes"]) for t in targets))}
-        return {"map": value, "map_mgca_compat": compat}
+        self.details = score_detections(preds, targets, self.bootstrap, self.seed)
+        if not self.bootstrap:
+            self.details["ci95"] = None
+        return {"map": self.details["value"], "map_mgca_compat": self.details["map_mgca_compat"]}

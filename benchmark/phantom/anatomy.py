@@ -76,7 +76,7 @@ class _Geometry:
 
 
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
-    coords = (np.arange(size, dtype=np.float32) + 0.5) / size
+    coords = (np.arange(size, dtype=np.float64) + 0.5) / size
     return np.meshgrid(coords, coords, indexing="xy")
 
 
@@ -87,18 +87,18 @@ def _ellipse(xx, yy, cx, cy, rx, ry, soft: float = 0.08, angle: float = 0.0) -> 
         c, s = np.cos(angle), np.sin(angle)
         dx, dy = c * dx + s * dy, -s * dx + c * dy
     r = (dx / rx) ** 2 + (dy / ry) ** 2
-    return np.clip((1.0 - r) / soft, 0.0, 1.0).astype(np.float32)
+    return np.clip((1.0 - r) / soft, 0.0, 1.0).astype(np.float64)
 
 
 def _gauss(xx, yy, cx, cy, sx, sy) -> np.ndarray:
-    return np.exp(-(((xx - cx) / sx) ** 2 + ((yy - cy) / sy) ** 2) / 2).astype(np.float32)
+    return np.exp(-(((xx - cx) / sx) ** 2 + ((yy - cy) / sy) ** 2) / 2).astype(np.float64)
 
 
 def smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
     """Band-limited noise in about [-1, 1]: random values on a coarse grid, upsampled bicubically."""
-    coarse = rng.standard_normal((cells, cells)).astype(np.float32)
+    coarse = rng.standard_normal((cells, cells)).astype(np.float32)  # PIL resamples 32-bit float images only
     img = Image.fromarray(coarse).resize((size, size), Image.BICUBIC)
-    return np.asarray(img, dtype=np.float32)
+    return np.asarray(img, dtype=np.float64)
 
 
 def _side_lungs(side: str, rng: np.random.Generator) -> list[int]:
@@ -172,7 +172,7 @@ def render_frontal(
     if g.tilt:
         c, s = np.cos(g.tilt), np.sin(g.tilt)
         dx, dy = xx - 0.5, yy - 0.5
-        xx, yy = (0.5 + c * dx - s * dy).astype(np.float32), (0.5 + s * dx + c * dy).astype(np.float32)
+        xx, yy = (0.5 + c * dx - s * dy).astype(np.float64), (0.5 + s * dx + c * dy).astype(np.float64)
 
     body = _ellipse(xx, yy, 0.5, 0.62, g.body_rx, 0.62, soft=0.1)
     img = 0.05 + 0.50 * body
@@ -225,12 +225,12 @@ def render_frontal(
     for box in opacity_boxes:
         img = _add_box_opacity(img, box, lung, rng, size)
     if pneumothorax_mask is not None:
-        img = _add_pneumothorax_region(img, pneumothorax_mask.astype(np.float32), rng, size)
+        img = _add_pneumothorax_region(img, pneumothorax_mask.astype(np.float64), rng, size)
 
     # exposure, noise and detector response vary per film
     img = img * rng.uniform(0.85, 1.15) + rng.uniform(-0.06, 0.06)
     img += 0.05 * smooth_noise(rng, size, 4)
-    img += rng.uniform(0.01, 0.03) * rng.standard_normal(img.shape).astype(np.float32)
+    img += rng.uniform(0.01, 0.03) * rng.standard_normal(img.shape).astype(np.float64)
     img = np.clip(img, 0, 1) ** rng.uniform(0.85, 1.2)
     return (img * 255 + 0.5).astype(np.uint8)
 
@@ -330,6 +330,6 @@ def render_lateral(rng: np.random.Generator, size: int, findings: Sequence[Findi
     heart = _ellipse(xx, yy, 0.36, 0.6, 0.12 * heart_scale, 0.12, soft=0.3)
     spine = _ellipse(xx, yy, 0.74, 0.55, 0.04, 0.55, soft=0.3)
     img = 0.05 + 0.5 * body - 0.3 * lung + 0.25 * heart * lung + 0.2 * spine
-    img = img * rng.uniform(0.85, 1.15) + 0.03 * rng.standard_normal(img.shape).astype(np.float32)
+    img = img * rng.uniform(0.85, 1.15) + 0.03 * rng.standard_normal(img.shape).astype(np.float64)
     img = np.clip(img, 0, 1)
     return (img * 255 + 0.5).astype(np.uint8)

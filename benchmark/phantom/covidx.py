@@ -136,13 +136,13 @@ def write_covidx_lists(out: Path, train: pd.DataFrame, test: pd.DataFrame) -> tu
 
 def _film_grid(size: int, tilt: float) -> tuple[np.ndarray, np.ndarray]:
     """Normalised pixel-centre coordinates, rotated like ``render_frontal`` rotates its film."""
-    c = (np.arange(size, dtype=np.float32) + 0.5) / size
+    c = (np.arange(size, dtype=np.float64) + 0.5) / size
     xx, yy = np.meshgrid(c, c, indexing="xy")
     if tilt:
         ct, st = np.cos(tilt), np.sin(tilt)
         dx, dy = xx - 0.5, yy - 0.5
         xx, yy = 0.5 + ct * dx - st * dy, 0.5 + st * dx + ct * dy
-    return xx.astype(np.float32), yy.astype(np.float32)
+    return xx.astype(np.float64), yy.astype(np.float64)
 
 
 def _soft_ellipse(xx, yy, cx, cy, rx, ry, soft: float) -> np.ndarray:
@@ -169,7 +169,7 @@ def add_ground_glass(pixels: np.ndarray, geometry, rng: np.random.Generator, sev
         haze += lung * peripheral * lower * rng.uniform(0.8, 1.0)
     blotches = np.clip(0.6 + 0.5 * smooth_noise(rng, size, max(6, size // 12)), 0.1, 1.2)
     amp = 0.16 + 0.16 * float(np.clip(severity, 0.0, 1.0))
-    out = pixels.astype(np.float32) / 255 + amp * haze * blotches
+    out = pixels.astype(np.float64) / 255 + amp * haze * blotches
     return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 

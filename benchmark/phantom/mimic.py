@@ -6,6 +6,11 @@ Layout written (as in MIMIC-CXR-JPG 2.0.0 plus the MIMIC-CXR report files)::
     files/pXX/pXXXXXXXX/sXXXXXXXX.txt
     mimic-cxr-2.0.0-metadata.csv.gz
     mimic-cxr-2.0.0-split.csv.gz
+    mimic-cxr-2.0.0-chexpert.csv.gz   one row per study, the 14 CheXpert labels (1 / empty)
+
+The label file says what the renderer drew (a finding kind maps to its CheXpert label; a
+study with nothing drawn is "No Finding"), so it is exact where the real file is the
+CheXpert labeller's reading of the report. Only the positive control trains on it.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from benchmark.phantom.anatomy import render_frontal, render_lateral
+from benchmark.phantom.anatomy import Finding, render_frontal, render_lateral
 from benchmark.phantom.parallel import parallel_map
 from benchmark.phantom.sources import IUReport, findings_from_mesh, load_iu_reports
+from benchmark.readers.mimic import CHEXPERT_FILE, CHEXPERT_LABELS
 
 # gzip with a fixed mtime, so that the same seed gives byte-identical files
 GZIP = {"method": "gzip", "mtime": 0}
@@ -28,6 +34,22 @@ METADATA_COLUMNS = [
     "Rows", "Columns", "StudyDate", "StudyTime", "ProcedureCodeSequence_CodeMeaning",
     "ViewCodeSequence_CodeMeaning", "PatientOrientationCodeSequence_CodeMeaning",
 ]
+
+
+# finding kind the renderer draws -> the CheXpert label that names it (kinds without one, such as
+# hyperinflation or scoliosis, set no label but still rule out "No Finding")
+KIND_TO_LABEL = {"cardiomegaly": "Cardiomegaly", "effusion": "Pleural Effusion", "opacity": "Lung Opacity",
+                 "nodule": "Lung Lesion", "mass": "Lung Lesion", "granuloma": "Lung Lesion",
+                 "pneumothorax": "Pneumothorax", "edema": "Edema", "atelectasis": "Atelectasis",
+                 "device": "Support Devices", "catheter": "Support Devices"}
+
+
+def chexpert_row(findings: list[Finding]) -> dict:
+    """The 14 labels of a study as the real file writes them: 1.0 for a present label, NaN otherwise."""
+    present = {KIND_TO_LABEL[f.kind] for f in findings if f.kind in KIND_TO_LABEL}
+    if not findings:
+        present.add("No Finding")
+    return {label: 1.0 if label in present else np.nan for label in CHEXPERT_LABELS}
 
 
 def _dicom_id(rng: np.random.Generator) -> str:
@@ -52,8 +74,9 @@ def format_report(report: IUReport) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _write_study(task: tuple) -> list[dict]:
-    """Render and write one study (report + frontal view, maybe a lateral); returns metadata rows."""
+def _write_study(task: tuple) -> tuple[list[dict], dict]:
+    """Render and write one study (report + frontal view, maybe a lateral); returns its metadata
+    rows and its label row."""
     out, seed, k, report_index, subject, study, image_size, lateral_share = task
     report = load_iu_reports()[report_index]
     study_dir = out / "files" / f"p{str(subject)[:2]}" / f"p{subject}"
@@ -80,7 +103,7 @@ def _write_study(task: tuple) -> list[dict]:
             "ViewCodeSequence_CodeMeaning": {"LATERAL": "lateral", "AP": "antero-posterior"}.get(view, "postero-anterior"),
             "PatientOrientationCodeSequence_CodeMeaning": "Erect",
         })
-    return rows
+    return rows, {"subject_id": subject, "study_id": study, **chexpert_row(findings)}
 
 
 def write_mimic(out: Path, *, studies: int, seed: int, image_size: int, lateral_share: float = 0.3,
@@ -97,8 +120,10 @@ def write_mimic(out: Path, *, studies: int, seed: int, image_size: int, lateral_
                         for s, u in zip(subjects, rng.uniform(size=n_subjects))}
     tasks = [(out, seed, k, int(picks[k]), int(subject_of[k]), int(study_ids[k]), image_size, lateral_share)
              for k in range(studies)]
-    meta_rows = [row for rows in parallel_map(_write_study, tasks, workers, "phantom mimic") for row in rows]
-    meta = pd.DataFrame(meta_rows, columns=METADATA_COLUMNS)
+    written = parallel_map(_write_study, tasks, workers, "phantom mimic")
+    meta = pd.DataFrame([row for rows, _ in written for row in rows], columns=METADATA_COLUMNS)
+    labels = pd.DataFrame([label for _, label in written], columns=["subject_id", "study_id", *CHEXPERT_LABELS])
+    labels.sort_values("study_id").to_csv(out / CHEXPERT_FILE, index=False, compression=GZIP)
     meta.to_csv(out / "mimic-cxr-2.0.0-metadata.csv.gz", index=False, compression=GZIP)
     split = meta[["dicom_id", "study_id", "subject_id"]].copy()
     split["split"] = split["subject_id"].map(split_of_subject)

@@ -84,10 +84,10 @@ def draw_objects(pixels: np.ndarray, objects: list[Obj], rng: np.random.Generato
             draw.ellipse([*points[0], *points[1]], fill=255)
         else:
             draw.polygon(points, fill=255)
-    mask = np.asarray(mask_img, dtype=np.float32) / 255
+    mask = np.asarray(mask_img, dtype=np.float64) / 255
     bright = rng.uniform(0.88, 1.0)
     alpha = rng.uniform(0.8, 1.0)
-    film = pixels.astype(np.float32) / 255
+    film = pixels.astype(np.float64) / 255
     out = film * (1 - alpha * mask) + bright * alpha * mask
     return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
 

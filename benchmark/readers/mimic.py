@@ -21,6 +21,11 @@ from benchmark.readers.base import Reader, cell, choice_column, csv_row, read_ta
 
 METADATA_FILE = "mimic-cxr-2.0.0-metadata.csv.gz"
 SPLIT_FILE = "mimic-cxr-2.0.0-split.csv.gz"
+#: the CheXpert labeller's 14 labels per study (optional: only a supervised method reads them)
+CHEXPERT_FILE = "mimic-cxr-2.0.0-chexpert.csv.gz"
+CHEXPERT_LABELS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Enlarged Cardiomediastinum", "Fracture",
+                   "Lung Lesion", "Lung Opacity", "No Finding", "Pleural Effusion", "Pleural Other", "Pneumonia",
+                   "Pneumothorax", "Support Devices")
 FRONTAL_VIEWS = ("PA", "AP")
 OFFICIAL_SPLITS = ("train", "validate", "test")
 # A section header: an upper-case title at the start of a line, followed by a colon.
@@ -88,6 +93,30 @@ def _official_splits(meta: pd.DataFrame, meta_path: Path, split_path: Path) -> p
     return out
 
 
+def study_labels(path: Path, study_ids: pd.Series) -> pd.DataFrame:
+    """The 14 labels of each study in ``study_ids`` as 0/1 floats (1 = positive; negative,
+    uncertain (-1) and unmentioned (empty) count as 0, the "U-Zeros" policy). A study the
+    file does not list, or listed twice, or a value other than 1, 0, -1 or empty, is an error
+    naming file and row."""
+    table = read_table(path, ("study_id", *CHEXPERT_LABELS))
+    ids = _integer_column(table["study_id"], "study_id", path)
+    dup = ids.duplicated().to_numpy()
+    if dup.any():
+        raise DataError(path, f"study_id {ids.iloc[int(np.flatnonzero(dup)[0])]} listed twice",
+                        row=csv_row(int(np.flatnonzero(dup)[0])))
+    values = table[list(CHEXPERT_LABELS)].apply(pd.to_numeric, errors="coerce")
+    bad = ~(values.isna() | values.isin([1, 0, -1])) | (values.isna() & table[list(CHEXPERT_LABELS)].notna())
+    if bad.to_numpy().any():
+        i, j = (int(v[0]) for v in np.nonzero(bad.to_numpy()))
+        raise DataError(path, f"{CHEXPERT_LABELS[j]} must be 1, 0, -1 or empty, got {cell(table[CHEXPERT_LABELS[j]].iloc[i])}",
+                        row=csv_row(i))
+    positive = (values == 1).astype(float).set_axis(ids.to_numpy())
+    missing = ~study_ids.isin(positive.index)
+    if missing.any():
+        raise DataError(path, f"study {int(study_ids[missing].iloc[0])} has no row (every pre-training study needs its labels)")
+    return positive.loc[study_ids.to_numpy()].set_axis(study_ids.index)
+
+
 def study_dir(subject_id: int, study_id: int) -> str:
     sid = str(int(subject_id))
     return f"files/p{sid[:2]}/p{sid}/s{int(study_id)}"
@@ -142,6 +171,8 @@ class MimicCxrJpgReader(Reader):
         frame = pd.DataFrame(rows, columns=["id", "group", "study_id", "path", "text", "official_split"])
         if frame.empty:
             raise DataError(meta_path, "no usable frontal image with a report")
+        if (root / CHEXPERT_FILE).exists():
+            frame = frame.join(study_labels(root / CHEXPERT_FILE, frame["study_id"]))
         frame.attrs["skipped"] = {k: v for k, v in skipped.items() if v}
         return frame
 
