@@ -206,8 +206,8 @@ def bench_pretrain_step(stores: dict, cfg: BenchConfig) -> dict:
 def bench_probe(stores: dict, cfg: BenchConfig, probe_cfg: dict) -> dict:
     from benchmark.encoders import ImageEncoder
     from benchmark.features import extract_pooled
+    from benchmark.linear_probe import fit_linear_probe
     from benchmark.metrics import auroc
-    from benchmark.probe import fit_linear_probe
     from benchmark.transforms import to_input
 
     store = stores["rsna"]

@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
+from benchmark.aggregate import control_failures, summarise
 from benchmark.errors import DataError, first_line, run_cli
-from benchmark.report import control_failures, summarise
 from benchmark.results import load_results
 
 KEYS = ["method", "dataset", "task", "metric", "fraction"]
@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric-tolerance", nargs="*", default=[], metavar="METRIC=POINTS",
                         help="per-metric tolerance, e.g. dice=2 map=1")
     parser.add_argument("--allow-missing", action="store_true", help="reference cells without a result do not fail")
+    parser.add_argument("--controls", action="store_true",
+                        help="also fail when a control fails (the positive control at its floor, the negative control "
+                             "clearly above it): for profiles whose test sets are large enough to tell")
     parser.add_argument("--min-evidence", type=int, default=0, metavar="N",
                         help="fail unless at least N cells match the reference while clear of their floor (default 0)")
     args = parser.parse_args(argv)
@@ -133,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
           f"their trivial floor (not evidence)" + (f"; {int(failing.sum())} failing" if failing.any() else ""))
     controls = control_failures(summary)
     for line in controls:
-        print(f"compare: CONTROL FAILED: {line}")
+        print(f"compare: CONTROL FAILED{'' if args.controls else ' (not checked: no --controls)'}: {line}")
+    controls = controls if args.controls else []
     if evidence < args.min_evidence:
         print(f"compare: only {evidence} evidence cells, fewer than --min-evidence {args.min_evidence}")
     return 1 if failing.any() or controls or evidence < args.min_evidence else 0

@@ -24,8 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_iou, nms
 
-from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, run_head_stage, shuffled
+from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, shuffled
 from benchmark.errors import DataError, run_cli
+from benchmark.head_stage import run_head_stage
 from benchmark.metrics import DetectionMatches, score_detections
 from benchmark.numerics import dtype
 from benchmark.results import write_result

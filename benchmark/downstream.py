@@ -29,9 +29,9 @@ import torch
 from benchmark.atomic import atomic_dir, is_hidden
 from benchmark.encoders import ENCODER_FILE, ImageEncoder, load_encoder
 from benchmark.errors import DataError
-from benchmark.features import unavailable_reason
-from benchmark.numerics import configure, current
-from benchmark.splits import ids_for, read_splits
+from benchmark.numerics import current
+from benchmark.split_manifest import ids_for, read_splits
+from benchmark.splits import salted_order
 from benchmark.store import Store, sha256_file
 from benchmark.transforms import to_input
 
@@ -66,25 +66,6 @@ def results_folder(out: Path) -> Iterator[Path]:
         yield tmp
 
 
-def run_head_stage(argv: list[str] | None, prog: str, description: str, datasets: tuple[str, ...], task: str,
-                   head: str, metric: str, run_native: Callable[["HeadRun", Path], None]) -> int:
-    """The ``main`` of a frozen-encoder head stage: parse, load the encoder, then run every
-    dataset x fraction x seed with the native head (``run_native(run, out)``) or the configured
-    OpenMMLab model, all results written into one folder that replaces ``--out`` at the end."""
-    run = start_head_run(argv, prog, description, datasets, task, head, metric)
-    if run is None:
-        return 0
-    out = run.args.out
-    with results_folder(out) as tmp:
-        run.args.out = tmp  # every result of this invocation, renamed into place together
-        if run.backend == "openmmlab":
-            from benchmark.openmmlab.run import run_openmmlab
-
-            return run_openmmlab(run, task)
-        run_native(run, out)
-    return 0
-
-
 def shuffled(targets, seed: int, split: str):
     """The negative control's targets: ``targets`` (rows of an array or tensor, or list items)
     permuted across images, with a generator seeded by the run's seed and the split, so that a
@@ -92,6 +73,17 @@ def shuffled(targets, seed: int, split: str):
     rng = np.random.default_rng([seed, zlib.crc32(split.encode())])
     order = rng.permutation(len(targets))
     return targets[order] if isinstance(targets, (np.ndarray, torch.Tensor)) else [targets[i] for i in order]
+
+
+def balanced_train_rows(store: Store, train_rows: np.ndarray, salt: str) -> np.ndarray:
+    """MGCA's SIIM training set: every image with a mask and as many images without, the latter
+    chosen by a salted hash of the id, so the choice is the same for every method and seed.
+    Fractions are then taken inside it (each fraction's rows that are in this set)."""
+    positive = store.masks[train_rows].reshape(len(train_rows), -1).any(1)
+    ids = store.manifest["id"].astype(str).to_numpy()
+    negatives = salted_order(np.asarray(ids[train_rows[~positive]], dtype=object), salt)[:int(positive.sum())]
+    keep = positive | np.isin(ids[train_rows], negatives)
+    return train_rows[keep]
 
 
 def split_rows(store: Store, splits_path: Path, fraction: int) -> dict[str, np.ndarray]:
@@ -251,55 +243,6 @@ class HeadRun:
 
     def record(self, dataset: str, fraction: int, seed: int, **fields) -> dict:
         return result_record(**self.common, dataset=dataset, fraction=fraction, seed=seed, encoder=self.frozen, **fields)
-
-
-def start_head_run(argv: list[str] | None, prog: str, description: str, datasets: tuple[str, ...], task: str,
-                   head: str, metric: str) -> HeadRun | None:
-    """Parse the arguments every frozen-encoder head takes, read the profile section named after
-    the task, and load the encoder. Returns None after recording an "unavailable" result for
-    every run when the encoder has no weights."""
-    from benchmark.config import add_profile_args, load_profile
-
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--method", required=True)
-    parser.add_argument("--datasets", required=True, nargs="+", choices=datasets)
-    parser.add_argument("--fractions", nargs="+", type=int, choices=(1, 10, 100),
-                        help="training fractions in %% (default: the profile's)")
-    parser.add_argument("--encoder", required=True, type=Path, help="pre-trained model folder (encoder.safetensors)")
-    parser.add_argument("--stores", required=True, type=Path, help="folder of stores, one per dataset (STORES/<dataset>)")
-    parser.add_argument("--splits", required=True, type=Path,
-                        help="folder of split manifests (SPLITS/<dataset>/<protocol>.csv)")
-    parser.add_argument("--protocol", default="mgca", help="split manifest to use (default: mgca)")
-    parser.add_argument("--out", required=True, type=Path, help="results folder")
-    add_profile_args(parser)
-    args = parser.parse_args(argv)
-    profile = load_profile(args.params, args.profile)
-    cfg = profile[{"segmentation": "segment", "detection": "detect"}[task]]
-    args.fractions = args.fractions or [int(f) for f in cfg["fractions"]]
-    backend = cfg.get("backend", "native")
-    configure(profile, None if backend == "native" else "float32")  # OpenMMLab's models are float32
-    if backend == "openmmlab":  # the head is the configured OpenMMLab model (see benchmark.openmmlab)
-        from benchmark.openmmlab.run import head_name
-
-        head = head_name(cfg["openmmlab"]["config"])
-    elif backend != "native":
-        raise DataError(args.params, f"{task}: unknown backend {backend!r} (have: native, openmmlab)")
-    common = {"method": args.method, "task": task, "head": head, "metric": metric, "profile": profile,
-              "protocol": args.protocol, "backend": backend}
-    seeds = [int(s) for s in cfg["seeds"]]
-    if record_if_unavailable(args, common, seeds):
-        return None
-    return HeadRun(args, profile, cfg, common, seeds, FrozenEncoder.load(args.encoder))
-
-
-def record_if_unavailable(args, common: dict, seeds: list[int]) -> bool:
-    """When the encoder has no weights (e.g. ImageNet offline), write that as the result of every run."""
-    reason = unavailable_reason(args.encoder / "meta.json")
-    if not reason:
-        return False
-    with results_folder(args.out) as tmp:
-        write_unavailable(tmp, common, args.datasets, args.fractions, seeds, reason)
-    return True
 
 
 def write_unavailable(out: Path, common: dict, datasets: list[str], fractions: list[int], seeds: list[int],

@@ -69,6 +69,17 @@ def mean_dice_fg_bg(pred_masks: torch.Tensor, true_masks: torch.Tensor, threshol
     return float(sum(scores) / 2)
 
 
+def empty_mask_breakdown(per_image: np.ndarray, prob: torch.Tensor, true: torch.Tensor) -> dict:
+    """What the mean Dice is made of: test images with and without a mask are scored very
+    differently (an empty prediction scores 1 on an image without a mask), so a head that
+    predicts nothing scores the share of negatives. These fields make that visible."""
+    positive = (true.flatten(1).amax(1) > 0).numpy()
+    predicted = (prob.flatten(1) >= 0.5).any(1).numpy()
+    return {"positives_test": int(positive.sum()),
+            "dice_positive_images": float(per_image[positive].mean()) if positive.any() else None,
+            "negatives_predicted_empty": float((~predicted[~positive]).mean()) if (~positive).any() else None}
+
+
 def segmentation_floors(true: torch.Tensor) -> dict:
     """The best score a mask-independent predictor gets on these test masks, for the Dice and
     for the fg/bg mDice: predicting nothing (every image without a mask scores 1) or

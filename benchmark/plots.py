@@ -19,20 +19,19 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmark.atomic import atomic_dir  # noqa: E402
+from benchmark.titles import METHOD_NAMES, TABLES, group_slug, order  # noqa: E402
 
 
 def _title(method: str) -> str:
-    from benchmark.report import METHOD_NAMES
 
     return METHOD_NAMES.get(method, method)
 
 
 def fraction_plot(sub: pd.DataFrame, column_title: str, path: Path) -> None:
     """Mean ± std over seeds against the training fraction (log axis), one line per method."""
-    from benchmark.report import _order
 
     fig, ax = plt.subplots(figsize=(5, 3.6), dpi=120)
-    for method in _order(sub["method"].unique()):
+    for method in order(sub["method"].unique()):
         runs = sub[(sub["method"] == method) & (sub["seeds"] > 0)].sort_values("fraction")
         if len(runs):
             ax.errorbar(runs["fraction"], runs["mean"], yerr=runs["std"].fillna(0), marker="o", capsize=3,
@@ -50,10 +49,9 @@ def fraction_plot(sub: pd.DataFrame, column_title: str, path: Path) -> None:
 
 def spectrum_plot(geometry: pd.DataFrame, dataset: str, path: Path) -> None:
     """Normalised singular values of the pooled test features, one line per encoder."""
-    from benchmark.report import _order
 
     fig, ax = plt.subplots(figsize=(5, 3.6), dpi=120)
-    for method in _order(geometry["method"].unique()):
+    for method in order(geometry["method"].unique()):
         record = geometry[geometry["method"] == method].iloc[0]
         values = np.asarray(record["singular_values"], dtype=float)
         if len(values) and values[0] > 0:
@@ -72,7 +70,6 @@ def spectrum_plot(geometry: pd.DataFrame, dataset: str, path: Path) -> None:
 
 def write_plots(groups: list, out: Path) -> list[Path]:
     """Every plot of the report's table groups into ``out`` (replaced as a whole)."""
-    from benchmark.report import TABLES, group_slug
 
     curves = {key: title for columns in list(TABLES.values())[:2] for key, title in columns.items()}
     written = []

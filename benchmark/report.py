@@ -30,104 +30,16 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
+from benchmark.aggregate import MARK_FLOOR, MARK_UNCONVERGED, MARKS_LEGEND, control_failures, summarise
 from benchmark.atomic import is_hidden, write_csv, write_json, write_text
 from benchmark.errors import DataError, run_cli
-from benchmark.methods import load_method_specs
 from benchmark.results import load_results
-
-# row titles and order come from the method config (benchmark/configs/methods.yaml)
-METHOD_NAMES = {name: spec.title for name, spec in load_method_specs().items()}
-# methods that appear only in the published tables
-METHOD_NAMES.update({"gloria-mimic": "GLoRIA-MIMIC", "medklip": "MedKLIP"})
-METHOD_ORDER = list(load_method_specs())
-METHOD_ORDER[METHOD_ORDER.index("gloria") + 1:METHOD_ORDER.index("gloria") + 1] = ["gloria-mimic"]  # the issue's row order
-METHOD_ORDER[METHOD_ORDER.index("mgca") + 1:METHOD_ORDER.index("mgca") + 1] = ["medklip"]
-# one table per entry: title -> {(dataset, task, metric): column title}
-TABLES = {
-    "Table 1. Linear-probe classification (frozen encoder, one linear layer): test AUROC (CheXpert: mean over the "
-    "five competition labels), COVIDx accuracy": {
-        ("chexpert", "classification", "auroc"): "CheXpert AUC", ("rsna", "classification", "auroc"): "RSNA AUC",
-        ("covidx", "classification", "accuracy"): "COVIDx ACC"},
-    "Table 2. Segmentation (frozen encoder, U-Net unless a column names the head): mean per-image test Dice; detection "
-    "(frozen encoder, YOLOv3 unless a column names the head): "
-    "test mAP over IoU 0.40:0.05:0.75 on all test images": {
-        ("siim", "segmentation", "dice"): "SIIM Dice", ("rsna", "segmentation", "dice"): "RSNA Dice",
-        ("rsna", "detection", "map"): "RSNA mAP", ("object_cxr", "detection", "map"): "Object-CXR mAP"},
-    "Metric variants: BenchX's mean Dice over foreground and background; the reference code's mAP, which "
-    "skips test images without a prediction or without a box (`mgca_compat`)": {
-        ("siim", "segmentation", "mean_dice_fg_bg"): "SIIM mDice fg/bg", ("rsna", "segmentation", "mean_dice_fg_bg"):
-        "RSNA mDice fg/bg", ("rsna", "detection", "map_mgca_compat"): "RSNA mAP mgca_compat",
-        ("object_cxr", "detection", "map_mgca_compat"): "Object-CXR mAP mgca_compat"},
-}
-# result fields that hold a second metric of the same run (field -> task): rows of their own
-VARIANT_FIELDS = {"mean_dice_fg_bg": "segmentation", "map_mgca_compat": "detection"}
-# heads other than the ones the table titles name (OpenMMLab backend) are named in the column titles
-HEAD_TITLES = {"upernet_fcn": "UperNet+FCN", "yolov3": "YOLOv3", "retinanet": "RetinaNet", "unet": "U-Net",
-               "linear": "linear layer (AdamW)", "logistic": "logistic regression (L-BFGS, standardised, C on valid)"}
-GROUP_KEYS = ["data_kind", "profile", "lm", "backend"]
-DATASET_TITLES = {"chexpert": "CheXpert", "rsna": "RSNA", "covidx": "COVIDx", "siim": "SIIM", "object_cxr": "Object-CXR"}
+from benchmark.titles import DATASET_TITLES, HEAD_TITLES, METHOD_NAMES, TABLES, group_slug, order
 
 
 def published() -> pd.DataFrame:
     text = importlib.resources.files("benchmark").joinpath("reference/published.csv").read_text()
     return pd.read_csv(io.StringIO(text))
-
-
-def _order(methods) -> list[str]:
-    return sorted(methods, key=lambda m: (METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER), m))
-
-
-def _column(frame: pd.DataFrame, name: str, default=None) -> pd.Series:
-    return frame[name] if name in frame else pd.Series(default, index=frame.index, dtype=object)
-
-
-def with_variants(results: pd.DataFrame) -> pd.DataFrame:
-    """One extra row per run of a task and its metric variant (``VARIANT_FIELDS``), named by the
-    field, with the variant's own floor and no interval; runs without the field (unavailable
-    encoders) keep their reason."""
-    parts = [results]
-    for field, task in VARIANT_FIELDS.items():
-        runs = results[results["task"] == task]
-        if len(runs):
-            parts.append(runs.assign(metric=field, value=_column(runs, field), floor=_column(runs, f"{field}_floor"),
-                                     ci95=None))
-    return pd.concat(parts, ignore_index=True)
-
-
-#: a cell's marks: its interval includes the floor (no evidence above a trivial predictor), some run
-#: did not converge (stopped at its epoch limit), some run's value is NaN
-MARK_FLOOR, MARK_UNCONVERGED = "°", "†"
-MARKS_LEGEND = (f"{MARK_FLOOR} the cell's 95 % bootstrap interval (lowest over its seeds) reaches the floor row's value "
-                "(a cell without an interval: its mean is at or below the floor), so it shows no evidence of anything "
-                f"a trivial predictor could not do. {MARK_UNCONVERGED} at least one run stopped at its epoch limit while "
-                "its validation score was still improving (not converged).")
-
-
-def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """Per (group, method, dataset, task, metric, head, fraction): mean, std, seed count, the
-    floor, the lowest bootstrap bound over the seeds and whether every run converged; values
-    in %. A run whose value is NaN is counted in ``nan_runs`` and makes the cell's mean NaN:
-    it is never averaged away."""
-    keys = GROUP_KEYS + ["method", "dataset", "task", "metric", "head", "fraction"]
-    results = with_variants(results)
-    ci = _column(results, "ci95")
-    results = results.assign(
-        value=pd.to_numeric(results["value"]), head=_column(results, "head"), reason=_column(results, "reason"),
-        floor=pd.to_numeric(_column(results, "floor"), errors="coerce"),
-        ci_low=pd.to_numeric(ci.map(lambda c: c[0] if isinstance(c, list) and c else None), errors="coerce"),
-        converged=_column(results, "converged").map(lambda c: None if c is None or pd.isna(c) else bool(c)),
-        control=_column(results, "control"), status=_column(results, "status", "ok"))
-    results["nan_run"] = results["value"].isna() & results["status"].eq("ok")
-    grouped = results.groupby(keys, dropna=False)
-    agg = grouped.agg(mean=("value", "mean"), std=("value", "std"), seeds=("value", "count"), reason=("reason", "first"),
-                      floor=("floor", "first"), ci_low=("ci_low", "min"), nan_runs=("nan_run", "sum"),
-                      control=("control", "first")).reset_index()
-    agg["converged"] = grouped["converged"].agg(lambda c: None if c.isna().all() else bool(c.dropna().all())).to_numpy()
-    agg.loc[agg["nan_runs"] > 0, "mean"] = float("nan")
-    agg[["mean", "std", "floor", "ci_low"]] = agg[["mean", "std", "floor", "ci_low"]] * 100
-    evidence_bound = agg["ci_low"].where(agg["ci_low"].notna(), agg["mean"])
-    agg["at_floor"] = (evidence_bound <= agg["floor"] + 1e-9).where(agg["floor"].notna() & evidence_bound.notna(), None)
-    return agg
 
 
 def _cell(mean: float, std: float, seeds: int, reason: str | None = None, nan_runs: int = 0, at_floor=None,
@@ -138,25 +50,6 @@ def _cell(mean: float, std: float, seeds: int, reason: str | None = None, nan_ru
         return "no weights offline" if reason and "not available offline" in reason else "unavailable"
     text = f"{mean:.1f}" if seeds < 2 or pd.isna(std) else f"{mean:.1f} ± {std:.1f}"
     return text + (MARK_FLOOR if at_floor is True else "") + (MARK_UNCONVERGED if converged is False else "")
-
-
-def control_failures(summary: pd.DataFrame) -> list[str]:
-    """Cells where a control does not do what it is there for, one line each: the positive
-    control at the floor, the negative control clearly (its whole interval) above it. Only
-    the headline metrics are checked: the variants have no interval."""
-    out = []
-    primary = ~summary["metric"].isin(list(VARIANT_FIELDS))
-    for row in summary[primary & summary["control"].isin(["positive", "negative"])].itertuples():
-        if row.seeds == 0 or pd.isna(row.floor):
-            continue
-        where = (f"{METHOD_NAMES.get(row.method, row.method)}: {DATASET_TITLES.get(row.dataset, row.dataset)} "
-                 f"{row.task} {row.metric} at {int(row.fraction)}%")
-        if row.control == "positive" and row.at_floor is not False:
-            out.append(f"{where} = {row.mean:.1f}, not above the floor {row.floor:.1f} (interval from {row.ci_low:.1f})")
-        elif row.control == "negative" and row.at_floor is False:
-            out.append(f"{where} = {row.mean:.1f}, above the floor {row.floor:.1f} (interval from {row.ci_low:.1f}): "
-                       "shuffled labels should teach nothing")
-    return out
 
 
 def _present(summary: pd.DataFrame, columns: dict) -> bool:
@@ -170,7 +63,7 @@ def table(summary: pd.DataFrame, columns: dict, name_heads: bool = False) -> pd.
     does every column when ``name_heads`` (heads other than the titles say)."""
     fractions = sorted(summary["fraction"].unique())
     rows = []
-    for method in _order(summary["method"].unique()):
+    for method in order(summary["method"].unique()):
         row = {"Method": METHOD_NAMES.get(method, method)}
         for (dataset, task, metric), title in columns.items():
             column = summary[(summary["dataset"] == dataset) & (summary["task"] == task) & (summary["metric"] == metric)]
@@ -219,7 +112,7 @@ def published_table(columns: dict) -> pd.DataFrame:
     keys = list(columns)
     ref = ref[[k in keys for k in zip(ref["dataset"], ref["task"], ref["metric"])]]
     rows = []
-    for method in _order(ref["method"].unique()):
+    for method in order(ref["method"].unique()):
         row = {"Method": METHOD_NAMES.get(method, method)}
         sub = ref[ref["method"] == method]
         for (dataset, task, metric), title in columns.items():
@@ -260,7 +153,7 @@ def parameters_table(results: pd.DataFrame) -> pd.DataFrame:
     """Table 3: trainable and frozen parameters of each method's pre-training run (from the
     ``pretrain_parameters`` its results carry)."""
     rows = []
-    for method in _order(results["method"].unique()):
+    for method in order(results["method"].unique()):
         runs = results[results["method"] == method]
         counts = next((c for c in runs.get("pretrain_parameters", pd.Series(dtype=object)) if isinstance(c, dict)), None)
         arch = next((a for a in runs.get("arch", pd.Series(dtype=object)) if isinstance(a, str)), "–")
@@ -278,7 +171,7 @@ def geometry_table(geometry: pd.DataFrame) -> pd.DataFrame:
     """Table 4: effective rank and top-1 % variance share of each encoder's pooled test features."""
     rows = []
     datasets = sorted(geometry["dataset"].unique())
-    for method in _order(geometry["method"].unique()):
+    for method in order(geometry["method"].unique()):
         row = {"Method": METHOD_NAMES.get(method, method)}
         for dataset in datasets:
             hit = geometry[(geometry["method"] == method) & (geometry["dataset"] == dataset)]
@@ -301,12 +194,6 @@ def _geometry_for(geometry: pd.DataFrame | None, info: dict) -> pd.DataFrame | N
     keep = (geometry["data_kind"] == info["data_kind"]) & (geometry["profile"] == info["profile"]) \
         & lm.isin([info["lm"], "none"])
     return geometry[keep] if keep.any() else None
-
-
-def group_slug(info: dict) -> str:
-    """File-name-safe name of a table group: profile, LM and backend."""
-    lm = str(info["lm"]).rsplit("/", 1)[-1]
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{info['profile']}-{lm}-{info['backend']}")
 
 
 def build(results: pd.DataFrame, geometry: pd.DataFrame | None = None) -> tuple[list[Block], pd.DataFrame, list]:

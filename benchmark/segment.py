@@ -24,12 +24,12 @@ from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from segmentation_models_pytorch.losses import FocalLoss
 from torch import nn
 
-from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, bootstrap_mean_ci, run_head_stage, shuffled
+from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, balanced_train_rows, bootstrap_mean_ci, shuffled
 from benchmark.errors import DataError, run_cli
-from benchmark.metrics import dice_per_image, mean_dice_fg_bg, segmentation_floors
+from benchmark.head_stage import run_head_stage
+from benchmark.metrics import dice_per_image, empty_mask_breakdown, mean_dice_fg_bg, segmentation_floors
 from benchmark.numerics import dtype
 from benchmark.results import write_result
-from benchmark.splits import salted_order
 from benchmark.store import Store
 from benchmark.training import fit_early_stopping
 
@@ -112,28 +112,6 @@ def evaluate_loss(head: UNetHead, source: MapSource, masks: torch.Tensor, focal:
     logits = torch.cat([head(source.batch(source.rows[s:s + batch_size]), source.size)
                         for s in range(0, len(source.rows), batch_size)])
     return float(segmentation_loss(logits, masks, focal))
-
-
-def balanced_train_rows(store: Store, train_rows: np.ndarray, salt: str) -> np.ndarray:
-    """MGCA's SIIM training set: every image with a mask and as many images without, the latter
-    chosen by a salted hash of the id, so the choice is the same for every method and seed.
-    Fractions are then taken inside it (each fraction's rows that are in this set)."""
-    positive = store.masks[train_rows].reshape(len(train_rows), -1).any(1)
-    ids = store.manifest["id"].astype(str).to_numpy()
-    negatives = salted_order(np.asarray(ids[train_rows[~positive]], dtype=object), salt)[:int(positive.sum())]
-    keep = positive | np.isin(ids[train_rows], negatives)
-    return train_rows[keep]
-
-
-def empty_mask_breakdown(per_image: np.ndarray, prob: torch.Tensor, true: torch.Tensor) -> dict:
-    """What the mean Dice is made of: test images with and without a mask are scored very
-    differently (an empty prediction scores 1 on an image without a mask), so a head that
-    predicts nothing scores the share of negatives. These fields make that visible."""
-    positive = (true.flatten(1).amax(1) > 0).numpy()
-    predicted = (prob.flatten(1) >= 0.5).any(1).numpy()
-    return {"positives_test": int(positive.sum()),
-            "dice_positive_images": float(per_image[positive].mean()) if positive.any() else None,
-            "negatives_predicted_empty": float((~predicted[~positive]).mean()) if (~positive).any() else None}
 
 
 def require_masks(store: Store) -> None:

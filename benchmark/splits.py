@@ -32,28 +32,23 @@ import yaml
 
 from benchmark.atomic import atomic_dir, write_csv, write_json
 from benchmark.errors import DataError, run_cli
-from benchmark.readers.chexpert import chexpert_label_table
-from benchmark.readers.covidx import covidx_label_table
-from benchmark.readers.nih import nih_label_table
-from benchmark.readers.object_cxr import object_cxr_label_table
-from benchmark.readers.rsna import rsna_label_table
-from benchmark.readers.siim import siim_label_table
+from benchmark.registry import LazyRegistry
+from benchmark.split_manifest import SPLITS, read_splits
 
-SPLITS = ("train", "valid", "test")
 MANIFEST_SUFFIX = ".csv.gz"  # committed manifests: splits/<dataset>/<protocol>.csv.gz
 # How a share of n becomes a count. ``ceil`` is scikit-learn's rule for a float test_size;
 # protocols whose published sizes were made otherwise name their rule in the config.
 ROUNDING = {"ceil": math.ceil, "floor": math.floor, "round": lambda x: int(round(x))}
 
 # dataset -> function(label file) -> table with ``id`` and ``group`` (one row per sample)
-LABEL_TABLES = {
-    "chexpert": chexpert_label_table,
-    "rsna": rsna_label_table,
-    "covidx": covidx_label_table,
-    "siim": siim_label_table,
-    "object_cxr": object_cxr_label_table,
-    "nih": nih_label_table,
-}
+LABEL_TABLES = LazyRegistry({
+    "chexpert": "benchmark.readers.chexpert:chexpert_label_table",
+    "rsna": "benchmark.readers.rsna:rsna_label_table",
+    "covidx": "benchmark.readers.covidx:covidx_label_table",
+    "siim": "benchmark.readers.siim:siim_label_table",
+    "object_cxr": "benchmark.readers.object_cxr:object_cxr_label_table",
+    "nih": "benchmark.readers.nih:nih_label_table",
+})
 
 
 def load_protocols() -> dict:
@@ -204,25 +199,6 @@ def split_sizes(splits: pd.DataFrame, fractions: list[int]) -> dict:
     counts = {s: int((splits["split"] == s).sum()) for s in SPLITS}
     counts["fractions"] = {str(p): int((splits["min_fraction"] <= p).sum()) for p in fractions}
     return counts
-
-
-def ids_for(splits: pd.DataFrame, split: str, fraction: int = 100) -> list[str]:
-    """Ids of one split (and, for train, one training fraction), in manifest order."""
-    rows = splits["split"] == split
-    if split == "train":
-        rows &= splits["min_fraction"].fillna(10**9) <= fraction
-    return splits.loc[rows, "id"].tolist()
-
-
-def read_splits(path: str | Path) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "split manifest not found; run `python -m benchmark.splits write`")
-    frame = pd.read_csv(path, dtype={"id": str, "split": str})
-    if list(frame.columns) != ["id", "split", "min_fraction"]:
-        raise DataError(path, f"split manifest columns must be id,split,min_fraction (got {','.join(frame.columns)})")
-    frame["min_fraction"] = frame["min_fraction"].astype("Int64")
-    return frame
 
 
 def compute(dataset: str, labels: Path, protocol: str) -> tuple[pd.DataFrame, list[int]]:

@@ -28,6 +28,8 @@ def _torch_defaults():
     torch.set_default_dtype(torch.float32)
     torch.set_num_threads(_TORCH_THREADS)
     yield
+    torch.set_default_dtype(torch.float32)  # also for the next module's fixtures, set up before its first test
+    torch.set_num_threads(_TORCH_THREADS)
 
 
 @pytest.fixture(scope="session")

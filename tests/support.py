@@ -56,3 +56,17 @@ def head_cli_args(work, dataset: str, out, *extra: str) -> list[str]:
     """Command line of a head run on ``head_inputs``."""
     return ["--method", "random", "--datasets", dataset, "--encoder", str(work / "encoder"),
             "--stores", str(work / "stores"), "--splits", str(work / "splits"), "--out", str(out), *extra]
+
+
+def manifest_rows(work, dataset: str, split: str, fraction: int = 100) -> list[int]:
+    """Store rows of one split (and training fraction) of ``head_inputs``' manifests, read with
+    pandas alone: the independent answer to "which rows does this stage use"."""
+    import pandas as pd
+
+    manifest = pd.read_csv(work / "stores" / dataset / "manifest.csv", dtype={"id": str})
+    splits = pd.read_csv(work / "splits" / dataset / "mgca.csv", dtype={"id": str})
+    keep = splits["split"].eq(split)
+    if split == "train":
+        keep &= splits["min_fraction"].le(fraction)
+    row_of_id = dict(zip(manifest["id"], range(len(manifest))))
+    return sorted(row_of_id[i] for i in splits.loc[keep, "id"])

@@ -94,3 +94,20 @@ def test_published_reference_holds_the_issue_tables():
     assert len(mgca) == 7 * 9 + 3 + 8 * 12 - 8  # Table 1 + M-FLAG's three + Table 4 without the '-' cells
     benchx = read_reference(Path("benchmark/reference/published.csv"), "benchx")
     assert benchx.set_index(["dataset", "metric", "fraction"])["value"][("siim", "mean_dice_fg_bg", 100)] == 68.13
+
+
+def test_floor_cells_are_not_evidence_and_nan_always_fails(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    for fraction, value, ci in ((1, 0.52, [0.45, 0.6]), (100, 0.8, [0.75, 0.85])):
+        write_result(runs, {**COMMON, "method": "mflag", "fraction": fraction, "seed": 0, "value": value, "ci95": ci,
+                            "floor": 0.5})
+    golden = tmp_path / "golden.csv"
+    assert compare.main(["--results", str(runs), "--write-reference", str(golden)]) == 0
+    assert compare.main(["--results", str(runs), "--reference", str(golden)]) == 0
+    out = capsys.readouterr().out
+    assert "ok (floor)" in out and "1 as evidence, 1 at their trivial floor" in out
+    assert compare.main(["--results", str(runs), "--reference", str(golden), "--min-evidence", "2"]) == 1
+    write_result(runs, {**COMMON, "method": "mflag", "fraction": 100, "seed": 1, "value": float("nan"), "floor": 0.5})
+    assert compare.main(["--results", str(runs), "--reference", str(golden), "--allow-missing",
+                         "--tolerance", "100"]) == 1
+    assert "| nan " in capsys.readouterr().out

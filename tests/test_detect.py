@@ -89,14 +89,18 @@ def test_short_training_lowers_the_loss(rsna_smoke, smoke_profile):
 
 
 def test_cli_writes_both_map_variants(rsna_smoke, tmp_path):
-    assert detect.main(head_cli_args(rsna_smoke, "rsna", tmp_path, "--fractions", "1", "--profile", "smoke")) == 0
-    (path,) = tmp_path.glob("*.json")
+    params = yaml.safe_load(open("params.yaml"))
+    params["profiles"]["smoke"]["detect"]["low_data"] = {"rsna": {"lr": 2.0e-4, "batch_size": 8}}  # the paper's 1 % setting
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "out"
+    assert detect.main(head_cli_args(rsna_smoke, "rsna", out, "--fractions", "1", "--profile", "smoke",
+                                     "--params", str(tmp_path / "params.yaml"))) == 0
+    (path,) = out.glob("*.json")
     record = json.loads(path.read_text())
     assert record["task"] == "detection" and record["head"] == "yolov3" and record["metric"] == "map"
     assert 0 <= record["value"] <= 1 and 0 <= record["map_mgca_compat"] <= 1
     assert record["lr"] == 2.0e-4 and record["batch_size"] == 8  # the 1% RSNA setting
     assert record["iou_thresholds"] == [0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75]
-    params = yaml.safe_load(open("params.yaml"))
     assert params["profiles"]["paper"]["detect"]["input_size"] == 224
 
 
@@ -122,3 +126,21 @@ def test_objectness_prior_sets_only_the_objectness_bias():
         assert torch.sigmoid(bias_b[:, 4]) == pytest.approx([0.01] * 3, rel=1e-5)
         assert torch.equal(bias_a[:, [0, 1, 2, 3, 5]], bias_b[:, [0, 1, 2, 3, 5]])
         assert torch.equal(a[-1].weight, b[-1].weight)
+
+
+def test_each_fraction_trains_on_its_rows_and_the_test_rows_are_scored(rsna_smoke, tmp_path, monkeypatch):
+    from support import head_cli_args, manifest_rows
+
+    work, seen = rsna_smoke, []
+    real_train, real_predict = detect.train_detection, detect.predict
+    monkeypatch.setattr(detect, "train_detection", lambda head, train, tb, valid, vb, *a: (
+        seen.append(("fit", train.rows.copy(), valid.rows.copy())), real_train(head, train, tb, valid, vb, *a))[1])
+    monkeypatch.setattr(detect, "predict", lambda head, source, *a, **k: (
+        seen.append(("predict", source.rows.copy())), real_predict(head, source, *a, **k))[1])
+    assert detect.main(head_cli_args(work, "rsna", tmp_path / "out", "--profile", "smoke")) == 0
+    fits = [s for s in seen if s[0] == "fit"]
+    assert [sorted(train) for _, train, _ in fits] == [manifest_rows(work, "rsna", "train", f) for f in (1, 10, 100)]
+    assert all(sorted(valid) == manifest_rows(work, "rsna", "valid") for _, _, valid in fits)
+    scored = [rows for _, rows in (s for s in seen if s[0] == "predict")]
+    # per epoch the validation rows, once per run the test rows
+    assert sum(sorted(rows) == manifest_rows(work, "rsna", "test") for rows in scored) == 3

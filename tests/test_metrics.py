@@ -11,10 +11,10 @@ from benchmark.metrics import (
     DetectionMatches,
     cocoeval_map,
     detection_map,
-    score_detections,
     dice,
     dice_per_image,
     mean_dice_fg_bg,
+    score_detections,
 )
 
 

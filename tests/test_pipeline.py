@@ -5,15 +5,16 @@ import json
 import pandas as pd
 import pytest
 
-from benchmark import compare, smoke
+from benchmark import smoke
 from benchmark.results import load_timings
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    # two methods keep the suite short (each DVC stage is a process that imports torch): every
+    # four methods keep the suite short (each DVC stage is a process that imports torch): every
     # method trains in test_pretrain_engine.py, the DAG is the same for all of them, and an
-    # encoder without weights (ImageNet offline) is followed through every head in test_report.py
+    # encoder without weights (ImageNet offline) is followed through every head in test_report.py;
+    # the two controls are here because their downstream stages differ (labels, shuffling)
     work = smoke.prepare(tmp_path_factory.mktemp("pipeline"))
     first = smoke.dvc(work, "repro")
     return work, first
@@ -22,8 +23,10 @@ def smoke_run(tmp_path_factory):
 def test_pipeline_writes_leaderboard_with_both_methods(smoke_run):
     work, _ = smoke_run
     board = (work / "results" / "leaderboard.md").read_text()
-    for title in ("M-FLAG", "Random Init"):
+    for title in ("M-FLAG", "Random Init", "Positive control: supervised on MIMIC labels",
+                  "Negative control: shuffled labels", "Floor (trivial predictor on the test split)"):
         assert f"| {title} " in board, title
+    assert "Controls:" in board or "CONTROLS FAILED" in board
     assert "PHANTOM" in board and "all-MiniLM-L6-v2" in board
     for column in ("CheXpert AUC 1%", "RSNA AUC 10%", "COVIDx ACC 100%", "SIIM Dice 10%", "RSNA Dice 100%", "RSNA mAP 1%",
                    "Object-CXR mAP 100%", "Object-CXR mAP mgca_compat 10%", "SIIM mDice fg/bg 1%"):
@@ -31,7 +34,7 @@ def test_pipeline_writes_leaderboard_with_both_methods(smoke_run):
     assert "Table 3." in board and "Table 4." in board and "\\begin{table}" in (work / "results" / "leaderboard.tex").read_text()
     summary = pd.read_csv(work / "results" / "leaderboard.csv")
     assert set(summary["metric"]) == {"auroc", "accuracy", "dice", "mean_dice_fg_bg", "map", "map_mgca_compat"}
-    assert set(summary["method"]) == {"mflag", "random"}
+    assert set(summary["method"]) == set(smoke.METHODS)
     assert set(summary["fraction"]) == {1, 10, 100}
     assert summary["mean"].between(0, 100).all() and summary["seeds"].eq(1).all()
     plots = {p.name for p in (work / "results" / "plots").rglob("*.png")}
@@ -51,8 +54,7 @@ def test_smoke_results_match_the_golden_numbers(smoke_run):
     assert smoke.GOLDEN.is_file(), "no golden numbers: run `python -m benchmark.smoke --work DIR --write-golden`"
     golden = pd.read_csv(smoke.GOLDEN)
     assert set(golden["method"]) == set(smoke.METHODS) and len(golden) > 50
-    assert compare.main(["--reference", str(smoke.GOLDEN), "--results", str(work / "results" / "runs"), "--profile",
-                         "smoke", "--tolerance", str(smoke.TOLERANCE)]) == 0
+    assert smoke.compare_with_golden(work) == 0
 
 
 def test_result_json_traces_its_inputs(smoke_run):
@@ -60,12 +62,12 @@ def test_result_json_traces_its_inputs(smoke_run):
     files = sorted(f for f in (work / "results" / "runs").rglob("*.json") if not f.name.startswith("geometry__"))
     # methods x fractions x one seed x (CheXpert, RSNA, COVIDx probes, SIIM + RSNA segmentation,
     # RSNA + Object-CXR detection)
-    assert len(files) == 2 * 3 * 7
+    assert len(files) == len(smoke.METHODS) * 3 * 7
     tasks = {(r["task"], r["dataset"]) for r in map(json.loads, (f.read_text() for f in files))}
     assert tasks == {("classification", "chexpert"), ("classification", "rsna"), ("classification", "covidx"),
                      ("segmentation", "siim"), ("segmentation", "rsna"), ("detection", "rsna"),
                      ("detection", "object_cxr")}
-    assert len(list((work / "results" / "runs").rglob("geometry__*.json"))) == 2 * 3  # methods x probe datasets
+    assert len(list((work / "results" / "runs").rglob("geometry__*.json"))) == len(smoke.METHODS) * 3
     record = json.loads(next(f for f in files if f.name.startswith("random")).read_text())
     for key in ("method", "dataset", "fraction", "seed", "metric", "value", "lm", "data_kind", "profile",
                 "encoder_sha256", "ci95", "n"):
@@ -76,7 +78,12 @@ def test_result_json_traces_its_inputs(smoke_run):
     assert (timings["wall_time_s"] > 0).all()
     mflag = json.loads(next(f for f in files if f.name.startswith("mflag")).read_text())
     assert mflag["lm"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
-    assert mflag["data_kind"] == "phantom" and mflag["profile"] == "smoke"
+    assert mflag["data_kind"] == "phantom" and mflag["profile"] == "smoke" and mflag["precision"] == "float64"
+    for record in map(json.loads, (f.read_text() for f in files)):
+        assert "floor" in record and "converged" in record, record["method"]
+        assert record["labels_shuffled"] == (record["method"] == "shuffled")
+        if record["task"] == "detection":
+            assert record["cocoeval_agrees"], record  # the one mAP definition, checked on every test set
 
 
 def test_second_repro_does_nothing(smoke_run):
@@ -84,3 +91,21 @@ def test_second_repro_does_nothing(smoke_run):
     out = smoke.dvc(work, "repro")
     assert "Running stage" not in out
     assert "up to date" in out
+
+
+def test_a_planted_defect_fails_the_golden_comparison(smoke_run, tmp_path):
+    """The comparison is sensitive: the probe's training labels shuffled against their images
+    (one of `python -m benchmark.smoke --mutations`' planted defects, the cheapest to re-run)
+    moves evidence cells outside tolerance. The others are in the README with their last output."""
+    import shutil
+
+    work, _ = smoke_run
+    copy = tmp_path / "planted"
+    shutil.copytree(work, copy, symlinks=True)
+    defect = next(d for d in smoke.DEFECTS if d.name == "probe-labels-shuffled")
+    smoke.plant(copy, defect)
+    reran = [line for line in smoke.dvc(copy, "repro").splitlines() if line.startswith("Running stage")]
+    assert reran and all("probe@" in line or "report" in line for line in reran), reran
+    assert smoke.compare_with_golden(copy, quiet=True) == 1
+    outside = [line for line in smoke.compare_with_golden.last_output.splitlines() if "| outside" in line]
+    assert any("classification" in line for line in outside)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -124,7 +125,7 @@ def test_killed_run_resumes_to_identical_weights(pretrain_inputs, capsys):
     assert info["step"] == 2
     _pretrain_here(work, "convirt", "models/resumed")
     out = capsys.readouterr().out
-    assert "resuming from" in out and "at step 2/6" in out
+    assert "resuming from" in out and re.search(r"at step 2/\d+", out)
     a = load_file(str(work / "models" / "straight" / "model.safetensors"))
     b = load_file(str(work / "models" / "resumed" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

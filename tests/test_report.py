@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchmark import report
+from benchmark import aggregate, report
 from benchmark.results import load_results, write_result
 
 COMMON = {"profile": "phantom", "data_kind": "phantom", "backend": "native", "protocol": "mgca",
@@ -28,7 +28,7 @@ def results(tmp_path):
 
 
 def test_cells_are_mean_and_sample_std_over_seeds(results):
-    summary = report.summarise(results)
+    summary = aggregate.summarise(results)
     dice = summary[(summary["metric"] == "dice") & (summary["method"] == "mflag")].iloc[0]
     assert dice["seeds"] == 2 and dice["mean"] == pytest.approx(45.0)
     assert dice["std"] == pytest.approx(100 * (0.005 ** 0.5))  # sample std of 0.40 and 0.50, in %
@@ -150,3 +150,57 @@ def test_report_writes_tables_tex_metrics_and_plots_from_fixture_results(tmp_pat
     plots = sorted(p.name for p in (out / "plots").rglob("*.png"))
     assert plots == ["classification-chexpert-auroc.png", "classification-covidx-accuracy.png", "spectrum-rsna.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in (out / "plots").rglob("*.png"))
+
+
+def _control_results(folder, positive_auroc, negative_ci):
+    """A positive control, a negative control and a method on one RSNA column, with floors."""
+    floor = {"floor": 0.5, "floor_predictor": "constant score"}
+    _write(folder, "supervised", "rsna", "classification", "auroc", 100, 0, positive_auroc,
+           ci95=[positive_auroc - 0.1, positive_auroc + 0.1], control="positive", converged=True, **floor)
+    _write(folder, "shuffled", "rsna", "classification", "auroc", 100, 0, sum(negative_ci) / 2, ci95=list(negative_ci),
+           control="negative", converged=True, **floor)
+    _write(folder, "mflag", "rsna", "classification", "auroc", 100, 0, 0.7, ci95=[0.62, 0.78], converged=False, **floor)
+    return load_results(folder)
+
+
+def test_floor_row_marks_and_controls_that_pass(tmp_path):
+    results = _control_results(tmp_path, 0.9, (0.4, 0.6))
+    summary = aggregate.summarise(results)
+    cells = summary.set_index("method")
+    assert cells.loc["mflag", "floor"] == pytest.approx(50.0) and cells.loc["mflag", "at_floor"] is False
+    assert cells.loc["shuffled", "at_floor"] is True  # its interval 40-60 reaches the floor
+    markdown, _ = report.render(results)
+    rows = {}
+    for line in markdown.splitlines():  # our table comes before the published one, which has an M-FLAG row too
+        if line.startswith("| "):
+            rows.setdefault(line.split("|")[1].strip(), line)
+    assert "70.0" + aggregate.MARK_UNCONVERGED in rows["M-FLAG"]  # above the floor, but not converged
+    assert "50.0" + aggregate.MARK_FLOOR in rows["Negative control: shuffled labels"]
+    assert "| 50.0 " in rows[report.FLOOR_TITLE]
+    assert aggregate.control_failures(summary) == [] and "Controls: every cell" in markdown
+
+
+def test_failing_controls_are_flagged_by_the_report_and_compare(tmp_path, capsys):
+    from benchmark import compare
+
+    results = _control_results(tmp_path / "runs", 0.55, (0.7, 0.9))  # positive at the floor, negative far above
+    failures = aggregate.control_failures(aggregate.summarise(results))
+    assert len(failures) == 2 and any("not above the floor" in f for f in failures)
+    assert any("shuffled labels should teach nothing" in f for f in failures)
+    markdown, _ = report.render(results)
+    assert "CONTROLS FAILED" in markdown
+    reference = tmp_path / "golden.csv"
+    compare.main(["--results", str(tmp_path / "runs"), "--write-reference", str(reference)])
+    args = ["--results", str(tmp_path / "runs"), "--reference", str(reference)]
+    assert compare.main(args) == 0  # every cell matches; the failure is printed, not checked
+    assert "CONTROL FAILED (not checked" in capsys.readouterr().out
+    assert compare.main([*args, "--controls"]) == 1
+    assert "CONTROL FAILED: " in capsys.readouterr().out
+
+
+def test_a_nan_run_is_marked_not_averaged_away(tmp_path):
+    _write(tmp_path, "mflag", "rsna", "classification", "auroc", 10, 0, 0.7)
+    _write(tmp_path, "mflag", "rsna", "classification", "auroc", 10, 1, float("nan"))
+    markdown, summary = report.render(load_results(tmp_path))
+    assert summary["nan_runs"].iloc[0] == 1 and np.isnan(summary["mean"].iloc[0])
+    assert "NaN (1 of 2 runs)" in markdown

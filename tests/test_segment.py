@@ -111,3 +111,29 @@ def test_a_seeded_run_repeats_exactly(siim_smoke, tmp_path):
         records.append(json.loads(path.read_text()))
     for key in ("value", "best_valid", "converged", "mean_dice_fg_bg", "dice_positive_images"):
         assert records[0][key] == records[1][key], key
+
+
+def test_each_fraction_trains_on_its_rows_and_the_test_rows_are_scored(siim_smoke, tmp_path, monkeypatch):
+    """Rows from the manifests (pandas): SIIM trains on the fraction's positives plus as many of its
+    negatives (MGCA's balancing), selects on the validation rows and scores exactly the test rows."""
+    from support import manifest_rows
+
+    from benchmark.store import Store
+
+    work, seen = siim_smoke, []
+    real_train, real_predict = segment.train_segmentation, segment.predict
+    monkeypatch.setattr(segment, "train_segmentation", lambda head, train, tm, valid, vm, *a: (
+        seen.append(("fit", train.rows.copy(), valid.rows.copy())), real_train(head, train, tm, valid, vm, *a))[1])
+    monkeypatch.setattr(segment, "predict", lambda head, source, *a: (
+        seen.append(("test", source.rows.copy())), real_predict(head, source, *a))[1])
+    assert segment.main(head_cli_args(work, "siim", tmp_path / "out", "--profile", "smoke")) == 0
+    masks = Store.open(work / "stores" / "siim").masks
+    positive = set(np.flatnonzero(masks.reshape(len(masks), -1).any(1)).tolist())
+    fits, tests = [s for s in seen if s[0] == "fit"], [s for s in seen if s[0] == "test"]
+    assert len(fits) == len(tests) == 3
+    for fraction, (_, train, valid) in zip((1, 10, 100), fits):
+        allowed = manifest_rows(work, "siim", "train", fraction)
+        assert set(train) <= set(allowed) and positive & set(allowed) <= set(train)
+        assert len(set(train) - positive) == min(len(set(train) & positive), len(set(allowed) - positive)) or fraction < 100
+        assert sorted(valid) == manifest_rows(work, "siim", "valid")
+    assert all(sorted(rows) == manifest_rows(work, "siim", "test") for _, rows in tests)

@@ -9,15 +9,8 @@ import pytest
 
 from benchmark.phantom.sources import txv_data_file
 from benchmark.readers.rsna import rsna_label_table
-from benchmark.splits import (
-    compute,
-    ids_for,
-    main,
-    make_splits,
-    protocol_spec,
-    read_splits,
-    split_sizes,
-)
+from benchmark.split_manifest import ids_for, read_splits
+from benchmark.splits import compute, main, make_splits, protocol_spec, split_sizes
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -34,11 +34,11 @@ from mmseg.registry import MODELS as SEG_MODELS
 from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
 from torch import nn
 
-from benchmark.downstream import bootstrap_mean_ci, split_rows
+from benchmark.downstream import balanced_train_rows, bootstrap_mean_ci, split_rows
 from benchmark.encoders import load_encoder
 from benchmark.errors import DataError
 from benchmark.features import unavailable_reason
-from benchmark.metrics import dice_per_image, mean_dice_fg_bg, score_detections, segmentation_floors
+from benchmark.metrics import dice_per_image, empty_mask_breakdown, mean_dice_fg_bg, score_detections, segmentation_floors
 from benchmark.store import Store
 
 
@@ -116,7 +116,6 @@ def store_split_rows(store: str, splits: str, split: str, fraction: int, balance
     opened = open_store(str(store))
     rows = split_rows(opened, Path(splits), 100 if split != "train" else int(fraction))[split]
     if balance:
-        from benchmark.segment import balanced_train_rows
 
         every = split_rows(opened, Path(splits), 100)["train"]
         rows = rows[np.isin(rows, balanced_train_rows(opened, every, f"{opened.info['dataset']}-segment-balance"))]
@@ -205,7 +204,6 @@ class StoreDiceMetric(BaseMetric):
                                  sample["gt_sem_seg"]["data"].squeeze(0).cpu().to(torch.uint8)))
 
     def compute_metrics(self, results: list) -> dict:
-        from benchmark.segment import empty_mask_breakdown
 
         pred = torch.stack([p for p, _ in results]).float()
         true = torch.stack([t for _, t in results]).float()

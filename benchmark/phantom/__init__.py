@@ -5,22 +5,17 @@ CheXpert, RSNA, SIIM, NIH) the phantom reuses it; COVIDx and Object-CXR use docu
 synthetic annotations. Every writer takes ``(out, *, seed, image_size, workers, **sizes)``.
 """
 
-from benchmark.phantom.chexpert import write_chexpert
-from benchmark.phantom.covidx import write_covidx
-from benchmark.phantom.mimic import write_mimic
-from benchmark.phantom.nih import write_nih
-from benchmark.phantom.object_cxr import write_object_cxr
-from benchmark.phantom.rsna import write_rsna
-from benchmark.phantom.siim import write_siim
+from benchmark.registry import LazyRegistry
 
-WRITERS = {
-    "mimic": write_mimic,
-    "chexpert": write_chexpert,
-    "rsna": write_rsna,
-    "covidx": write_covidx,
-    "siim": write_siim,
-    "object_cxr": write_object_cxr,
-    "nih": write_nih,
-}
+#: dataset -> its writer, imported on first use (a stage imports only the writer it runs)
+WRITERS = LazyRegistry({
+    "mimic": "benchmark.phantom.mimic:write_mimic",
+    "chexpert": "benchmark.phantom.chexpert:write_chexpert",
+    "rsna": "benchmark.phantom.rsna:write_rsna",
+    "covidx": "benchmark.phantom.covidx:write_covidx",
+    "siim": "benchmark.phantom.siim:write_siim",
+    "object_cxr": "benchmark.phantom.object_cxr:write_object_cxr",
+    "nih": "benchmark.phantom.nih:write_nih",
+})
 
 __all__ = ["WRITERS"]

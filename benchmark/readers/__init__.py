@@ -8,23 +8,18 @@ Real and phantom copies go through the same code.
 
 from benchmark.errors import DataError
 from benchmark.readers.base import Reader
-from benchmark.readers.chexpert import CheXpertReader
-from benchmark.readers.covidx import CovidxReader
-from benchmark.readers.mimic import MimicCxrJpgReader
-from benchmark.readers.nih import NihChestXray14Reader
-from benchmark.readers.object_cxr import ObjectCxrReader
-from benchmark.readers.rsna import RsnaPneumoniaReader
-from benchmark.readers.siim import SiimPneumothoraxReader
+from benchmark.registry import LazyRegistry
 
-READERS: dict[str, type[Reader]] = {
-    "mimic": MimicCxrJpgReader,
-    "chexpert": CheXpertReader,
-    "rsna": RsnaPneumoniaReader,
-    "covidx": CovidxReader,
-    "siim": SiimPneumothoraxReader,
-    "object_cxr": ObjectCxrReader,
-    "nih": NihChestXray14Reader,
-}
+#: dataset -> its reader class, imported on first use (a stage imports only the reader it runs)
+READERS = LazyRegistry({
+    "mimic": "benchmark.readers.mimic:MimicCxrJpgReader",
+    "chexpert": "benchmark.readers.chexpert:CheXpertReader",
+    "rsna": "benchmark.readers.rsna:RsnaPneumoniaReader",
+    "covidx": "benchmark.readers.covidx:CovidxReader",
+    "siim": "benchmark.readers.siim:SiimPneumothoraxReader",
+    "object_cxr": "benchmark.readers.object_cxr:ObjectCxrReader",
+    "nih": "benchmark.readers.nih:NihChestXray14Reader",
+})
 
 
 def get_reader(name: str) -> Reader:
