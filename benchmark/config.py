@@ -41,7 +41,15 @@ def resolve_profile(params: dict[str, Any], name: str | None = None) -> dict[str
 
 
 def load_profile(params_path: str | Path = DEFAULT_PARAMS, name: str | None = None) -> dict[str, Any]:
-    return resolve_profile(load_params(params_path), name)
+    """The named (or active) profile, checked against :mod:`benchmark.profile_schema` before any
+    stage uses a value of it."""
+    from benchmark.profile_schema import profile_problem
+
+    profile = resolve_profile(load_params(params_path), name)
+    problem = profile_problem({k: v for k, v in profile.items() if k != "name"})
+    if problem:
+        raise DataError(params_path, f"profiles.{profile['name']}.{problem}")
+    return profile
 
 
 def add_profile_args(parser) -> None:

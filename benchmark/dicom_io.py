@@ -19,7 +19,7 @@ from pydicom.uid import (
 )
 
 from benchmark.errors import DataError
-from benchmark.imaging import scale_to_uint8
+from benchmark.imaging import MAX_PIXELS, SkippedImage, scale_to_uint8
 
 
 def read_dicom_uint8(path: str | Path) -> np.ndarray:
@@ -33,6 +33,8 @@ def read_dicom_uint8(path: str | Path) -> np.ndarray:
         raise DataError(path, f"not a readable DICOM ({type(err).__name__}: {err})") from None
     if "PixelData" not in ds:
         raise DataError(path, "DICOM has no pixel data")
+    if int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0) > MAX_PIXELS:
+        raise SkippedImage(f"image larger than {MAX_PIXELS:,} pixels")
     try:
         pixels = ds.pixel_array
     except Exception as err:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -24,11 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from benchmark.atomic import atomic_dir, is_hidden
 from benchmark.encoders import ENCODER_FILE, ImageEncoder, load_encoder
-from benchmark.errors import DataError
+from benchmark.errors import DataError, read_json_object
+from benchmark.guards import check_output
 from benchmark.numerics import current
 from benchmark.split_manifest import ids_for, read_splits
 from benchmark.splits import salted_order
@@ -40,28 +41,19 @@ SPLITS = ("train", "valid", "test")
 EVAL_BATCH = 64
 
 
-def check_results_folder(out: Path) -> None:
-    """Refuse to replace an existing ``out`` that is not a folder of result files: a stage
-    replaces its results folder as a whole, so a mistyped ``--out`` (a folder holding other
-    things) must not be wiped."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise DataError(out, "results folder is a file")
+def is_results_folder(out: Path) -> bool:
+    """A folder of result files (JSON and the timings table) and nothing else."""
     from benchmark.results import TIMINGS_FILE
 
-    foreign = sorted(p.name for p in out.iterdir()
-                     if not is_hidden(p) and not (p.is_file() and (p.suffix == ".json" or p.name == TIMINGS_FILE)))
-    if foreign:
-        raise DataError(out, f"not a results folder (holds {', '.join(foreign[:3])}); it would be replaced as a whole, "
-                        "give a folder of its own")
+    return all(is_hidden(p) or (p.is_file() and (p.suffix == ".json" or p.name == TIMINGS_FILE)) for p in out.iterdir())
 
 
 @contextlib.contextmanager
-def results_folder(out: Path) -> Iterator[Path]:
+def results_folder(out: Path, inputs: tuple[Path | None, ...] = ()) -> Iterator[Path]:
     """A temporary folder to write a stage's results into; it replaces ``out`` when the block ends
-    without an error (nothing is renamed on an error or a kill)."""
-    check_results_folder(out)
+    without an error (nothing is renamed on an error or a kill). A mistyped ``--out`` (one of the
+    inputs, or a folder holding anything but results) is refused before any work."""
+    check_output(out, inputs, "results folder", is_results_folder)
     with atomic_dir(out) as tmp:
         yield tmp
 
@@ -87,9 +79,26 @@ def balanced_train_rows(store: Store, train_rows: np.ndarray, salt: str) -> np.n
 
 
 def split_rows(store: Store, splits_path: Path, fraction: int) -> dict[str, np.ndarray]:
-    """Store rows of train (the given fraction), valid and test."""
+    """Store rows of train (the given fraction), valid and test, after checking that the manifest
+    (checked on read) lists only images of this store and that no image's pixels are in two
+    splits under different ids."""
     splits = read_splits(splits_path)
-    return {s: store.rows_for_ids(ids_for(splits, s, fraction)) for s in SPLITS}
+    missing = pd.Index(splits["id"]).difference(pd.Index(store.manifest["id"].astype(str)))
+    if len(missing):
+        raise DataError(splits_path, f"{len(missing)} ids are not in the store {store.path} (e.g. {missing[0]!r}): "
+                        "the manifest belongs to another version of the dataset")
+    rows = {s: store.rows_for_ids(ids_for(splits, s, fraction)) for s in SPLITS}
+    if "pixel_sha256" in store.manifest:
+        content = store.manifest["pixel_sha256"].to_numpy()
+        seen: dict[str, tuple[str, int]] = {}
+        for split in SPLITS:
+            for row in rows[split] if split != "train" else store.rows_for_ids(ids_for(splits, "train", 100)):
+                other = seen.setdefault(content[row], (split, row))
+                if other[0] != split:
+                    ids = store.manifest["id"].astype(str).to_numpy()
+                    raise DataError(splits_path, f"{ids[row]} ({split}) has the same pixels as {ids[other[1]]} "
+                                    f"({other[0]}): one image in two splits")
+    return rows
 
 
 @dataclass
@@ -105,7 +114,7 @@ class FrozenEncoder:
         encoder, _ = load_encoder(folder)
         encoder.eval().requires_grad_(False)
         meta_path = folder / "meta.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        meta = read_json_object(meta_path, "encoder meta.json", "; pre-train or import it again") if meta_path.is_file() else {}
         return cls(encoder, meta, sha256_file(folder / ENCODER_FILE))
 
     @torch.no_grad()

@@ -22,6 +22,7 @@ import numpy as np
 from benchmark.atomic import atomic_dir
 from benchmark.config import add_profile_args, load_profile
 from benchmark.errors import DataError, read_json_object, run_cli
+from benchmark.guards import check_output, has_file
 from benchmark.numerics import configure, np_dtype
 from benchmark.store import Store, check_described_array, describe_array
 from benchmark.text import embed_with_cache, resolve_lm
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     profile = load_profile(args.params, args.profile)
     lm_cfg = profile["lm"]
     precision = configure(profile)
+    check_output(args.out, [args.store, args.cache], "report-embedding folder", has_file("lm.json"))
     store = Store.open(args.store)
     choice = resolve_lm(str(lm_cfg["name"]))
     start = time.perf_counter()

@@ -7,6 +7,7 @@ prints that single line to stderr and exits non-zero instead of a traceback.
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Callable
@@ -53,6 +54,11 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
         code = main(argv)
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:  # a full disk, a read-only folder, a file where a folder belongs: one line, not a traceback
+        where = err.filename if err.filename is not None else "<output>"
+        hint = "; free space there and run the stage again" if err.errno == errno.ENOSPC else ""
+        print(f"error: {where}: {err.strerror or err}{hint}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

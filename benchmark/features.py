@@ -24,6 +24,7 @@ from benchmark.atomic import atomic_dir
 from benchmark.config import add_profile_args, load_profile
 from benchmark.encoders import ENCODER_FILE, ImageEncoder, load_encoder
 from benchmark.errors import DataError, read_json_object, run_cli
+from benchmark.guards import check_output, children_have_file
 from benchmark.numerics import configure
 from benchmark.store import Store, check_described_array, describe_array, sha256_file
 from benchmark.transforms import to_input
@@ -43,11 +44,11 @@ def extract_pooled(encoder: ImageEncoder, images: np.ndarray, size: int, batch_s
     return np.concatenate(out)
 
 
-def unavailable_reason(meta_path: Path) -> str | None:
+def unavailable_reason(meta_path: Path, what: str = "encoder meta.json") -> str | None:
     """Why a stage's input has no weights (e.g. ImageNet weights not cached), or None."""
     if not meta_path.is_file():
         return None
-    return json.loads(meta_path.read_text()).get("unavailable")
+    return read_json_object(meta_path, what).get("unavailable")
 
 
 def load_features(folder: Path, store: Store, input_size: int | None = None, encoder_sha256: str | None = None,
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     profile = load_profile(args.params, args.profile)
     precision = configure(profile)
     size = int(profile["probe"]["input_size"])
+    check_output(args.out, [args.encoder, args.stores], "features folder", children_have_file("features.json"))
     unavailable = unavailable_reason(args.encoder / "meta.json")
     if unavailable:
         for dataset in args.datasets:

@@ -29,7 +29,7 @@ def run_head_stage(argv: list[str] | None, prog: str, description: str, datasets
     if run is None:
         return 0
     out = run.args.out
-    with results_folder(out) as tmp:
+    with results_folder(out, (run.args.encoder, run.args.stores, run.args.splits)) as tmp:
         run.args.out = tmp  # every result of this invocation, renamed into place together
         if run.backend == "openmmlab":
             from benchmark.openmmlab.run import run_openmmlab
@@ -83,7 +83,7 @@ def record_if_unavailable(args, common: dict, seeds: list[int]) -> bool:
     reason = unavailable_reason(args.encoder / "meta.json")
     if not reason:
         return False
-    with results_folder(args.out) as tmp:
+    with results_folder(args.out, (args.encoder, args.stores, args.splits)) as tmp:
         write_unavailable(tmp, common, args.datasets, args.fractions, seeds, reason)
     return True
 

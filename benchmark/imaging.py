@@ -7,6 +7,7 @@ symmetrically; boxes and masks go through the same transform (:class:`Letterbox`
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,30 @@ def scale_to_uint8(pixels: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
+#: images above this many pixels are skipped (counted) instead of decoded: PIL's decompression-bomb
+#: guard; a chest film is ~3,000 x 3,000 = 9 M
+MAX_PIXELS = 100_000_000
+#: images smaller than this on a side, or of one grey value, carry no content to learn from
+MIN_SIDE = 16
+
+
+class SkippedImage(Exception):
+    """An image that is left out of the store on purpose; ``reason`` is counted in store.json."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def degenerate(pixels: np.ndarray) -> str | None:
+    """Why a decoded image is unusable (too small, constant), or None."""
+    if min(pixels.shape) < MIN_SIDE:
+        return f"image smaller than {MIN_SIDE} px on a side"
+    if int(pixels.min()) == int(pixels.max()):
+        return "constant image (one grey value)"
+    return None
+
+
 def read_image_uint8(path: str | Path) -> np.ndarray:
     """Decode a JPEG/PNG to a 2-D uint8 array, or raise DataError naming the file.
 
@@ -70,12 +95,17 @@ def read_image_uint8(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings(), Image.open(path) as img:
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if img.width * img.height > MAX_PIXELS:
+                raise SkippedImage(f"image larger than {MAX_PIXELS:,} pixels")
             img.load()
             wide = img.mode in WIDE_MODES
             pixels = np.asarray(img) if wide else np.asarray(img.convert("L"), dtype=np.uint8)
     except FileNotFoundError:
         raise DataError(path, "image file missing") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise SkippedImage(f"image larger than {MAX_PIXELS:,} pixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise DataError(path, f"cannot decode image ({err})") from None
     if wide:

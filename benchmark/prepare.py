@@ -7,7 +7,9 @@ import time
 from pathlib import Path
 
 from benchmark.config import add_profile_args, load_profile
-from benchmark.errors import run_cli
+from benchmark.errors import DataError, run_cli
+from benchmark.guards import check_output, has_file
+from benchmark.imaging import MIN_SIDE
 from benchmark.readers import READERS, get_reader
 from benchmark.store import build_store
 
@@ -20,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=None, help="image size (default: profile store.image_size)")
     add_profile_args(parser)
     args = parser.parse_args(argv)
-    size = args.size or int(load_profile(args.params, args.profile)["store"]["image_size"])
+    if args.size is not None and args.size < MIN_SIDE:
+        raise DataError(None, f"--size {args.size}: the store's images need at least {MIN_SIDE} px")
+    size = args.size if args.size is not None else int(load_profile(args.params, args.profile)["store"]["image_size"])
+    check_output(args.out, [args.root], "store", has_file("store.json"))
     start = time.perf_counter()
     info = build_store(get_reader(args.dataset), args.root, args.out, size)
     skipped = ", ".join(f"{v} {k}" for k, v in info["skipped"].items()) or "none"

@@ -45,6 +45,7 @@ from benchmark.config import add_profile_args, load_profile
 from benchmark.embed import load_embeddings, read_lm_info
 from benchmark.encoders import ImageEncoder, save_encoder
 from benchmark.errors import DataError, run_cli
+from benchmark.guards import check_output, has_file
 from benchmark.methods import MethodSpec, PretrainMethod, TextInput, WeightsUnavailable, get_method
 from benchmark.numerics import configure, current, dtype
 from benchmark.store import Store
@@ -193,43 +194,45 @@ def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, reports:
     sampler = DistributedSampler(range(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed)
     size, side = int(cfg["input_size"]), int(images.shape[-1])
     method.train()
-    bar = tqdm(total=total, initial=state.step, desc=f"pretrain {method.name}", unit="step", leave=False,
-               **({} if ctx.is_main else {"disable": True}))
-    for epoch in range(state.step // steps_per_epoch, epochs):
-        sampler.set_epoch(epoch)
-        order = np.fromiter(iter(sampler), dtype=np.int64)
-        boxes = crop_boxes(n, side, torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-        method.start_epoch(epoch)
-        for s in range(state.step % steps_per_epoch, steps_per_epoch):
-            idx = np.sort(order[s * local:(s + 1) * local])
-            torch.manual_seed(seed * 1_000_003 + state.step * 101 + ctx.rank)  # dropout in trainable LMs
-            x = crop_input(torch.from_numpy(np.ascontiguousarray(images[rows[idx]])), boxes[idx], size).to(ctx.device)
-            text = reports.batch(idx)
-            terms = model(x, None if text is None else text.to(ctx.device))
-            optim.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            optim.step()
-            sched.step()
-            for k, v in terms.items():
-                state.sums[k] = state.sums.get(k, 0.0) + float(v.detach())
-            state.step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{float(terms['loss'].detach()):.3f}")
-            _kill_if_asked(state.step)
-            if s + 1 == steps_per_epoch:
-                row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0]}
-                row.update({k: v / steps_per_epoch for k, v in state.sums.items()})
-                state.log.append(row)
-                state.sums = {}
-                if ctx.is_main:
-                    print("pretrain " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-            if ckpt_dir is not None and state.step % every == 0 and state.step < total:
-                if ctx.is_main:
-                    state.optimizer, state.scheduler, state.rng = optim.state_dict(), sched.state_dict(), torch.get_rng_state()
-                    save_checkpoint(ckpt_dir, method, state, run_fingerprint)
-                if ctx.distributed:
-                    torch.distributed.barrier()
-    bar.close()
+    with tqdm(total=total, initial=state.step, desc=f"pretrain {method.name}", unit="step", leave=False,
+               **({} if ctx.is_main else {"disable": True})) as bar:  # closed on errors too
+        for epoch in range(state.step // steps_per_epoch, epochs):
+            sampler.set_epoch(epoch)
+            order = np.fromiter(iter(sampler), dtype=np.int64)
+            boxes = crop_boxes(n, side, torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+            method.start_epoch(epoch)
+            for s in range(state.step % steps_per_epoch, steps_per_epoch):
+                idx = np.sort(order[s * local:(s + 1) * local])
+                torch.manual_seed(seed * 1_000_003 + state.step * 101 + ctx.rank)  # dropout in trainable LMs
+                x = crop_input(torch.from_numpy(np.ascontiguousarray(images[rows[idx]])), boxes[idx], size).to(ctx.device)
+                text = reports.batch(idx)
+                terms = model(x, None if text is None else text.to(ctx.device))
+                if not torch.isfinite(terms["loss"].detach()):
+                    raise DataError(None, f"pretrain {method.name}: the loss is not finite at step {state.step + 1} "
+                                    f"({float(terms['loss'].detach())}); the run diverged, lower the learning rate")
+                optim.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                optim.step()
+                sched.step()
+                for k, v in terms.items():
+                    state.sums[k] = state.sums.get(k, 0.0) + float(v.detach())
+                state.step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(terms['loss'].detach()):.3f}")
+                _kill_if_asked(state.step)
+                if s + 1 == steps_per_epoch:
+                    row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0]}
+                    row.update({k: v / steps_per_epoch for k, v in state.sums.items()})
+                    state.log.append(row)
+                    state.sums = {}
+                    if ctx.is_main:
+                        print("pretrain " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+                if ckpt_dir is not None and state.step % every == 0 and state.step < total:
+                    if ctx.is_main:
+                        state.optimizer, state.scheduler, state.rng = optim.state_dict(), sched.state_dict(), torch.get_rng_state()
+                        save_checkpoint(ckpt_dir, method, state, run_fingerprint)
+                    if ctx.distributed:
+                        torch.distributed.barrier()
     return pd.DataFrame(state.log)
 
 
@@ -255,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distributed.Context) -> int:
     start = time.perf_counter()
+    check_output(args.out, [args.store, args.text], "model folder", has_file("meta.json"))
     store = Store.open(args.store)
     rows = np.flatnonzero(store.manifest["official_split"].astype(str).to_numpy() == "train")
     plugin = spec.plugin_class()

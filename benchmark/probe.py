@@ -52,7 +52,7 @@ def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractio
               "metric": target.metric,
               "profile": profile, "protocol": args.protocol}
     features = args.features / dataset
-    unavailable = unavailable_reason(features / "features.json")
+    unavailable = unavailable_reason(features / "features.json", "feature description")
     if unavailable:
         write_unavailable(out, common, [dataset], fractions, seeds, unavailable)
         return
@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = read_encoder_meta(args.encoder_meta)
     encoder_file = args.encoder_meta.parent / ENCODER_FILE if args.encoder_meta else None
     encoder_sha256 = sha256_file(encoder_file) if encoder_file is not None and encoder_file.is_file() else None
-    with results_folder(args.out) as out:  # every result of this invocation, renamed into place together
+    inputs = (args.features, args.stores, args.splits, args.encoder_meta)
+    with results_folder(args.out, inputs) as out:  # every result of this invocation, renamed into place together
         for dataset in args.datasets:
             probe_dataset(args, profile, dataset, fractions, seeds, meta, encoder_sha256, out)
     return 0

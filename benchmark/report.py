@@ -33,6 +33,7 @@ from tabulate import tabulate
 from benchmark.aggregate import MARK_FLOOR, MARK_UNCONVERGED, MARKS_LEGEND, control_failures, summarise
 from benchmark.atomic import is_hidden, write_csv, write_json, write_text
 from benchmark.errors import DataError, run_cli
+from benchmark.guards import check_output
 from benchmark.results import load_results
 from benchmark.titles import DATASET_TITLES, HEAD_TITLES, METHOD_NAMES, TABLES, group_slug, order
 
@@ -328,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=Path("results/runs"))
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args(argv)
+    # the plots folder is replaced as a whole: never the results it is drawn from, nor a folder of other files
+    check_output(args.out / "plots", [args.results], "plots folder",
+                 lambda folder: all(p.is_dir() or p.suffix == ".png" for p in folder.rglob("*") if not is_hidden(p, folder)))
     blocks, summary, groups = build(load_results(args.results), visible_geometry(load_geometry(args.results), args.results))
     markdown = to_markdown(blocks)
     plots = write_plots(groups, args.out / "plots")  # everything is rendered before anything is written

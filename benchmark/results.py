@@ -77,6 +77,25 @@ def load_timings(folder: str | Path) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["result"])
 
 
+#: result fields that hold a score in [0, 1] (NaN allowed: the report marks it and compare fails on it)
+SCORE_FIELDS = ("value", "mean_dice_fg_bg", "map_mgca_compat")
+
+
+def check_scores(record: dict, path: Path) -> None:
+    """A run's scores are fractions in [0, 1] or NaN: a percentage (62.0) or a stray number where a
+    fraction belongs would otherwise be averaged into a table."""
+    if record.get("status", "ok") != "ok":
+        return
+    for field in SCORE_FIELDS:
+        value = record.get(field)
+        if field == "value" and value is None:
+            raise DataError(path, "a result with status ok has no value")
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise DataError(path, f"{field} {value!r} is not a score in [0, 1] (a percentage where a fraction belongs?)")
+
+
 def load_results(folder: str | Path) -> pd.DataFrame:
     """Every result JSON under ``folder`` as one table (one row per run); hidden (temporary)
     files and folders are skipped."""
@@ -93,6 +112,7 @@ def load_results(folder: str | Path) -> pd.DataFrame:
             raise DataError(path, f"result file lacks {', '.join(missing)}")
         if record["schema"] != RESULT_SCHEMA:
             raise DataError(path, f"result schema {record['schema']} != {RESULT_SCHEMA}")
+        check_scores(record, path)
         lm = record.get("lm") or {}
         rows.append({**record, "lm": lm.get("name", "none") if isinstance(lm, dict) else str(lm), "file": str(path)})
     frame = pd.DataFrame(rows)

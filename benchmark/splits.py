@@ -33,7 +33,7 @@ import yaml
 from benchmark.atomic import atomic_dir, write_csv, write_json
 from benchmark.errors import DataError, run_cli
 from benchmark.registry import LazyRegistry
-from benchmark.split_manifest import SPLITS, read_splits
+from benchmark.split_manifest import SPLITS, checksum_path, read_splits, write_manifest
 
 MANIFEST_SUFFIX = ".csv.gz"  # committed manifests: splits/<dataset>/<protocol>.csv.gz
 # How a share of n becomes a count. ``ceil`` is scikit-learn's rule for a float test_size;
@@ -273,15 +273,23 @@ PUBLIC_LABEL_FILES = {"chexpert": "chexpert_train.csv.gz", "rsna": "kaggle_stage
                       "siim": "siim-pneumothorax-train-rle.csv.gz", "nih": "Data_Entry_2017_v2020.csv.gz"}
 
 
+def is_manifest_folder(folder: Path) -> bool:
+    """A folder written by ``write-all``: per-dataset folders of manifests and their checksums only."""
+    return all(child.is_dir() and all(f.name.endswith((".csv", ".csv.sha256")) for f in child.iterdir())
+               for child in folder.iterdir() if not child.name.startswith("."))
+
+
 def write_all(root: Path, out: Path, params: Path) -> None:
     """Every ``split_manifests`` entry of the params file, from dataset roots under ``root``."""
     from benchmark.config import load_params
+    from benchmark.guards import check_output
 
+    check_output(out, [root], "split-manifest folder", is_manifest_folder)
     with atomic_dir(out) as tmp:
         for name, item in load_params(params)["split_manifests"].items():
             dataset, protocol = item["dataset"], item["protocol"]
             splits, fractions = compute(dataset, find_label_file(dataset, root / dataset), protocol)
-            write_csv(tmp / dataset / f"{protocol}.csv", splits)
+            write_manifest(tmp / dataset / f"{protocol}.csv", splits)
             print(f"splits {name}: {json.dumps(split_sizes(splits, fractions))}")
 
 
@@ -293,7 +301,7 @@ def publish(out: Path) -> dict:
         for dataset in body["datasets"]:
             if dataset in PUBLIC_LABEL_FILES:
                 splits, fractions = compute(dataset, txv_data_file(PUBLIC_LABEL_FILES[dataset]), protocol)
-                write_csv(out / dataset / f"{protocol}{MANIFEST_SUFFIX}", splits)
+                write_csv(out / dataset / f"{protocol}{MANIFEST_SUFFIX}", splits)  # index.json records their SHA-256
                 print(f"publish {dataset}/{protocol}: {json.dumps(split_sizes(splits, fractions))}")
     return write_index(out)
 
@@ -339,7 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     splits, fractions = compute(args.dataset, labels, args.protocol)
     sizes = split_sizes(splits, fractions)
     if command == "write":
-        write_csv(args.out, splits)
+        from benchmark.guards import check_no_overlap
+
+        # a file: it must not be (or be inside) the dataset, nor replace a file that is no manifest
+        check_no_overlap(args.out, [labels, args.root])
+        if args.out.exists() and not checksum_path(args.out).is_file():
+            raise DataError(args.out, "exists and is not a split manifest (no checksum beside it); give a new file")
+        write_manifest(args.out, splits)
         print(f"splits {args.dataset}/{args.protocol}: {json.dumps(sizes)} -> {args.out}")
     elif args.json:
         print(json.dumps({"dataset": args.dataset, "protocol": args.protocol, **sizes}, sort_keys=True))

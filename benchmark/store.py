@@ -103,42 +103,115 @@ def _open_array(path: Path, shape: tuple[int, ...], dtype=np.uint8) -> np.ndarra
     return np.load(path, mmap_mode="r")
 
 
+def allocated_memmap(path: Path, shape: tuple[int, ...]) -> np.memmap:
+    """A uint8 ``.npy`` memory map whose disk blocks are reserved up front: writing pages of a
+    sparse memory map on a full disk kills the process with SIGBUS and no message, while a
+    reservation that does not fit is an error naming the file."""
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    try:
+        with open(path, "r+b") as fh:
+            os.posix_fallocate(fh.fileno(), 0, os.path.getsize(path))
+    except OSError as err:
+        raise DataError(path, f"cannot reserve {os.path.getsize(path) / 2**20:.0f} MiB for the store "
+                        f"({err.strerror})") from None
+    return array
+
+
+def _keep_rows(path: Path, kept: int, shape: tuple[int, ...]) -> None:
+    """Cut ``path`` (an .npy of ``shape[0]`` rows) to its first ``kept`` rows (after skipped images)."""
+    source = np.load(path, mmap_mode="r")
+    smaller = path.with_name(path.stem + ".kept.npy")
+    target = allocated_memmap(smaller, (kept, *shape[1:]))
+    for start in range(0, kept, 4096):
+        stop = min(start + 4096, kept)
+        target[start:stop] = source[start:stop]
+    target.flush()
+    del target, source
+    os.replace(smaller, path)
+
+
+#: the label files recorded (with their SHA-256) in store.json: the dataset root's top-level tables
+LABEL_SUFFIXES = (".csv", ".txt", ".gz", ".json")
+
+
+def label_files(root: Path) -> dict[str, str]:
+    """Name -> SHA-256 of the label files in a dataset root (its top-level tables), so that a store
+    says which version of the labels it was built from."""
+    return {p.name: sha256_file(p) for p in sorted(Path(root).iterdir())
+            if p.is_file() and p.name.endswith(LABEL_SUFFIXES)}
+
+
+def check_one_split_per_content(manifest: pd.DataFrame, root: Path) -> None:
+    """The same pixels must not be in two official splits of a store (an image listed as training
+    data under another name would leak a test image into training)."""
+    if "official_split" not in manifest:
+        return
+    splits = manifest.groupby("pixel_sha256", sort=False)["official_split"].nunique()
+    shared = splits[splits > 1].index
+    if len(shared):
+        rows = manifest[manifest["pixel_sha256"] == shared[0]].drop_duplicates("official_split")
+        (a, b) = rows.iloc[0], rows.iloc[1]
+        raise DataError(root, f"image {b['id']} ({b['official_split']}) has the same pixels as {a['id']} "
+                        f"({a['official_split']}): one image in two splits")
+
+
 def build_store(reader: Reader, root: Path, out: Path, size: int) -> dict:
-    """Read every record of ``root`` with ``reader`` and write the store to ``out``."""
+    """Read every record of ``root`` with ``reader`` and write the store to ``out``.
+
+    Images that cannot serve (beyond the pixel limit, smaller than ``MIN_SIDE``, a single
+    grey value) are left out and counted by reason, never dropped silently."""
+    from benchmark.imaging import SkippedImage, degenerate
+
     records = reader.records(root)
     skipped = dict(records.attrs.get("skipped", {}))
     n = len(records)
     with atomic_dir(out) as tmp:
-        images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(n, size, size))
-        masks = (np.lib.format.open_memmap(tmp / "masks.npy", mode="w+", dtype=np.uint8, shape=(n, size, size))
-                 if reader.has_masks else None)
-        extra_rows = []
+        images = allocated_memmap(tmp / "images.npy", (n, size, size))
+        masks = allocated_memmap(tmp / "masks.npy", (n, size, size)) if reader.has_masks else None
+        extra_rows, kept = [], []
         for i, (_, row) in enumerate(tqdm(records.iterrows(), total=n, desc=f"prepare {reader.name}",
                                           unit="img", leave=False)):
-            pixels = reader.load_image(root, row["path"])
+            try:
+                pixels = reader.load_image(root, row["path"])
+                reason = degenerate(pixels)
+                if reason:
+                    raise SkippedImage(reason)
+            except SkippedImage as why:
+                skipped[why.reason] = skipped.get(why.reason, 0) + 1
+                continue
             h, w = pixels.shape
-            images[i] = letterbox(pixels, size)
+            k = len(kept)
+            images[k] = letterbox(pixels, size)
             if masks is not None:
                 mask = reader.load_mask(root, row, h, w).astype(np.uint8)
-                masks[i] = letterbox(mask, size, resample=Image.NEAREST)
+                masks[k] = letterbox(mask, size, resample=Image.NEAREST)
             placed = reader.place_targets(row, h, w, Letterbox.fit(h, w, size), root)
-            extra_rows.append({"orig_height": h, "orig_width": w, **placed})
+            extra_rows.append({"orig_height": h, "orig_width": w, **placed,
+                               "pixel_sha256": hashlib.sha256(images[k].tobytes()).hexdigest()[:32]})
+            kept.append(i)
+        if not kept:
+            raise DataError(root, f"no usable image (skipped: {skipped})")
         images.flush()
         del images
         if masks is not None:
             masks.flush()
             del masks
-        manifest = records.reset_index(drop=True).copy()
+        if len(kept) < n:
+            for name in ("images.npy", "masks.npy") if reader.has_masks else ("images.npy",):
+                _keep_rows(tmp / name, len(kept), (n, size, size))
+        manifest = records.iloc[kept].reset_index(drop=True).copy()
         for key, values in pd.DataFrame(extra_rows, index=manifest.index).items():
             manifest[key] = values
-        manifest.insert(0, "index", np.arange(n))
+        check_one_split_per_content(manifest, root)
+        manifest.insert(0, "index", np.arange(len(kept)))
         manifest.to_csv(tmp / "manifest.csv", index=False)
         info = {
             "schema": STORE_SCHEMA,
             "dataset": reader.name,
             "image_size": size,
-            "count": n,
+            "count": len(kept),
             "skipped": skipped,
+            "label_files": label_files(root),
             "manifest_sha256": sha256_file(tmp / "manifest.csv"),
             "images_sha256": sha256_file(tmp / "images.npy"),
             "has_masks": reader.has_masks,

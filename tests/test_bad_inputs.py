@@ -572,6 +572,146 @@ def nih_missing_image(root: Path) -> dict:
     return {"row": int(frame["label_row"].iloc[10]), "name": frame["id"].iloc[10]}
 
 
+# ---------------------------------------------------------------- added with the checks of issue 16
+# (labels against the image, degenerate images, byte-order marks, confined paths, one split per image)
+
+
+def mimic_no_split_file(root: Path) -> dict:
+    (root / MIMIC_SPLIT).unlink()
+    return {}
+
+
+def mimic_bom_report(root: Path) -> dict:
+    rel = _records("mimic", root)["path"].iloc[0]
+    report = root / f"{rel.rsplit('/', 1)[0]}.txt"
+    report.write_bytes(b"\xef\xbb\xbf" + report.read_bytes())
+    return {"id": Path(rel).stem}
+
+
+def _same_text_as_clean(store: Store, facts: dict) -> None:
+    i = _row_of(store, facts["id"])
+    clean = facts["clean"].set_index("id")
+    assert store.manifest.loc[i, "text"] == clean.loc[facts["id"], "text"] and store.manifest.loc[i, "text"]
+
+
+def mimic_report_is_a_folder(root: Path) -> dict:
+    study = _records("mimic", root)["path"].iloc[0].rsplit("/", 1)[0]
+    (root / f"{study}.txt").unlink()
+    (root / f"{study}.txt").mkdir()
+    return {"report": f"{study}.txt"}
+
+
+MIMIC_CHEXPERT = "mimic-cxr-2.0.0-chexpert.csv.gz"
+
+
+def mimic_bad_chexpert_value(root: Path) -> dict:
+    table = _table(root / MIMIC_CHEXPERT)
+    table.loc[3, "Edema"] = "2.0"
+    _save(table, root / MIMIC_CHEXPERT)
+    return {"row": 5}
+
+
+def mimic_study_without_labels(root: Path) -> dict:
+    table = _table(root / MIMIC_CHEXPERT)
+    used = set(_records("mimic", root)["study_id"].astype(str))
+    victim = next(s for s in table["study_id"] if s in used)
+    _save(table[table["study_id"] != victim], root / MIMIC_CHEXPERT)
+    return {"study": victim}
+
+
+def chexpert_one_pixel_jpeg(root: Path) -> dict:
+    rel = _records("chexpert", root)["path"].iloc[0]
+    Image.fromarray(np.full((1, 1), 120, np.uint8)).save(root / rel)
+    return {}
+
+
+def chexpert_constant_image(root: Path) -> dict:
+    rel = _records("chexpert", root)["path"].iloc[1]
+    Image.fromarray(np.full((SIZE, SIZE), 77, np.uint8)).save(root / rel, quality=100)
+    return {}
+
+
+def rsna_all_zero_dicom(root: Path) -> dict:
+    rel = _rsna_first(root, 0)
+    write_dicom(root / rel, np.zeros((SIZE, SIZE), np.uint8), patient_id=Path(rel).stem)
+    return {}
+
+
+def _rsna_set_box(root: Path, x: str, y: str, w: str, h: str) -> dict:
+    labels = _table(root / RSNA_LABELS)
+    pid = Path(_rsna_first(root, 1)).stem
+    i = int(np.flatnonzero(labels["patientId"].to_numpy() == pid)[0])
+    labels.loc[i, ["x", "y", "width", "height"]] = [x, y, w, h]
+    _save(labels, root / RSNA_LABELS)
+    return {"row": i + 2, "pid": pid}
+
+
+def rsna_box_beyond_far_edge(root: Path) -> dict:
+    return _rsna_set_box(root, "128.5", "40.0", "0.4", "20.0")  # 128 px image: starts past its right edge
+
+
+def rsna_sub_pixel_box(root: Path) -> dict:
+    return _rsna_set_box(root, "40.0", "40.0", "0.5", "20.0")
+
+
+def rsna_bom_label_file(root: Path) -> dict:
+    path = root / RSNA_LABELS
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    return {}
+
+
+def _same_ids_as_clean(store: Store, facts: dict) -> None:
+    assert sorted(store.manifest["id"].astype(str)) == sorted(facts["clean"]["id"].astype(str))
+    assert not any(str(i).startswith("\ufeff") for i in store.manifest["id"])
+
+
+def covidx_parent_path(root: Path) -> dict:
+    test_file = _list_file(root, "test").read_text().split()[1]
+    return {"list": _set_list_field(root, "train", 1, 1, f"../test/{test_file}"), "name": f"../test/{test_file}"}
+
+
+def covidx_absolute_path(root: Path) -> dict:
+    return {"list": _set_list_field(root, "train", 2, 1, "/etc/passwd"), "name": "/etc/passwd"}
+
+
+def covidx_same_image_in_train_and_test(root: Path) -> dict:
+    test_line = _list_file(root, "test").read_text().splitlines()[0].split()
+    shutil.copy(root / "test" / test_line[1], root / "train" / f"copy-{test_line[1]}")
+    path = _list_file(root, "train")
+    path.write_text(path.read_text() + f"copy-patient copy-{test_line[1]} {test_line[2]} {test_line[3]}\n")
+    return {"copy": f"train/copy-{test_line[1]}", "original": f"test/{test_line[1]}"}
+
+
+def object_cxr_parent_path(root: Path) -> dict:
+    table = _table(root / "train.csv")
+    dev = _table(root / "dev.csv")["image_name"].iloc[0]
+    table.loc[0, "image_name"] = f"../dev/{dev}"
+    _save(table, root / "train.csv")
+    return {"name": f"../dev/{dev}"}
+
+
+def object_cxr_zero_area_box(root: Path) -> dict:
+    return _set_annotation(root, "train.csv", 0, "0 10 10 10 40")
+
+
+def nih_symlinked_folder(root: Path) -> dict:
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    moved = root.parent / "elsewhere"
+    shutil.move(str(folders[0]), moved)
+    folders[0].symlink_to(moved, target_is_directory=True)
+    return {}
+
+
+def _same_count_as_clean(store: Store, facts: dict) -> None:
+    assert len(store.manifest) == len(facts["clean"])
+
+
+def nih_huge_png(root: Path) -> dict:
+    rel = _records("nih", root)["path"].iloc[0]
+    Image.new("L", (12_000, 12_000), 0).save(root / rel, compress_level=1)  # 144 M pixels, above the limit
+    return {}
+
+
 # ---------------------------------------------------------------- the corpus
 
 ROW = r", row <row>: "
@@ -703,6 +843,48 @@ CASES: tuple[Case, ...] = (
          Error(r"/<file>: cannot decode image \(image file is truncated.*\)")),
     Case("nih-missing-image", "nih", "image listed but its PNG is missing", nih_missing_image,
          Error(r"/Data_Entry_2017_v2020\.csv" + ROW + r"image <name> listed but missing")),
+    # added with the checks of issue 16
+    Case("mimic-no-split-file", "mimic", "mimic-cxr-2.0.0-split.csv.gz missing (every image would count as training)",
+         mimic_no_split_file, Error(r"/mimic-cxr-2\.0\.0-split\.csv\.gz: official split file missing")),
+    Case("mimic-bom-report", "mimic", "a report starting with a UTF-8 byte-order mark", mimic_bom_report,
+         Handled(_same_text_as_clean, "the mark is removed before parsing: the first section is kept, text as clean")),
+    Case("mimic-report-is-a-folder", "mimic", "a folder where a report .txt belongs", mimic_report_is_a_folder,
+         Error(r"/<report>: cannot read report \(Is a directory\)")),
+    Case("mimic-bad-chexpert-value", "mimic", "a CheXpert label of 2.0 in mimic-cxr-2.0.0-chexpert.csv.gz",
+         mimic_bad_chexpert_value,
+         Error(r"/mimic-cxr-2\.0\.0-chexpert\.csv\.gz" + ROW + r"Edema must be 1, 0, -1 or empty, got 2\.0")),
+    Case("mimic-study-without-labels", "mimic", "a used study missing from mimic-cxr-2.0.0-chexpert.csv.gz",
+         mimic_study_without_labels, Error(r"/mimic-cxr-2\.0\.0-chexpert\.csv\.gz: study <study> has no row")),
+    Case("chexpert-one-pixel-jpeg", "chexpert", "a 1 x 1 JPEG", chexpert_one_pixel_jpeg,
+         Skip("image smaller than 16 px on a side", 1)),
+    Case("chexpert-constant-image", "chexpert", "an image of one grey value", chexpert_constant_image,
+         Skip("constant image (one grey value)", 1)),
+    Case("rsna-all-zero-dicom", "rsna", "a DICOM whose pixels are all 0", rsna_all_zero_dicom,
+         Skip("constant image (one grey value)", 1)),
+    Case("rsna-box-beyond-far-edge", "rsna", "a 0.4 px wide box starting past the image's right edge",
+         rsna_box_beyond_far_edge,
+         Error(r"/stage_2_train_labels\.csv" + ROW + r"box \[[\d., ]+\] less than a pixel wide or high inside the "
+               r"128x128 image stage_2_train_images/<pid>\.dcm")),
+    Case("rsna-sub-pixel-box", "rsna", "a box 0.5 px wide inside the image", rsna_sub_pixel_box,
+         Error(r"/stage_2_train_labels\.csv" + ROW + r"box \[[\d., ]+\] less than a pixel wide or high inside")),
+    Case("rsna-bom-label-file", "rsna", "label CSV starting with a UTF-8 byte-order mark", rsna_bom_label_file,
+         Handled(_same_ids_as_clean, "the mark is removed: the same patients as the clean file, none with \\ufeff")),
+    Case("covidx-parent-path", "covidx", "train list names ../test/<a test image>", covidx_parent_path,
+         Error(r"/<list>, row 1: file name '<name>' must be a plain path inside its folder")),
+    Case("covidx-absolute-path", "covidx", "train list names /etc/passwd", covidx_absolute_path,
+         Error(r"/<list>, row 2: file name '<name>' must be a plain path inside its folder")),
+    Case("covidx-same-image-in-train-and-test", "covidx", "a test image copied into train/ under another name",
+         covidx_same_image_in_train_and_test,
+         Error(r": image <copy> \(train\) has the same pixels as <original> \(test\): one image in two splits|"
+               r": image <original> \(test\) has the same pixels as <copy> \(train\): one image in two splits")),
+    Case("object-cxr-parent-path", "object_cxr", "train.csv names ../dev/<a dev image>", object_cxr_parent_path,
+         Error(r"/train\.csv, row 2: file name '<name>' must be a plain path inside its folder")),
+    Case("object-cxr-zero-area-box", "object_cxr", "a rectangle with x1 = x2 (zero area)", object_cxr_zero_area_box,
+         Error(r"/train\.csv" + ROW + r"box \[10, 10, 10, 40\] less than a pixel wide or high inside")),
+    Case("nih-symlinked-folder", "nih", "an image folder that is a symbolic link to another place",
+         nih_symlinked_folder, Handled(_same_count_as_clean, "the link is followed: every image is found")),
+    Case("nih-huge-png", "nih", "a 12,000 x 12,000 PNG (PIL's decompression-bomb guard)", nih_huge_png,
+         Skip("image larger than 100,000,000 pixels", 1)),
 )
 
 

@@ -126,7 +126,7 @@ def test_stale_temporaries_of_dead_processes_are_removed_and_live_ones_kept(tmp_
 def test_a_results_folder_with_other_content_is_not_replaced(work, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     message = data_error(probe.main, _probe_args(work, tmp_path))
-    assert "not a results folder" in message and "notes.txt" in message
+    assert "not a results folder" in message and "holds notes.txt" in message
     assert (tmp_path / "notes.txt").read_text() == "mine" and _siblings(tmp_path) == []
 
 

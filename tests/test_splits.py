@@ -103,10 +103,10 @@ def test_clean_protocol_is_grouped_and_stratified(real_rsna):
 
 
 def test_gzipped_manifests_are_byte_identical_across_writes(tmp_path):
-    from benchmark.atomic import write_csv
+    from benchmark.split_manifest import write_manifest
 
     frame = pd.DataFrame({"id": ["a", "b"], "split": ["train", "test"], "min_fraction": [1, None]})
-    write_csv(tmp_path / "one" / "m.csv.gz", frame)
-    write_csv(tmp_path / "two" / "m.csv.gz", frame)
+    write_manifest(tmp_path / "one" / "m.csv.gz", frame)
+    write_manifest(tmp_path / "two" / "m.csv.gz", frame)
     assert (tmp_path / "one" / "m.csv.gz").read_bytes() == (tmp_path / "two" / "m.csv.gz").read_bytes()
     pd.testing.assert_frame_equal(read_splits(tmp_path / "one" / "m.csv.gz"), read_splits(tmp_path / "two" / "m.csv.gz"))

@@ -8,13 +8,19 @@ looks complete. The same profile and seed give byte-identical label files and im
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 from benchmark.atomic import atomic_dir
 from benchmark.config import add_profile_args, load_profile
 from benchmark.errors import DataError, run_cli
+from benchmark.guards import check_output, has_file
 from benchmark.phantom import WRITERS
+
+#: written into every phantom dataset (hidden: no reader sees it), so that the stage replaces only
+#: folders it wrote itself and never a real dataset given as --out by mistake
+MARKER = ".phantom.json"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,9 +39,12 @@ def main(argv: list[str] | None = None) -> int:
             raise DataError(args.params, f"no phantom writer for dataset {name!r} (have: {', '.join(WRITERS)})")
         settings = dict(spec["datasets"].get(name, {}))
         start = time.perf_counter()
+        check_output(args.out / name, [], "phantom dataset", has_file(MARKER))
         with atomic_dir(args.out / name) as tmp:
             WRITERS[name](tmp, seed=int(spec["seed"]), image_size=int(spec["image_size"]),
                           workers=int(spec.get("workers", 1)), **settings)
+            (tmp / MARKER).write_text(json.dumps({"dataset": name, "seed": int(spec["seed"]),
+                                                  "image_size": int(spec["image_size"]), **settings}, sort_keys=True) + "\n")
         print(f"phantom {name}: wrote {args.out / name} in {time.perf_counter() - start:.1f}s")
     return 0
 

@@ -53,12 +53,66 @@ class Reader(ABC):
         return root
 
 
+def walk_files(root: Path, suffix: str) -> list[Path]:
+    """Every file under ``root`` ending in ``suffix`` (case-insensitive), in sorted order, following
+    symbolic links to folders (a dataset assembled from links is common on shared storage; a link
+    loop is visited once)."""
+    import os
+
+    found, seen = [], set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        found += [Path(folder) / name for name in sorted(files) if name.lower().endswith(suffix)]
+    return found
+
+
+def confined_name(name: str, label_file: Path, row: int) -> str:
+    """A file name from a label file, normalised (``./a.jpg`` -> ``a.jpg``) and confined to its
+    split's folder: an absolute path, a backslash or a ``..`` step (``../test/x.jpg`` listed
+    as training data would store a test image as a training image) is an error."""
+    from pathlib import PurePosixPath
+
+    value = str(name).strip()
+    parts = PurePosixPath(value).parts
+    if not value or "\\" in value or value.startswith("/") or ".." in parts or not [p for p in parts if p != "."]:
+        raise DataError(label_file, f"file name {value!r} must be a plain path inside its folder", row=row)
+    return PurePosixPath(*[p for p in parts if p != "."]).as_posix()
+
+
+#: how far (pixels) a box may reach past the image's far edge (annotation tools put corners on the edge)
+EDGE_SLACK = 1.0
+
+
+def check_boxes_in_image(boxes: list[list[float]], width: int, height: int, label_file: Path, rows: list[int],
+                         image: str) -> None:
+    """Every box ``[x1, y1, x2, y2]`` lies in the ``width`` x ``height`` image (``EDGE_SLACK`` past the
+    far edge allowed) and keeps at least one pixel in each direction once clipped to it: a box
+    beyond the image, or thinner than a pixel, can be matched by no prediction and rasterises to
+    an empty mask while its image counts as positive. Else a DataError naming the box's row."""
+    for (x1, y1, x2, y2), row in zip(boxes, rows):
+        clipped_w, clipped_h = min(x2, width) - max(x1, 0), min(y2, height) - max(y1, 0)
+        if x1 < 0 or y1 < 0 or x2 > width + EDGE_SLACK or y2 > height + EDGE_SLACK:
+            problem = "outside"
+        elif clipped_w < 1 or clipped_h < 1:
+            problem = "less than a pixel wide or high inside"
+        else:
+            continue
+        raise DataError(label_file, f"box [{x1:g}, {y1:g}, {x2:g}, {y2:g}] {problem} the {width}x{height} image {image}",
+                        row=int(row))
+
+
 def read_table(path: Path, required: tuple[str, ...], **kwargs) -> pd.DataFrame:
     """Read a CSV (plain, gz or zip) and check it has the required columns."""
     if not path.is_file():
         raise DataError(path, "label file not found")
     try:
-        frame = pd.read_csv(path, **kwargs)
+        # utf-8-sig: a byte-order mark would otherwise stick to the first column's name or first id
+        frame = pd.read_csv(path, **{"encoding": "utf-8-sig", **kwargs})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as err:
         raise DataError(path, f"cannot parse CSV ({first_line(err)})") from None
     except (EOFError, zlib.error, zipfile.BadZipFile) as err:  # truncated or corrupt .gz / .zip

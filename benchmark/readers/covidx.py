@@ -23,7 +23,7 @@ import pandas as pd
 
 from benchmark.errors import DataError
 from benchmark.imaging import read_image_uint8
-from benchmark.readers.base import Reader
+from benchmark.readers.base import Reader, confined_name
 
 CLASSES: tuple[str, ...] = ("normal", "pneumonia", "COVID-19")
 # Lower-cased spellings met in COVIDx releases and derived copies -> canonical class.
@@ -72,7 +72,7 @@ def read_covidx_list(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(path, "label file not found")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first file name
     except (UnicodeDecodeError, OSError) as err:
         raise DataError(path, f"cannot read list ({str(err).splitlines()[0]})") from None
     rows: list[tuple[str, str, str, str, int]] = []
@@ -84,6 +84,7 @@ def read_covidx_list(path: Path) -> pd.DataFrame:
             raise DataError(path, f"expected at least 4 space-separated columns (patient id, filename, class, "
                                   f"source), got {len(parts)}", row=line_no)
         patient, filename, label, source = parts[:4]
+        filename = confined_name(filename, path, line_no)
         rows.append((patient, filename, canonical_class(label, path, line_no), source, line_no))
     if not rows:
         raise DataError(path, "no rows")

@@ -137,10 +137,10 @@ class MimicCxrJpgReader(Reader):
         for column in ("subject_id", "study_id"):
             meta[column] = _integer_column(meta[column], column, meta_path)
         split_path = root / SPLIT_FILE
-        if split_path.exists():
-            meta["split"] = _official_splits(meta, meta_path, split_path)
-        else:
-            meta["split"] = "train"
+        if not split_path.exists():
+            # without it every image would count as "train" and test studies would reach pre-training
+            raise DataError(split_path, "official split file missing; it says which studies are test studies")
+        meta["split"] = _official_splits(meta, meta_path, split_path)
         skipped: dict[str, int] = {}
         frontal = meta["ViewPosition"].astype(str).str.upper().isin(FRONTAL_VIEWS)
         skipped["non-frontal view"] = int((~frontal).sum())
@@ -158,8 +158,10 @@ class MimicCxrJpgReader(Reader):
                     raw = report_path.read_bytes()
                 except FileNotFoundError:
                     raise DataError(report_path, "report file missing") from None
+                except OSError as err:  # a folder where the report belongs, no permission, ...
+                    raise DataError(report_path, f"cannot read report ({err.strerror})") from None
                 try:
-                    texts[sdir] = report_text(raw.decode("utf-8"))
+                    texts[sdir] = report_text(raw.decode("utf-8-sig"))  # a BOM would hide the first section header
                 except UnicodeDecodeError as err:
                     raise DataError(report_path, f"report is not UTF-8 ({err.reason} at byte {err.start})") from None
             text = texts[sdir]

@@ -17,7 +17,6 @@ in neither it is skipped and counted, in both it is an error. Without the lists
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ import pandas as pd
 
 from benchmark.errors import DataError, first_line
 from benchmark.imaging import read_image_uint8
-from benchmark.readers.base import Reader, csv_row, read_table
+from benchmark.readers.base import Reader, csv_row, read_table, walk_files
 from benchmark.readers.chexpert import strat_key
 
 NIH_LABELS: tuple[str, ...] = (
@@ -51,7 +50,7 @@ def find_label_file(root: Path) -> Path:
 def read_image_list(path: Path) -> dict[str, int]:
     """File name -> 1-based line of an official list; blank lines are ignored."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")
     except (UnicodeDecodeError, OSError) as err:
         raise DataError(path, f"cannot read list ({first_line(err)})") from None
     out: dict[str, int] = {}
@@ -144,15 +143,11 @@ def nih_label_table(path: Path) -> pd.DataFrame:
 def index_images(root: Path) -> dict[str, str]:
     """PNG file name -> path relative to ``root``, searched recursively; a name found twice is an error."""
     found: dict[str, str] = {}
-    for folder, dirs, files in os.walk(root):
-        dirs.sort()
-        for name in sorted(files):
-            if not name.lower().endswith(".png"):
-                continue
-            rel = Path(folder, name).relative_to(root).as_posix()
-            if name in found:
-                raise DataError(Path(root) / rel, f"image file name also found at {found[name]}")
-            found[name] = rel
+    for path in walk_files(Path(root), ".png"):
+        rel, name = path.relative_to(root).as_posix(), path.name
+        if name in found:
+            raise DataError(Path(root) / rel, f"image file name also found at {found[name]}")
+        found[name] = rel
     return found
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from benchmark.errors import DataError
 from benchmark.imaging import Letterbox, read_image_uint8
-from benchmark.readers.base import Reader, csv_row, read_table
+from benchmark.readers.base import Reader, check_boxes_in_image, confined_name, csv_row, read_table
 
 REQUIRED = ("image_name", "annotation")
 # label file -> (image folder, official split)
@@ -70,6 +70,7 @@ def _read_list(path: Path, folder: str, split: str) -> pd.DataFrame:
     empty = names == ""
     if empty.any():
         raise DataError(path, "empty image_name", row=csv_row(int(np.flatnonzero(empty.to_numpy())[0])))
+    names = pd.Series([confined_name(n, path, csv_row(i)) for i, n in enumerate(names)], index=names.index)
     dup = names.duplicated()
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
@@ -130,10 +131,7 @@ class ObjectCxrReader(Reader):
 
     def place_targets(self, row: pd.Series, height: int, width: int, lb: Letterbox, root: Path) -> dict:
         boxes = json.loads(row["boxes"])
-        for x1, y1, x2, y2 in boxes:
-            # one pixel of slack on the far side, as annotation tools may put the corner on the edge
-            if x1 < 0 or y1 < 0 or x2 > width + 1 or y2 > height + 1:
-                raise DataError(Path(root) / row["label_file"], f"box [{x1:g}, {y1:g}, {x2:g}, {y2:g}] outside the "
-                                f"{width}x{height} image {row['path']}", row=int(row["label_row"]))
+        check_boxes_in_image(boxes, width, height, Path(root) / row["label_file"], [row["label_row"]] * len(boxes),
+                             row["path"])
         placed = [[round(v, 2) for v in lb.box(*b)] for b in boxes]
         return {"boxes": json.dumps(placed), "boxes_original": row["boxes"]}

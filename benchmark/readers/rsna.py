@@ -17,7 +17,7 @@ import pandas as pd
 from benchmark.dicom_io import read_dicom_uint8
 from benchmark.errors import DataError
 from benchmark.imaging import Letterbox
-from benchmark.readers.base import Reader, cell, csv_row, read_table
+from benchmark.readers.base import Reader, cell, check_boxes_in_image, csv_row, read_table
 
 LABEL_FILE = "stage_2_train_labels.csv"
 IMAGE_DIR = "stage_2_train_images"
@@ -77,13 +77,16 @@ def rsna_label_table(path: Path) -> pd.DataFrame:
                               f"(rows {', '.join(str(csv_row(r)) for r in rows)}); a negative patient has one row",
                         row=csv_row(rows[-1]))
     boxes: dict[str, list[list[float]]] = {}
+    box_rows: dict[str, list[int]] = {}
     first_row: dict[str, int] = {}
     for i, (pid, pos, x, y, w, h) in enumerate(zip(pids, positive, coords["x"],
                                                    coords["y"], coords["width"], coords["height"])):
         first_row.setdefault(pid, i)
         boxes.setdefault(pid, [])
+        box_rows.setdefault(pid, [])
         if pos:
             boxes[pid].append([float(x), float(y), float(x + w), float(y + h)])
+            box_rows[pid].append(csv_row(i))
     ids = sorted(boxes)
     return pd.DataFrame({
         "id": ids,
@@ -91,6 +94,7 @@ def rsna_label_table(path: Path) -> pd.DataFrame:
         "target": [int(bool(boxes[p])) for p in ids],
         "boxes": [json.dumps(boxes[p]) for p in ids],
         "label_row": [csv_row(first_row[p]) for p in ids],
+        "box_rows": [json.dumps(box_rows[p]) for p in ids],
         "official_split": "train",
     }).assign(strat=lambda t: t["target"].astype(str))
 
@@ -123,9 +127,6 @@ class RsnaPneumoniaReader(Reader):
 
     def place_targets(self, row: pd.Series, height: int, width: int, lb: Letterbox, root: Path) -> dict:
         boxes = json.loads(row["boxes"])
-        for x1, y1, x2, y2 in boxes:
-            if x2 > width + 1 or y2 > height + 1:
-                raise DataError(Path(root) / LABEL_FILE, f"box [{x1:g}, {y1:g}, {x2:g}, {y2:g}] outside the "
-                                f"{width}x{height} image {row['path']}", row=int(row["label_row"]))
+        check_boxes_in_image(boxes, width, height, Path(root) / LABEL_FILE, json.loads(row["box_rows"]), row["path"])
         placed = [[round(v, 2) for v in lb.box(*b)] for b in boxes]
         return {"boxes": json.dumps(placed), "boxes_original": row["boxes"]}

@@ -23,7 +23,7 @@ import pydicom
 
 from benchmark.dicom_io import read_dicom_uint8
 from benchmark.errors import DataError
-from benchmark.readers.base import Reader, csv_row, read_table
+from benchmark.readers.base import Reader, csv_row, read_table, walk_files
 from benchmark.rle import RleError, is_negative, parse_rle, rle_decode
 
 LABEL_FILE = "train-rle.csv"
@@ -84,7 +84,7 @@ def index_dicoms(image_dir: Path) -> dict[str, Path]:
     if not image_dir.is_dir():
         raise DataError(image_dir, "image folder not found")
     found: dict[str, Path] = {}
-    for path in sorted(image_dir.rglob("*.dcm")):
+    for path in walk_files(image_dir, ".dcm"):
         if path.stem in found:
             raise DataError(path, f"ImageId {path.stem} also at {found[path.stem]}; cannot tell which is labelled")
         found[path.stem] = path
