@@ -1,10 +1,5 @@
-"""Baseline pre-training methods and initialisation baselines (registered on import)."""
+"""Baseline pre-training methods, init baselines and controls, one module each.
 
-from baselines.convirt import ConVIRT
-from baselines.gloria import GLoRIA
-from baselines.imagenet_init import ImageNetInit
-from baselines.mgca import MGCA
-from baselines.random_init import RandomInit
-from baselines.supervised import SupervisedLabels
-
-__all__ = ["ConVIRT", "GLoRIA", "ImageNetInit", "MGCA", "RandomInit", "SupervisedLabels"]
+Each module registers its plug-in when imported (``benchmark.methods.PLUGIN_MODULES`` says
+which); the package imports none of them, so that a broken plug-in breaks only its own methods.
+"""

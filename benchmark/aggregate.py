@@ -56,12 +56,12 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
         floor=pd.to_numeric(_column(results, "floor"), errors="coerce"),
         ci_low=pd.to_numeric(ci.map(lambda c: c[0] if isinstance(c, list) and c else None), errors="coerce"),
         converged=_column(results, "converged").map(lambda c: None if c is None or pd.isna(c) else bool(c)),
-        control=_column(results, "control"), status=_column(results, "status", "ok"))
+        control=_column(results, "control"), title=_column(results, "title"), status=_column(results, "status", "ok"))
     results["nan_run"] = results["value"].isna() & results["status"].eq("ok")
     grouped = results.groupby(keys, dropna=False)
     agg = grouped.agg(mean=("value", "mean"), std=("value", "std"), seeds=("value", "count"), reason=("reason", "first"),
                       floor=("floor", "first"), ci_low=("ci_low", "min"), nan_runs=("nan_run", "sum"),
-                      control=("control", "first")).reset_index()
+                      control=("control", "first"), title=("title", "first")).reset_index()
     converged = grouped["converged"].agg(lambda c: None if c.isna().all() else bool(c.dropna().all()))
     agg["converged"] = pd.Series([None if c is None or pd.isna(c) else bool(c) for c in converged], index=agg.index,
                                  dtype=object)

@@ -190,7 +190,7 @@ def result_record(*, method: str, dataset: str, task: str, head: str, fraction: 
               "protocol": protocol, "precision": current()}
     if encoder is not None:
         record.update({"lm": encoder.meta.get("lm"), "arch": encoder.encoder.arch, "encoder_sha256": encoder.sha256,
-                       "control": encoder.meta.get("control"),
+                       "control": encoder.meta.get("control"), "title": encoder.meta.get("title"),
                        "pretrain_parameters": encoder.meta.get("parameters")})
     return {**record, **fields}
 

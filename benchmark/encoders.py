@@ -29,7 +29,7 @@ from benchmark.errors import DataError, first_line
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101")
 ENCODER_FILE = "encoder.safetensors"
-ENCODER_SCHEMA = 1
+ENCODER_SCHEMA = 2  # 2: the description is one JSON metadata entry (same weights, same bytes)
 
 
 @dataclass
@@ -79,10 +79,11 @@ def save_encoder(encoder: ImageEncoder, folder: str | Path, meta: dict) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
-    metadata = {"arch": encoder.arch, "meta": json.dumps(meta, sort_keys=True), "schema": str(ENCODER_SCHEMA),
-                "tensors_sha256": tensors_sha256(tensors)}
+    # one metadata entry: safetensors writes a metadata map in hash order, which differs from process
+    # to process, and the same weights must give the same bytes (DVC re-runs what depends on them)
+    header = {"arch": encoder.arch, "meta": meta, "schema": ENCODER_SCHEMA, "tensors_sha256": tensors_sha256(tensors)}
     with atomic_path(folder / ENCODER_FILE) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        save_file(tensors, str(tmp), metadata={"medvlp_encoder": json.dumps(header, sort_keys=True)})
 
 
 def load_encoder(folder: str | Path) -> tuple[ImageEncoder, dict]:
@@ -95,21 +96,22 @@ def load_encoder(folder: str | Path) -> tuple[ImageEncoder, dict]:
 
     try:
         with safe_open(str(path), framework="pt") as fh:
-            header = fh.metadata() or {}
+            raw = fh.metadata() or {}
         state = load_file(str(path))
     except Exception as err:
         raise DataError(path, f"unreadable safetensors checkpoint ({first_line(err)})") from None
-    if header.get("schema") != str(ENCODER_SCHEMA):
+    try:
+        header = json.loads(raw["medvlp_encoder"]) if "medvlp_encoder" in raw else {"schema": raw.get("schema")}
+    except json.JSONDecodeError as err:
+        raise DataError(path, f"unreadable encoder description in the checkpoint metadata ({err})") from None
+    if header.get("schema") != ENCODER_SCHEMA:
         raise DataError(path, f"encoder schema {header.get('schema')!r}, expected '{ENCODER_SCHEMA}' (written by another "
                         "version); pre-train or import it again")
     if header.get("tensors_sha256") != tensors_sha256(state):
         raise DataError(path, "encoder weights corrupt (tensor SHA-256 differs from the one recorded in the file)")
     if header.get("arch") not in ARCHS:
         raise DataError(path, f"checkpoint metadata names no known arch ({header.get('arch')!r})")
-    try:
-        meta = json.loads(header.get("meta", "{}"))
-    except json.JSONDecodeError as err:
-        raise DataError(path, f"unreadable 'meta' in the checkpoint metadata ({err})") from None
+    meta = header.get("meta") or {}
     encoder = ImageEncoder(header["arch"])
     check_fits(path, encoder, state, header["arch"])
     encoder.load_state_dict(state, strict=True)

@@ -97,10 +97,27 @@ def map_layout(state: dict, layout: Layout) -> tuple[dict[str, torch.Tensor], li
     return mapped, unmatched
 
 
-def import_encoder(path: str | Path, arch: str) -> tuple[ImageEncoder, dict]:
-    """Load the trunk of a released checkpoint into a fresh :class:`ImageEncoder`."""
+def detect_arch(path: str | Path) -> str:
+    """The architecture whose keys and shapes a checkpoint fits exactly (any known layout), or a
+    DataError saying which were tried."""
+    from benchmark.encoders import ARCHS
+
     path = Path(path)
     state = read_state(path)
+    for arch in ARCHS:
+        try:
+            import_encoder(path, arch, state)
+        except DataError:
+            continue
+        return arch
+    raise DataError(path, f"fits none of {', '.join(ARCHS)} in any known layout "
+                    f"({', '.join(lay.name for lay in LAYOUTS)}); give --arch to see which keys differ")
+
+
+def import_encoder(path: str | Path, arch: str, state: dict | None = None) -> tuple[ImageEncoder, dict]:
+    """Load the trunk of a released checkpoint into a fresh :class:`ImageEncoder`."""
+    path = Path(path)
+    state = read_state(path) if state is None else state
     encoder = ImageEncoder(arch)
     wanted = encoder.state_dict()
     for layout in LAYOUTS:
@@ -120,12 +137,13 @@ def import_encoder(path: str | Path, arch: str) -> tuple[ImageEncoder, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.import_weights", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, type=Path)
-    parser.add_argument("--arch", default="resnet50")
+    parser.add_argument("--arch", default="auto", help="resnet18/34/50/101, or auto: the one the checkpoint's keys fit")
     parser.add_argument("--method", required=True, help="name the imported encoder is reported under")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
-    encoder, info = import_encoder(args.checkpoint, args.arch)
-    meta = {"method": args.method, "arch": args.arch, "imported_from": args.checkpoint.name, **info}
+    arch = detect_arch(args.checkpoint) if args.arch == "auto" else args.arch
+    encoder, info = import_encoder(args.checkpoint, arch)
+    meta = {"method": args.method, "arch": arch, "imported_from": args.checkpoint.name, **info}
     with atomic_dir(args.out) as tmp:
         save_encoder(encoder, tmp, meta)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")

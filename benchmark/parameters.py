@@ -56,7 +56,7 @@ def method_counts(arch: str = "resnet50", lm_layers: int = 12) -> dict[str, dict
     import torch
     from transformers import BertConfig, BertModel
 
-    from benchmark.methods import TextInput, load_method_specs
+    from benchmark.methods import TextInput, load_method_specs, plugin_class
     from benchmark.text_encoder import ReportTokens, TrainableTextEncoder
 
     out = {}
@@ -70,7 +70,7 @@ def method_counts(arch: str = "resnet50", lm_layers: int = 12) -> dict[str, dict
             if spec.text.kind == "trainable":
                 frozen = spec.text.resolve_frozen(lm_layers, None)
                 text.encoder = TrainableTextEncoder(lm, tokens, frozen, last_n=spec.text.last_n, cache_frozen=False)
-            method = spec.plugin_class()(ImageEncoder(arch), text, spec.options)
+            method = plugin_class(spec.plugin, name)(ImageEncoder(arch), text, spec.options)
             counts = method.parameter_counts()
             if spec.text.kind == "frozen":
                 counts["frozen"] += lm_size

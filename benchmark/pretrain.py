@@ -5,7 +5,8 @@ or tokens for methods whose LM trains), builds the method named in
 ``benchmark/configs/methods.yaml``, trains with AdamW and a warm-up + cosine schedule,
 and writes ``OUT/encoder.safetensors`` (the shared encoder interface),
 ``OUT/model.safetensors`` (all of the method's modules), ``OUT/train_log.csv`` and
-``OUT/meta.json`` (method, LM, data, trainable and frozen parameters, wall time).
+``OUT/meta.json`` (method, LM, data, trainable and frozen parameters; no timings, so the same
+run gives the same bytes).
 Methods that do not train (init baselines) save their seeded initial encoder.
 
 Scale-out: the same command runs under ``torchrun --nproc_per_node N``. Each process
@@ -46,7 +47,16 @@ from benchmark.embed import load_embeddings, read_lm_info
 from benchmark.encoders import ImageEncoder, save_encoder
 from benchmark.errors import DataError, run_cli
 from benchmark.guards import check_output, has_file
-from benchmark.methods import MethodSpec, PretrainMethod, TextInput, WeightsUnavailable, get_method
+from benchmark.methods import (
+    MethodSpec,
+    PretrainMethod,
+    TextInput,
+    WeightsUnavailable,
+    get_method,
+    method_config,
+    method_options,
+    plugin_class,
+)
 from benchmark.numerics import configure, current, dtype
 from benchmark.store import Store
 from benchmark.text import LMChoice, lm_parameter_count, load_lm, resolve_lm
@@ -63,11 +73,6 @@ def cosine_with_warmup(step: int, total: int, warmup: int) -> float:
         return (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def method_options(spec: MethodSpec, cfg: dict) -> dict:
-    """The method's options from methods.yaml, overridden by the profile's ``method_options.<plugin>``."""
-    return {**spec.options, **(cfg.get("method_options") or {}).get(spec.plugin, {})}
 
 
 @dataclass
@@ -135,16 +140,10 @@ def prepare_labels(spec: MethodSpec, store: Store, rows: np.ndarray, cfg: dict) 
     return Reports(TextInput(), None, None, torch.from_numpy(labels).to(dtype()))
 
 
-def method_config(spec: MethodSpec, cfg: dict) -> dict:
-    """The profile's pre-training settings for ``spec``: ``method_overrides.<method>`` (e.g. more
-    epochs for the positive control) over the profile's common values."""
-    return {**cfg, **((cfg.get("method_overrides") or {}).get(spec.name) or {})}
-
-
 def build_method(spec: MethodSpec, cfg: dict, text: TextInput, seed: int) -> PretrainMethod:
     torch.manual_seed(seed)
     encoder = ImageEncoder(cfg["arch"])
-    return spec.plugin_class()(encoder, text, method_options(spec, cfg))
+    return plugin_class(spec.plugin, spec.name)(encoder, text, method_options(spec, cfg))
 
 
 def _kill_if_asked(step: int) -> None:
@@ -261,7 +260,7 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
     check_output(args.out, [args.store, args.text], "model folder", has_file("meta.json"))
     store = Store.open(args.store)
     rows = np.flatnonzero(store.manifest["official_split"].astype(str).to_numpy() == "train")
-    plugin = spec.plugin_class()
+    plugin = plugin_class(spec.plugin, spec.name)
     cfg = method_config(spec, cfg)
     if not plugin.trains:
         reports = Reports(TextInput(), None, None)
@@ -283,6 +282,9 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
                 (tmp / "meta.json").write_text(json.dumps({**base_meta, "unavailable": str(why)}, indent=2, sort_keys=True) + "\n")
             print(f"pretrain {args.method}: {why}")
         return 0
+    base_meta["arch"] = method.encoder.arch  # a checkpoint brings its own architecture
+    if getattr(method, "source", None):
+        base_meta["source"] = method.source
     log = pd.DataFrame()
     ckpt_dir = args.checkpoints or args.out.with_name(args.out.name + ".ckpt")
     if trains:
@@ -304,8 +306,7 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
         "parameters": counts,
         "encoder_parameters": sum(p.numel() for p in method.encoder.parameters()),
         "final_loss": float(log["loss"].iloc[-1]) if len(log) else None,
-        "wall_time_s": round(time.perf_counter() - start, 2),
-    }
+    }  # no wall time in it: the same run gives the same bytes, so DVC does not re-run what depends on them
     with atomic_dir(args.out) as tmp:
         save_encoder(method.encoder, tmp, {k: meta[k] for k in ("method", "arch", "seed", "profile", "data_kind")})
         save_file({k: v.detach().contiguous().cpu() for k, v in method.state_dict().items()}, str(tmp / "model.safetensors"))
@@ -314,7 +315,7 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
     if ckpt_dir.exists():
         shutil.rmtree(ckpt_dir)
     print(f"pretrain {args.method}: {meta['pretrain_images']} images, {meta['epochs']} epochs, "
-          f"{meta['wall_time_s']}s -> {args.out}")
+          f"{time.perf_counter() - start:.1f}s -> {args.out}")
     return 0
 
 

@@ -64,6 +64,7 @@ def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractio
         raise DataError(store.path / "manifest.csv", f"no label column(s) {missing} for the {dataset} probe")
     y_all = target.labels(store.manifest)
     encoder_fields = {"lm": meta.get("lm"), "arch": feat_info["arch"], "control": meta.get("control"),
+                      "title": meta.get("title"),
                       "pretrain_parameters": meta.get("parameters"), "encoder_sha256": feat_info["encoder_sha256"]}
     test_rows = split_rows(store, splits_path, 100)["test"]
     geometry = feature_geometry(feats[test_rows])

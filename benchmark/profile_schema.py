@@ -112,7 +112,7 @@ class ProbeSection(Runs):
 class OpenMMLabSection(Section):
     config: str
     max_epochs: PositiveInt
-    patience: PositiveInt
+    patience: PositiveInt | None = None  # mmengine's EarlyStoppingHook; None: train every epoch
     cfg_options: dict = {}
 
 

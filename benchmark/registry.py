@@ -30,6 +30,10 @@ class LazyRegistry(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def add(self, name: str, target: str) -> None:
+        """Register ``name`` -> ``"module:attribute"`` (plug-ins of other packages)."""
+        self._entries[name] = target
+
     def module(self, name: str) -> str:
         """The dotted module that defines entry ``name``."""
         return self._entries[name].partition(":")[0]

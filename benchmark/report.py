@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib.resources
 import io
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from benchmark.atomic import is_hidden, write_csv, write_json, write_text
 from benchmark.errors import DataError, run_cli
 from benchmark.guards import check_output
 from benchmark.results import load_results
-from benchmark.titles import DATASET_TITLES, HEAD_TITLES, METHOD_NAMES, TABLES, group_slug, order
+from benchmark.titles import DATASET_TITLES, HEAD_TITLES, METHOD_NAMES, TABLES, group_slug, order, title_of
 
 
 def published() -> pd.DataFrame:
@@ -65,7 +66,7 @@ def table(summary: pd.DataFrame, columns: dict, name_heads: bool = False) -> pd.
     fractions = sorted(summary["fraction"].unique())
     rows = []
     for method in order(summary["method"].unique()):
-        row = {"Method": METHOD_NAMES.get(method, method)}
+        row = {"Method": title_of(method, summary)}
         for (dataset, task, metric), title in columns.items():
             column = summary[(summary["dataset"] == dataset) & (summary["task"] == task) & (summary["metric"] == metric)]
             heads = sorted(column["head"].dropna().unique()) or [None]
@@ -159,11 +160,11 @@ def parameters_table(results: pd.DataFrame) -> pd.DataFrame:
         counts = next((c for c in runs.get("pretrain_parameters", pd.Series(dtype=object)) if isinstance(c, dict)), None)
         arch = next((a for a in runs.get("arch", pd.Series(dtype=object)) if isinstance(a, str)), "–")
         if counts is None:
-            rows.append({"Method": METHOD_NAMES.get(method, method), "Encoder": arch, "Trainable": "–", "Frozen": "–",
+            rows.append({"Method": title_of(method, results), "Encoder": arch, "Trainable": "–", "Frozen": "–",
                          "Trainable share": "no weights offline" if (runs["status"] == "unavailable").all() else "–"})
             continue
         trainable, frozen = int(counts.get("trainable", 0)), int(counts.get("frozen", 0))
-        rows.append({"Method": METHOD_NAMES.get(method, method), "Encoder": arch, "Trainable": f"{trainable:,}",
+        rows.append({"Method": title_of(method, results), "Encoder": arch, "Trainable": f"{trainable:,}",
                      "Frozen": f"{frozen:,}", "Trainable share": f"{100 * trainable / max(1, trainable + frozen):.1f}%"})
     return pd.DataFrame(rows)
 
@@ -173,7 +174,7 @@ def geometry_table(geometry: pd.DataFrame) -> pd.DataFrame:
     rows = []
     datasets = sorted(geometry["dataset"].unique())
     for method in order(geometry["method"].unique()):
-        row = {"Method": METHOD_NAMES.get(method, method)}
+        row = {"Method": title_of(method, geometry)}
         for dataset in datasets:
             hit = geometry[(geometry["method"] == method) & (geometry["dataset"] == dataset)]
             title = DATASET_TITLES.get(dataset, dataset)
@@ -328,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.report", description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=Path("results/runs"))
     parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--docs", type=Path, default=None, metavar="FILE",
+                        help="also write the tables as a dated page (e.g. docs/results.md): date, commit, machine")
+    parser.add_argument("--run-note", default="", help="a line for --docs about the run (e.g. its wall time)")
     args = parser.parse_args(argv)
     # the plots folder is replaced as a whole: never the results it is drawn from, nor a folder of other files
     check_output(args.out / "plots", [args.results], "plots folder",
@@ -339,10 +343,46 @@ def main(argv: list[str] | None = None) -> int:
     write_text(args.out / "leaderboard.tex", to_latex(blocks))
     write_csv(args.out / "leaderboard.csv", summary)
     write_json(args.out / "metrics.json", metrics_tree(summary))
-    print(markdown)
+    if args.docs:
+        write_text(args.docs, provenance(args.run_note) + markdown)
+    print(summary_lines(summary, blocks))
     print(f"report: wrote {args.out / 'leaderboard.md'} (.tex, .csv), {args.out / 'metrics.json'} and "
-          f"{len(plots)} plots in {args.out / 'plots'}")
+          f"{len(plots)} plots in {args.out / 'plots'}" + (f"; {args.docs}" if args.docs else ""))
     return 0
+
+
+def provenance(note: str = "") -> str:
+    """Where and when a results page was made: date, commit, machine, library versions."""
+    import datetime
+    import platform
+    import subprocess
+    from importlib.metadata import version
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").is_file() \
+        else platform.processor()
+    lines = ["<!-- Written by `python -m benchmark.report --docs`; do not edit by hand. -->",
+             f"Generated {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC from `results/runs` at commit "
+             f"`{commit}`, on {cpu} ({os.cpu_count()} cores), Python {platform.python_version()}, torch "
+             f"{version('torch')}." + (f" {note}" if note else ""), ""]
+    return "\n".join(lines) + "\n"
+
+
+def summary_lines(summary: pd.DataFrame, blocks: list) -> str:
+    """What ``report`` prints: counts, marks and control failures, not the whole leaderboard."""
+    cells = summary[summary["seeds"] > 0]
+    floor = int(cells["at_floor"].eq(True).sum())
+    unconverged = int(cells["converged"].eq(False).sum())
+    failures = control_failures(summary)
+    lines = [f"report: {len(cells)} cells of {cells['method'].nunique()} methods; {floor} at their floor "
+             f"({MARK_FLOOR}), {unconverged} with a run that did not converge ({MARK_UNCONVERGED})",
+             "report: controls " + ("passed" if not failures else f"FAILED in {len(failures)} cell(s): " + "; ".join(failures[:3]))]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """``python -m benchmark.smoke``: the ``smoke`` profile end to end, as CI runs it, against golden numbers.
 
 Copies the pipeline (``dvc.yaml``, ``params.yaml`` and the code) into a scratch folder,
-switches it to the ``smoke`` profile with four methods (Random Init, M-FLAG and the two
-controls: the DAG is the same for every method, and each stage is a process that imports
-torch), runs ``dvc repro`` there and compares the results with ``results/reference/smoke.csv``.
+switches it to the ``smoke`` profile with three methods (M-FLAG and the two controls, whose
+negative one runs the random encoder: the DAG is the same for every method, and each stage
+is a process), runs ``dvc repro`` there and compares the results with ``results/reference/smoke.csv``.
 
 The smoke profile computes in float64 (:mod:`benchmark.numerics`), so its cells are the same
 on every x86-64 CPU and thread count (measured: identical to 4 decimals under
@@ -34,7 +34,7 @@ from benchmark.errors import DataError, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 COPY = ("dvc.yaml", "params.yaml", "benchmark", "mflag", "baselines")
-METHODS = ("random", "mflag", "supervised", "shuffled")
+METHODS = ("mflag", "supervised", "shuffled")
 GOLDEN = REPO / "results" / "reference" / "smoke.csv"
 #: |ours - golden| allowed, in points. Measured spread of every smoke cell, in float64, over
 #: ATEN_CPU_CAPABILITY default / avx2 / avx512, 1 vs 2 threads and oneDNN/MKL capped at AVX2
@@ -42,7 +42,7 @@ GOLDEN = REPO / "results" / "reference" / "smoke.csv"
 #: (RSNA Dice between an AVX2 and an AVX-512 machine). 0.05 is a margin for other BLAS builds.
 TOLERANCE = 0.05
 #: cells that must match the golden numbers while clear of their trivial floor
-MIN_EVIDENCE = 20
+MIN_EVIDENCE = 12  # measured: 16 in the golden numbers of 2026-12-02 (99 cells, 3 methods)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ dependencies (everything outside ``benchmark/``, ``mflag/``, ``baselines/``) are
 written. ``--check`` exits 1 when ``dvc.yaml`` differs from what would be written (a test
 runs it); without it the file is rewritten in place, comments kept.
 
-Pre-training loads its plug-ins by package (``mflag``, ``baselines``), so its stage lists
-those folders whole.
+The method-card stage (:mod:`benchmark.method_card`) lists the plug-in folders whole; each
+``pretrain@`` stage depends on its method's card instead, so an edit re-runs only the methods
+it touches.
 """
 
 from __future__ import annotations
@@ -31,15 +32,23 @@ DYNAMIC = {
     "phantom": lambda item: [f"benchmark.phantom.{item}"],
     "prepare": lambda item: [f"benchmark.readers.{item}"],
     "splits": lambda item: _label_table_modules(),  # every dataset's label table
+    "method": lambda item: _plugin_modules(),  # a card hashes its plug-in's sources: any plug-in's imports count
 }
+
+
+def _plugin_modules() -> list[str]:
+    from benchmark.method_specs import PLUGIN_MODULES
+
+    return sorted(set(PLUGIN_MODULES.values()))
 
 
 def _label_table_modules() -> list[str]:
     from benchmark.splits import LABEL_TABLES
 
     return [LABEL_TABLES.module(name) for name in LABEL_TABLES]
-#: stages whose plug-ins are loaded by package: those folders are deps as a whole
-WHOLE_FOLDERS = {"pretrain": ("mflag", "baselines")}
+#: stages that load plug-ins by name: the plug-in folders are deps as a whole (the method card
+#: stage, whose output then changes only for the methods an edit touches)
+WHOLE_FOLDERS = {"method": ("mflag", "baselines")}
 
 
 def module_file(name: str, root: Path = REPO) -> Path | None:

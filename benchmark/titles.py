@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from benchmark.methods import load_method_specs
+from benchmark.method_specs import load_method_specs
 
 # row titles and order come from the method config (benchmark/configs/methods.yaml)
 METHOD_NAMES = {name: spec.title for name, spec in load_method_specs().items()}
@@ -39,6 +39,18 @@ TABLES = {
 HEAD_TITLES = {"upernet_fcn": "UperNet+FCN", "yolov3": "YOLOv3", "retinanet": "RetinaNet", "unet": "U-Net",
                "linear": "linear layer (AdamW)", "logistic": "logistic regression (L-BFGS, standardised, C on valid)"}
 DATASET_TITLES = {"chexpert": "CheXpert", "rsna": "RSNA", "covidx": "COVIDx", "siim": "SIIM", "object_cxr": "Object-CXR"}
+
+
+def title_of(method: str, summary=None) -> str:
+    """A method's row title: its methods.yaml title, else the one its results carry (an encoder
+    evaluated from a checkpoint), else its name."""
+    if method in METHOD_NAMES:
+        return METHOD_NAMES[method]
+    if summary is not None and "title" in summary:
+        titles = summary.loc[summary["method"] == method, "title"].dropna()
+        if len(titles):
+            return str(titles.iloc[0])
+    return method
 
 
 def order(methods) -> list[str]:

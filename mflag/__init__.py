@@ -1,6 +1,5 @@
-"""M-FLAG: image encoder aligned to a frozen language model with an orthogonality loss."""
+"""M-FLAG: image encoder aligned to a frozen language model with an orthogonality loss.
 
-from mflag.losses import alignment_loss, orthogonality_loss
-from mflag.model import MFlag
-
-__all__ = ["MFlag", "alignment_loss", "orthogonality_loss"]
+The plug-in lives in :mod:`mflag.model` and its losses in :mod:`mflag.losses`; the package
+imports nothing itself, so that loading one method never imports another.
+"""

@@ -6,7 +6,7 @@ import torchvision
 
 from baselines.imagenet_init import cached_imagenet_weights
 from benchmark.encoders import ImageEncoder
-from benchmark.methods import TextInput, WeightsUnavailable, get_method
+from benchmark.methods import TextInput, WeightsUnavailable, plugin_class
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def torch_home(tmp_path, monkeypatch):
 
 
 def test_imagenet_absent_is_reported_not_replaced(torch_home):
-    method = get_method("imagenet").plugin_class()(ImageEncoder("resnet18"), TextInput(), {})
+    method = plugin_class("imagenet")(ImageEncoder("resnet18"), TextInput(), {})
     before = method.encoder.stem[0].weight.clone()
     with pytest.raises(WeightsUnavailable, match="weights not available offline"):
         method.initialize()
@@ -30,7 +30,7 @@ def test_imagenet_loads_from_local_cache(torch_home):
     (torch_home / "checkpoints").mkdir(parents=True)
     torch.save(net.state_dict(), torch_home / "checkpoints" / name)
     assert cached_imagenet_weights("resnet18").name == name
-    method = get_method("imagenet").plugin_class()(ImageEncoder("resnet18"), TextInput(), {})
+    method = plugin_class("imagenet")(ImageEncoder("resnet18"), TextInput(), {})
     method.initialize()
     assert torch.equal(method.encoder.stem[0].weight, net.conv1.weight)
     assert torch.equal(method.encoder.layer4[1].bn2.running_mean, net.layer4[1].bn2.running_mean)

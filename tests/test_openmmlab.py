@@ -229,7 +229,7 @@ def test_unknown_backend_is_one_line_naming_the_params_file(work, tmp_path):
     text = open(params).read().replace("backend: openmmlab", "backend: mmsegmentation")
     open(params, "w").write(text)
     message = data_error(segment.main, head_cli_args(work, "siim", tmp_path / "out", "--params", params, "--profile", "smoke"))
-    assert params in message and "unknown backend 'mmsegmentation'" in message
+    assert params in message and "segment.backend: input should be 'native' or 'openmmlab'" in message
 
 
 def test_test_pipeline_scores_against_store_pixels(work):

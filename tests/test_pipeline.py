@@ -23,7 +23,7 @@ def smoke_run(tmp_path_factory):
 def test_pipeline_writes_leaderboard_with_both_methods(smoke_run):
     work, _ = smoke_run
     board = (work / "results" / "leaderboard.md").read_text()
-    for title in ("M-FLAG", "Random Init", "Positive control: supervised on MIMIC labels",
+    for title in ("M-FLAG", "Positive control: supervised on MIMIC labels",
                   "Negative control: shuffled labels", "Floor (trivial predictor on the test split)"):
         assert f"| {title} " in board, title
     assert "Controls:" in board or "CONTROLS FAILED" in board
@@ -68,7 +68,7 @@ def test_result_json_traces_its_inputs(smoke_run):
                      ("segmentation", "siim"), ("segmentation", "rsna"), ("detection", "rsna"),
                      ("detection", "object_cxr")}
     assert len(list((work / "results" / "runs").rglob("geometry__*.json"))) == len(smoke.METHODS) * 3
-    record = json.loads(next(f for f in files if f.name.startswith("random")).read_text())
+    record = json.loads(next(f for f in files if f.name.startswith("shuffled")).read_text())
     for key in ("method", "dataset", "fraction", "seed", "metric", "value", "lm", "data_kind", "profile",
                 "encoder_sha256", "ci95", "n"):
         assert key in record
@@ -109,3 +109,64 @@ def test_a_planted_defect_fails_the_golden_comparison(smoke_run, tmp_path):
     assert smoke.compare_with_golden(copy, quiet=True) == 1
     outside = [line for line in smoke.compare_with_golden.last_output.splitlines() if "| outside" in line]
     assert any("classification" in line for line in outside)
+
+
+def _torchvision_state_dict(path):
+    import torch
+    import torchvision
+
+    torch.manual_seed(5)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    return path
+
+
+def test_evaluate_a_torchvision_state_dict_in_one_command(smoke_run, tmp_path, capsys):
+    from benchmark import evaluate
+
+    work, _ = smoke_run
+    checkpoint = _torchvision_state_dict(tmp_path / "my_resnet.pth")
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--name", "My encoder", "--stores", str(work / "data" / "store"),
+                          "--splits", str(work / "data" / "splits"), "--results", str(work / "results" / "runs"),
+                          "--work", str(tmp_path / "eval"), "--params", str(work / "params.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "is a resnet18 (detected from its keys; layout plain-resnet)" in out
+    board = (tmp_path / "eval" / "my-encoder" / "leaderboard.md").read_text()
+    for title in ("My encoder", "M-FLAG", "Floor (trivial predictor on the test split)"):
+        assert f"| {title} " in board, title
+    assert board.count("| My encoder ") >= 4  # Tables 1, 2, the variants and 3 (parameters)
+    assert "| My encoder " in out  # its rows are printed
+    assert not any((work / "results" / "runs").glob("my-encoder*"))  # the pipeline's results are untouched
+
+
+def test_a_pretrained_method_and_a_plugin_edit_rerun_only_their_methods(smoke_run, tmp_path):
+    """Your encoder as a `pretrained:` method of methods.yaml runs through `dvc repro` like any other,
+    with its title in the tables; and editing one plug-in file re-runs only its own method (each
+    pretrain@ stage depends on its method's card, not on every plug-in and entry)."""
+    import shutil
+
+    import yaml
+
+    work, _ = smoke_run
+    copy = tmp_path / "with-mine"
+    shutil.copytree(work, copy, symlinks=True)
+    _torchvision_state_dict(copy / "my_resnet.pth")
+    methods = copy / "benchmark" / "configs" / "methods.yaml"
+    methods.write_text(methods.read_text() + "\nmine:\n  plugin: pretrained\n  title: My encoder\n  text: none\n"
+                       "  options: {checkpoint: my_resnet.pth, arch: auto}\n")
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    (copy / "params.yaml").write_text((copy / "params.yaml").read_text().replace(
+        f"methods: [{', '.join(params['methods'])}]", f"methods: [{', '.join(params['methods'] + ['mine'])}]"))
+    plugin = copy / "baselines" / "random_init.py"  # the plug-in of the negative control
+    plugin.write_text(plugin.read_text() + "\n# an edit that changes nothing the model computes\n")
+    stale = smoke.dvc(copy, "status")
+    assert "method@shuffled" in stale and "pretrain@mflag" not in stale and "pretrain@supervised" not in stale
+    out = smoke.dvc(copy, "repro")
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert {"pretrain@mine", "features@mine", "probe@mine", "segment@mine", "detect@mine", "report"} <= ran
+    # the edited plug-in's methods are built again, no other method is; the same weights come out,
+    # so nothing downstream of them runs again
+    assert {stage for stage in ran if stage.startswith("pretrain@")} == {"pretrain@mine", "pretrain@shuffled"}, ran
+    assert not {s for s in ran if s.split("@")[0] in ("features", "probe", "segment", "detect") and not s.endswith("mine")}
+    meta = json.loads((copy / "models" / "mine" / "meta.json").read_text())
+    assert meta["arch"] == "resnet18" and meta["source"]["layout"] == "plain-resnet" and meta["title"] == "My encoder"
+    assert "| My encoder " in (copy / "results" / "leaderboard.md").read_text()

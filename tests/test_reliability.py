@@ -261,9 +261,12 @@ def test_encoder_rejects_truncated_edited_older_and_foreign_files(tmp_path):
     from benchmark.encoders import ENCODER_SCHEMA, tensors_sha256
 
     (tmp_path / "foreign").mkdir()  # intact, but not the architecture it claims
-    save_file(tensors, str(tmp_path / "foreign" / ENCODER_FILE), metadata={
-        "arch": "resnet50", "meta": "{}", "schema": str(ENCODER_SCHEMA), "tensors_sha256": tensors_sha256(tensors)})
+    save_file(tensors, str(tmp_path / "foreign" / ENCODER_FILE), metadata={"medvlp_encoder": json.dumps({
+        "arch": "resnet50", "meta": {}, "schema": ENCODER_SCHEMA, "tensors_sha256": tensors_sha256(tensors)})})
     assert "do not match resnet50" in data_error(load_encoder, tmp_path / "foreign")
+    # the same weights give the same bytes, whatever order safetensors keeps a metadata map in
+    save_encoder(encoder, tmp_path / "again", {"method": "random"})
+    assert (tmp_path / "again" / ENCODER_FILE).read_bytes() == (tmp_path / "good" / ENCODER_FILE).read_bytes()
 
 
 def test_features_must_be_intact_and_from_this_store_and_encoder(work, tmp_path, capsys):

@@ -56,15 +56,31 @@ def synthetic_objects(rng: np.random.Generator, width: int, height: int) -> list
         hh = rng.uniform(0.015, 0.075) * height
         if kind == 2:
             k = int(rng.integers(3, 9))
-            angles = np.sort(rng.uniform(0, 2 * np.pi, size=k))
+            # one vertex per sector of the circle, so that the polygon surrounds its centre
+            angles = (np.arange(k) + rng.uniform(0, 1, size=k)) * 2 * np.pi / k
             radius = rng.uniform(0.5, 1.0, size=k)
             xs, ys = cx + hw * radius * np.cos(angles), cy + hh * radius * np.sin(angles)
         else:
             xs, ys = np.array([cx - hw, cx + hw]), np.array([cy - hh, cy + hh])
-        xs = np.clip(np.rint(xs), 0, width - 1).astype(int)
-        ys = np.clip(np.rint(ys), 0, height - 1).astype(int)
+        xs = _at_least_two_pixels(np.clip(np.rint(xs), 0, width - 1).astype(int), width)
+        ys = _at_least_two_pixels(np.clip(np.rint(ys), 0, height - 1).astype(int), height)
         objects.append((kind, [int(v) for xy in zip(xs, ys) for v in xy]))
     return objects
+
+
+def _at_least_two_pixels(coords: np.ndarray, size: int) -> np.ndarray:
+    """Integer coordinates whose extent is at least 2 px: a smaller object, after rounding, would
+    be a box that no prediction can match (the reader refuses such boxes)."""
+    if coords.max() - coords.min() >= 2:
+        return coords
+    low, high = int(np.argmin(coords)), int(np.argmax(coords))
+    if low == high:
+        high = (low + 1) % len(coords)
+    coords = coords.copy()
+    coords[low] = coords.min() - 1 if coords.min() >= 1 else coords.min()
+    coords[high] = coords[low] + 2 if coords[low] + 2 <= size - 1 else size - 1
+    coords[low] = min(coords[low], coords[high] - 2)
+    return coords
 
 
 def format_annotation(objects: list[Obj]) -> str:

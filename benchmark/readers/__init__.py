@@ -22,7 +22,19 @@ READERS = LazyRegistry({
 })
 
 
+#: entry-point group through which another installed package adds readers ("module:Class")
+ENTRY_POINT_GROUP = "medvlp_bench.readers"
+
+
+def _add_installed_readers() -> None:
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        READERS.add(entry.name, entry.value)
+
+
 def get_reader(name: str) -> Reader:
+    _add_installed_readers()
     if name not in READERS:
         raise DataError(None, f"unknown dataset {name!r} (have: {', '.join(READERS)})")
     return READERS[name]()
