@@ -296,7 +296,7 @@ def pretrain_diverging(ws, tmp):
                          "--profile", "smoke"]) == 0
     assert embed.main(["--store", str(store), "--out", str(text), "--cache", str(tmp / "cache"), "--profile",
                        "smoke"]) == 0
-    path = _params(tmp, "pretrain", "lr", 1.0e30)
+    path = _params(tmp, "pretrain", "lr", 1.0e300)  # float64 overflows within the first steps
     return pretrain.main, ["--method", "mflag", "--store", str(store), "--text", str(text), "--out",
                            str(tmp / "model"), "--params", str(path), "--profile", "smoke"], {}
 
@@ -392,7 +392,7 @@ CASES: tuple[Case, ...] = (
     # training that fails, damaged intermediate files, results
     Case("probe-diverging", "probe", "AdamW probe at lr 1e308 (no finite validation loss)", probe_diverging,
          Error(r"<input>: linear probe: no epoch gave a finite validation loss .+ the run diverged, lower the learning rate")),
-    Case("pretrain-diverging", "pretrain", "M-FLAG pre-training at lr 1e30", pretrain_diverging,
+    Case("pretrain-diverging", "pretrain", "M-FLAG pre-training at lr 1e300", pretrain_diverging,
          Error(r"<input>: pretrain mflag: the loss is not finite at step \d+ .+ lower the learning rate")),
     Case("truncated-features-json", "probe", "features.json cut after 40 bytes", truncated_features_json,
          Error(r"/features\.json: unreadable feature description \(")),
