@@ -247,7 +247,8 @@ def run_native(run: HeadRun, out: Path) -> None:
                 check = "" if scored["cocoeval_agrees"] else f", COCOeval gives {scored['map_cocoeval']:.6f}: recorded"
                 print(f"detect {run.args.method} {data.name} {fraction}% seed {seed}: mAP {scored['value']:.4f} "
                       f"[{lo:.3f}, {hi:.3f}] (mgca_compat {scored['map_mgca_compat']:.4f}; epochs {fit['epochs_run']}, "
-                      f"best {fit['best_epoch']}{'' if fit['converged'] else ', NOT CONVERGED'}{check}) -> {out / path.name}")
+                      f"best {fit['best_epoch']}{'' if fit['converged'] else ', NOT CONVERGED'}{check}) -> {out / path.name} "
+                      f"{run.progress.step()}")
 
 
 def main(argv: list[str] | None = None) -> int:

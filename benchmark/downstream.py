@@ -34,6 +34,7 @@ from benchmark.numerics import current
 from benchmark.split_manifest import ids_for, read_splits
 from benchmark.splits import salted_order
 from benchmark.store import Store, sha256_file
+from benchmark.training import RunProgress
 from benchmark.transforms import to_input
 
 SPLITS = ("train", "valid", "test")
@@ -223,6 +224,9 @@ class HeadRun:
     common: dict  # result fields shared by every run
     seeds: list[int]
     frozen: FrozenEncoder
+
+    def __post_init__(self) -> None:
+        self.progress = RunProgress(len(self.args.datasets) * len(self.args.fractions) * len(self.seeds))
 
     @property
     def size(self) -> int:

@@ -140,6 +140,18 @@ def prepare_labels(spec: MethodSpec, store: Store, rows: np.ndarray, cfg: dict) 
     return Reports(TextInput(), None, None, torch.from_numpy(labels).to(dtype()))
 
 
+def initial_weights(cfg: dict, trains: bool):
+    """The weights a trained method starts from: ``init: imagenet`` (the official recipes) loads
+    torchvision's ``imagenet_weights`` version from the local torch hub cache, or stops the stage
+    with a one-line error saying which file to put where; ``init: random`` (the CPU profiles)
+    returns None and the seeded random start is recorded as such. Never a silent fallback."""
+    if not trains or str(cfg.get("init", "random")) == "random":
+        return None
+    from benchmark.imagenet import load_imagenet
+
+    return load_imagenet(str(cfg["arch"]), str(cfg.get("imagenet_weights", "IMAGENET1K_V1")))
+
+
 def build_method(spec: MethodSpec, cfg: dict, text: TextInput, seed: int) -> PretrainMethod:
     torch.manual_seed(seed)
     encoder = ImageEncoder(cfg["arch"])
@@ -262,6 +274,7 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
     rows = np.flatnonzero(store.manifest["official_split"].astype(str).to_numpy() == "train")
     plugin = plugin_class(spec.plugin, spec.name)
     cfg = method_config(spec, cfg)
+    start_weights = initial_weights(cfg, plugin.trains)  # before any work: a missing file stops the stage here
     if not plugin.trains:
         reports = Reports(TextInput(), None, None)
     elif plugin.needs_labels:
@@ -273,6 +286,13 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
     base_meta = {"method": args.method, "plugin": spec.plugin, "title": spec.title, "arch": cfg["arch"], "seed": seed,
                  "profile": profile["name"], "data_kind": profile["data_kind"], "precision": current(),
                  "control": spec.control, "shuffle_labels": spec.shuffle_labels}
+    init_record = {"kind": "random", "seed": seed}
+    if start_weights is not None:
+        loaded, init_record = start_weights
+        method.encoder.load_state_dict(loaded.state_dict())
+        print(f"pretrain {args.method}: starts from {init_record['file']} ({init_record['weights']}, "
+              f"sha256 {init_record['sha256'][:12]}...)")
+    base_meta["init"] = init_record if plugin.trains else None
     try:
         method.initialize()
     except WeightsUnavailable as why:

@@ -32,6 +32,7 @@ from benchmark.linear_probe import PROBE_HEADS, TARGETS, fit_and_predict
 from benchmark.numerics import configure
 from benchmark.results import bootstrap_ci, write_result
 from benchmark.store import Store, sha256_file
+from benchmark.training import RunProgress
 
 
 def read_encoder_meta(path: Path | None) -> dict:
@@ -44,7 +45,7 @@ def read_encoder_meta(path: Path | None) -> dict:
 
 
 def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractions: list[int], seeds: list[int],
-                  meta: dict, encoder_sha256: str | None, out: Path) -> None:
+                  meta: dict, encoder_sha256: str | None, out: Path, progress: RunProgress | None = None) -> None:
     """Every fraction x seed of one dataset; results into ``out``."""
     cfg = profile["probe"]
     target = TARGETS[dataset]
@@ -103,7 +104,8 @@ def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractio
             how = f"C {fit['c']:g}" if solver == "lbfgs" else f"epochs {fit['epochs_run']}"
             print(f"probe {args.method} {dataset} {fraction}% seed {seed}: {target.metric} {value:.4f} "
                   f"[{lo:.3f}, {hi:.3f}] (floor {floor:.3f}; {solver}, {how}"
-                  f"{'' if fit['converged'] else ', NOT CONVERGED'}) -> {args.out / path.name}")
+                  f"{'' if fit['converged'] else ', NOT CONVERGED'}) -> {args.out / path.name}"
+                  + (f" {progress.step()}" if progress else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     encoder_sha256 = sha256_file(encoder_file) if encoder_file is not None and encoder_file.is_file() else None
     inputs = (args.features, args.stores, args.splits, args.encoder_meta)
     with results_folder(args.out, inputs) as out:  # every result of this invocation, renamed into place together
+        solver = str(cfg.get("solver", "adamw"))
+        per_cell = len(seeds) if solver == "adamw" or meta.get("shuffle_labels") else 1
+        progress = RunProgress(len(args.datasets) * len(fractions) * per_cell)
         for dataset in args.datasets:
-            probe_dataset(args, profile, dataset, fractions, seeds, meta, encoder_sha256, out)
+            probe_dataset(args, profile, dataset, fractions, seeds, meta, encoder_sha256, out, progress)
     return 0
 
 

@@ -78,6 +78,8 @@ class PretrainSection(Section):
     text_max_length: PositiveInt | None = None
     text_trainable_layers: NonNegativeInt | None = None
     cache_frozen_text: bool = True
+    init: Literal["random", "imagenet"] = "random"  # the encoder's start (the official code: imagenet)
+    imagenet_weights: Literal["IMAGENET1K_V1", "IMAGENET1K_V2"] = "IMAGENET1K_V1"
     method_options: dict[str, dict] = {}
     method_overrides: dict[str, dict] = {}
 

@@ -155,7 +155,8 @@ def run_native(run: HeadRun, out: Path) -> None:
                     **fit, train_balanced=balanced is not None, batch_size=batch, wall_time_s=round(time.perf_counter() - start, 3)))
                 print(f"segment {run.args.method} {data.name} {fraction}% seed {seed}: dice {value:.4f} "
                       f"[{lo:.3f}, {hi:.3f}] (floor {floors['floor']:.3f}; epochs {fit['epochs_run']}, best "
-                      f"{fit['best_epoch']}{'' if fit['converged'] else ', NOT CONVERGED'}) -> {out / path.name}")
+                      f"{fit['best_epoch']}{'' if fit['converged'] else ', NOT CONVERGED'}) -> {out / path.name} "
+                      f"{run.progress.step()}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,11 +17,13 @@ written, never a ``TypeError`` after the work is spent.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from benchmark.errors import DataError
 
@@ -65,22 +67,50 @@ def fit_early_stopping(model: nn.Module, train_epoch: Callable[[int], float], va
     best, best_state, best_epoch, stale, epoch = math.nan, None, 0, 0, 0
     history: list[dict] = []
     stop = "max_epochs"
-    for epoch in range(1, max_epochs + 1):
-        train_loss = float(train_epoch(epoch))
-        score = float(validate())
-        history.append({"epoch": epoch, "train_loss": train_loss, "valid": score})
-        # a diverged run (non-finite loss) can still score a finite validation mAP of 0: never keep it
-        if math.isfinite(score) and math.isfinite(train_loss) and (best_state is None or better(score, best)):
-            best, best_epoch, stale = score, epoch, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
+    # one line that updates per epoch (train loss, validation score, best epoch, time left): on stderr,
+    # gone when the run ends; TQDM_DISABLE=1 turns it off
+    bar = tqdm(total=max_epochs, desc=where, unit="epoch", leave=False)
+    try:
+        for epoch in range(1, max_epochs + 1):
+            train_loss = float(train_epoch(epoch))
+            score = float(validate())
+            history.append({"epoch": epoch, "train_loss": train_loss, "valid": score})
+            bar.update(1)
+            # a diverged run (non-finite loss) can still score a finite validation mAP of 0: never keep it
+            if math.isfinite(score) and math.isfinite(train_loss) and (best_state is None or better(score, best)):
+                best, best_epoch, stale = score, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+            bar.set_postfix_str(f"train loss {train_loss:.4g}, valid {valid_metric} {score:.4g}, best epoch {best_epoch}")
             if stale >= patience:
                 stop = "patience"
                 break
+    finally:
+        bar.close()
     if best_state is None:
         raise DataError(None, f"{where}: no epoch gave a finite validation {valid_metric} (last train loss "
                         f"{history[-1]['train_loss']:.4g}); the run diverged, lower the learning rate")
     with torch.no_grad():
         model.load_state_dict(best_state)
     return Fit(epoch, best_epoch, best, valid_metric, stop, max_epochs, patience, history)
+
+
+class RunProgress:
+    """"run k of N" and the time left, for stages that run datasets x fractions x seeds in one process
+    (hours of otherwise silent work on the paper profile)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.start = max(1, total), 0, time.perf_counter()
+
+    def step(self) -> str:
+        self.done += 1
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / self.done * (self.total - self.done)
+        return f"[run {self.done} of {self.total}, {_clock(elapsed)} so far, about {_clock(left)} left]"
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

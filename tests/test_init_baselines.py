@@ -4,7 +4,6 @@ import pytest
 import torch
 import torchvision
 
-from baselines.imagenet_init import cached_imagenet_weights
 from benchmark.encoders import ImageEncoder
 from benchmark.methods import TextInput, WeightsUnavailable, plugin_class
 
@@ -23,17 +22,34 @@ def test_imagenet_absent_is_reported_not_replaced(torch_home):
     assert torch.equal(method.encoder.stem[0].weight, before)
 
 
-def test_imagenet_loads_from_local_cache(torch_home):
+def test_imagenet_loads_from_local_cache(torch_home, monkeypatch):
+    import hashlib
+
+    from benchmark import imagenet
+
     torch.manual_seed(3)
     net = torchvision.models.resnet18(weights=None)
-    name = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[1]
     (torch_home / "checkpoints").mkdir(parents=True)
-    torch.save(net.state_dict(), torch_home / "checkpoints" / name)
-    assert cached_imagenet_weights("resnet18").name == name
+    path = torch_home / "checkpoints" / "fake.pth"
+    torch.save(net.state_dict(), path)
+    prefix = hashlib.sha256(path.read_bytes()).hexdigest()[:8]  # torchvision names carry their hash's prefix
+    path.rename(torch_home / "checkpoints" / f"resnet18-{prefix}.pth")
+    monkeypatch.setattr(imagenet, "weight_url", lambda arch, version: f"https://example.org/resnet18-{prefix}.pth")
     method = plugin_class("imagenet")(ImageEncoder("resnet18"), TextInput(), {})
     method.initialize()
     assert torch.equal(method.encoder.stem[0].weight, net.conv1.weight)
     assert torch.equal(method.encoder.layer4[1].bn2.running_mean, net.layer4[1].bn2.running_mean)
+    assert method.source["file"] == f"resnet18-{prefix}.pth" and method.source["sha256"].startswith(prefix)
+
+
+def test_a_file_that_is_not_torchvisions_is_refused(torch_home):
+    torch.manual_seed(3)
+    name = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[1]
+    (torch_home / "checkpoints").mkdir(parents=True)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), torch_home / "checkpoints" / name)
+    method = plugin_class("imagenet")(ImageEncoder("resnet18"), TextInput(), {})
+    with pytest.raises(WeightsUnavailable, match="does not start with f37072fd"):
+        method.initialize()
 
 
 def test_pretrain_and_features_stages_record_missing_imagenet_weights(torch_home, phantom_root, tmp_path):

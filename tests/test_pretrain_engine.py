@@ -155,3 +155,59 @@ def test_corrupt_or_foreign_checkpoint_is_rejected(pretrain_inputs, tmp_path):
     proc = _pretrain(work, "mflag", "models/victim")
     assert proc.returncode != 0 and "SHA-256 mismatch" in proc.stderr
     shutil.rmtree(work / "models" / "victim.ckpt")
+
+
+def _imagenet_params(work: Path, **pretrain) -> Path:
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["profiles"]["smoke"]["pretrain"].update({"epochs": 1, "checkpoint_every": 0, "init": "imagenet", **pretrain})
+    path = work / "imagenet.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def test_a_trained_method_starts_from_the_cached_imagenet_file(pretrain_inputs, tmp_path, monkeypatch):
+    """init: imagenet (the paper profile) loads torchvision's file from the torch hub cache and records
+    its name, version and SHA-256. The file here is a small fake: a seeded ResNet-18 state dict whose
+    name carries its own SHA-256 prefix, as torchvision's names do."""
+    import hashlib
+
+    import torchvision
+
+    from benchmark import imagenet
+
+    work = pretrain_inputs
+    torch.manual_seed(3)
+    fake = tmp_path / "fake.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), fake)
+    prefix = hashlib.sha256(fake.read_bytes()).hexdigest()[:8]
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    fake.rename(tmp_path / "hub" / "checkpoints" / f"resnet18-{prefix}.pth")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(imagenet, "weight_url", lambda arch, version: f"https://example.org/resnet18-{prefix}.pth")
+    params = _imagenet_params(work, lr=1e-12)  # a step too small to move the weights: the start is what we see
+    assert pretrain.main(["--method", "mflag", "--store", str(work / "store"), "--text", str(work / "text"),
+                          "--out", str(work / "models" / "from-imagenet"), "--params", str(params)]) == 0
+    meta = json.loads((work / "models" / "from-imagenet" / "meta.json").read_text())
+    assert meta["init"]["kind"] == "imagenet" and meta["init"]["file"] == f"resnet18-{prefix}.pth"
+    assert meta["init"]["weights"] == "IMAGENET1K_V1" and meta["init"]["sha256"].startswith(prefix)
+    weights = load_file(str(work / "models" / "from-imagenet" / "encoder.safetensors"))
+    start = torch.load(tmp_path / "hub" / "checkpoints" / f"resnet18-{prefix}.pth", weights_only=True)
+    assert torch.allclose(weights["stem.0.weight"].float(), start["conv1.weight"], atol=1e-6)
+
+
+def test_a_missing_imagenet_file_stops_the_stage_before_any_work(pretrain_inputs, tmp_path, monkeypatch, capsys):
+    from benchmark.errors import run_cli
+
+    work = pretrain_inputs
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty-hub"))
+    params = _imagenet_params(work)
+    with pytest.raises(SystemExit) as info:
+        run_cli(pretrain.main, ["--method", "convirt", "--store", str(work / "store"), "--text", str(work / "text"),
+                                "--out", str(work / "models" / "no-imagenet"), "--params", str(params)])
+    err = capsys.readouterr()
+    assert info.value.code == 2 and "Traceback" not in err.err
+    line = err.err.strip().splitlines()[-1]
+    assert line.startswith("error: ") and "ImageNet weights IMAGENET1K_V1 for resnet18 are not in the torch hub cache" in line
+    assert "put resnet18-f37072fd.pth into" in line and "python -m benchmark.imagenet --arch resnet18" in line
+    assert "LM layers frozen" not in err.out  # stopped before the language model was loaded
+    assert not (work / "models" / "no-imagenet").exists()

@@ -27,6 +27,18 @@ def test_rsna_reader_on_phantom(phantom_root, smoke_profile):
     assert n_boxes == int((raw["Target"] == 1).sum())
 
 
+def test_rsna_boxes_are_corners_of_the_raw_x_y_width_height(phantom_root):
+    """The label file gives a corner plus width and height; the store holds x1, y1, x2, y2 of the same box."""
+    frame = get_reader("rsna").records(phantom_root / "rsna").set_index("id")
+    raw = pd.read_csv(phantom_root / "rsna" / "stage_2_train_labels.csv")
+    positive = raw[raw["Target"] == 1]
+    assert positive["width"].ne(positive["height"]).any()  # a square-only file could not tell x2 from y2
+    for pid, rows in positive.groupby("patientId"):
+        want = sorted([r.x, r.y, r.x + r.width, r.y + r.height] for r in rows.itertuples())
+        got = sorted(json.loads(frame.loc[pid, "boxes"]))
+        np.testing.assert_allclose(got, want, atol=1e-9, err_msg=pid)
+
+
 def test_mimic_reader_keeps_frontal_with_text(phantom_root):
     root = phantom_root / "mimic"
     frame = get_reader("mimic").records(root)
