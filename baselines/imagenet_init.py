@@ -12,6 +12,7 @@ from __future__ import annotations
 from benchmark.errors import DataError
 from benchmark.methods import PretrainMethod, WeightsUnavailable, register_method
 
+
 @register_method("imagenet")
 class ImageNetInit(PretrainMethod):
     trains = False
