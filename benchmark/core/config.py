@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from benchmark.errors import DataError, first_line
+from benchmark.core.errors import DataError, first_line
 
 DEFAULT_PARAMS = Path("params.yaml")
 
@@ -41,9 +41,9 @@ def resolve_profile(params: dict[str, Any], name: str | None = None) -> dict[str
 
 
 def load_profile(params_path: str | Path = DEFAULT_PARAMS, name: str | None = None) -> dict[str, Any]:
-    """The named (or active) profile, checked against :mod:`benchmark.profile_schema` before any
+    """The named (or active) profile, checked against :mod:`benchmark.core.profile_schema` before any
     stage uses a value of it."""
-    from benchmark.profile_schema import profile_problem
+    from benchmark.core.profile_schema import profile_problem
 
     profile = resolve_profile(load_params(params_path), name)
     problem = profile_problem({k: v for k, v in profile.items() if k != "name"})

@@ -1,6 +1,6 @@
 """The user's data is never at risk: a stage's output never overlaps its inputs or another stage's output.
 
-Every stage replaces its ``--out`` as a whole when it succeeds (:mod:`benchmark.atomic`), so
+Every stage replaces its ``--out`` as a whole when it succeeds (:mod:`benchmark.core.atomic`), so
 a mistyped ``--out`` could otherwise delete a raw dataset, a store or a trained model.
 :func:`check_output` runs before any work and refuses
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from benchmark.atomic import is_hidden
-from benchmark.errors import DataError
+from benchmark.core.atomic import is_hidden
+from benchmark.core.errors import DataError
 
 
 def _overlap(a: Path, b: Path) -> bool:

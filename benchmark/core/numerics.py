@@ -27,7 +27,7 @@ def precision_of(profile: dict) -> str:
     """The profile's ``precision`` (float32 when the profile does not say)."""
     name = str(profile.get("precision", DEFAULT_PRECISION))
     if name not in PRECISIONS:
-        from benchmark.errors import DataError
+        from benchmark.core.errors import DataError
 
         raise DataError(None, f"profile {profile.get('name')!r}: precision {name!r} is not one of {', '.join(PRECISIONS)}")
     return name

@@ -1,6 +1,6 @@
 """One checked schema for each section of a profile in ``params.yaml``.
 
-Every stage reads its settings through :func:`benchmark.config.load_profile`, which checks
+Every stage reads its settings through :func:`benchmark.core.config.load_profile`, which checks
 the whole profile here before any work: types (an integer where an integer belongs, so
 ``seeds: ["0"]`` or ``lr: 1e-3`` -- which YAML reads as the *string* "1e-3" -- are refused),
 ranges (lr > 0, batch >= 1, fractions in 1..100, epochs and patience >= 1) and unknown keys

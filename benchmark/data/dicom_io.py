@@ -18,8 +18,8 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from benchmark.errors import DataError
-from benchmark.imaging import MAX_PIXELS, SkippedImage, scale_to_uint8
+from benchmark.core.errors import DataError
+from benchmark.data.imaging import MAX_PIXELS, SkippedImage, scale_to_uint8
 
 
 def read_dicom_uint8(path: str | Path) -> np.ndarray:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from benchmark.errors import DataError
+from benchmark.core.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ import argparse
 import os
 from pathlib import Path
 
-from benchmark.config import add_profile_args, load_profile
-from benchmark.errors import DataError, run_cli
-from benchmark.splits import LABEL_FILES, find_label_file
+from benchmark.core.config import load_profile
+from benchmark.core.errors import DataError
+from benchmark.data.splits import LABEL_FILES, find_label_file
 
 
 def env_name(dataset: str) -> str:
@@ -52,16 +52,9 @@ def link_roots(roots: dict[str, Path], out: Path) -> dict[str, Path]:
     return links
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.roots", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("data/raw/real"), help="folder of links (default data/raw/real)")
-    add_profile_args(parser)
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.roots`` does with its parsed arguments."""
     for name, link in link_roots(dataset_roots(load_profile(args.params, args.profile)), args.out).items():
         print(f"roots: {link} -> {link.resolve()}")
     print(f"roots: now set `raw: {args.out}` in params.yaml and run `dvc repro`")
     return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

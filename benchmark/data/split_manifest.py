@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.errors import DataError
+from benchmark.core.errors import DataError
 
 SPLITS = ("train", "valid", "test")
 
@@ -37,7 +37,7 @@ def checksum_path(path: Path) -> Path:
 
 def write_manifest(path: str | Path, frame: pd.DataFrame) -> str:
     """Write a manifest and, beside it, the SHA-256 of the bytes written; returns the digest."""
-    from benchmark.atomic import write_csv, write_text
+    from benchmark.core.atomic import write_csv, write_text
 
     path = Path(path)
     write_csv(path, frame)
@@ -68,7 +68,7 @@ def read_splits(path: str | Path) -> pd.DataFrame:
     every id is non-empty and listed once (so no id is in two splits), every split is one of
     train / valid / test, and a training row's ``min_fraction`` is an integer in 1..100 while
     other rows have none. A failure names the file and its first bad row."""
-    from benchmark.readers.base import csv_row
+    from benchmark.data.readers.base import csv_row
 
     path = Path(path)
     if not path.is_file():

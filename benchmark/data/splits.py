@@ -23,17 +23,16 @@ import hashlib
 import importlib.resources
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from benchmark.atomic import atomic_dir, write_csv, write_json
-from benchmark.errors import DataError, run_cli
-from benchmark.registry import LazyRegistry
-from benchmark.split_manifest import SPLITS, checksum_path, read_splits, write_manifest
+from benchmark.core.atomic import atomic_dir, write_csv, write_json
+from benchmark.core.errors import DataError
+from benchmark.core.registry import LazyRegistry
+from benchmark.data.split_manifest import SPLITS, checksum_path, read_splits, write_manifest
 
 MANIFEST_SUFFIX = ".csv.gz"  # committed manifests: splits/<dataset>/<protocol>.csv.gz
 # How a share of n becomes a count. ``ceil`` is scikit-learn's rule for a float test_size;
@@ -42,12 +41,12 @@ ROUNDING = {"ceil": math.ceil, "floor": math.floor, "round": lambda x: int(round
 
 # dataset -> function(label file) -> table with ``id`` and ``group`` (one row per sample)
 LABEL_TABLES = LazyRegistry({
-    "chexpert": "benchmark.readers.chexpert:chexpert_label_table",
-    "rsna": "benchmark.readers.rsna:rsna_label_table",
-    "covidx": "benchmark.readers.covidx:covidx_label_table",
-    "siim": "benchmark.readers.siim:siim_label_table",
-    "object_cxr": "benchmark.readers.object_cxr:object_cxr_label_table",
-    "nih": "benchmark.readers.nih:nih_label_table",
+    "chexpert": "benchmark.data.readers.chexpert:chexpert_label_table",
+    "rsna": "benchmark.data.readers.rsna:rsna_label_table",
+    "covidx": "benchmark.data.readers.covidx:covidx_label_table",
+    "siim": "benchmark.data.readers.siim:siim_label_table",
+    "object_cxr": "benchmark.data.readers.object_cxr:object_cxr_label_table",
+    "nih": "benchmark.data.readers.nih:nih_label_table",
 })
 
 
@@ -281,8 +280,8 @@ def is_manifest_folder(folder: Path) -> bool:
 
 def write_all(root: Path, out: Path, params: Path) -> None:
     """Every ``split_manifests`` entry of the params file, from dataset roots under ``root``."""
-    from benchmark.config import load_params
-    from benchmark.guards import check_output
+    from benchmark.core.config import load_params
+    from benchmark.core.guards import check_output
 
     check_output(out, [root], "split-manifest folder", is_manifest_folder)
     with atomic_dir(out) as tmp:
@@ -295,7 +294,7 @@ def write_all(root: Path, out: Path, params: Path) -> None:
 
 def publish(out: Path) -> dict:
     """Write ``out/<dataset>/<protocol>.csv.gz`` for every public label file and protocol, then the index."""
-    from benchmark.phantom.sources import txv_data_file
+    from benchmark.data.phantom.sources import txv_data_file
 
     for protocol, body in load_protocols().items():
         for dataset in body["datasets"]:
@@ -306,48 +305,22 @@ def publish(out: Path) -> dict:
     return write_index(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv.pop(0) if argv and argv[0] in ("sizes", "write", "write-all", "publish", "verify") else "sizes"
+def run(command: str, args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.splits COMMAND`` does with its parsed arguments."""
     if command == "write-all":
-        parser = argparse.ArgumentParser(prog="python -m benchmark.splits write-all")
-        parser.add_argument("--root", required=True, type=Path, help="folder holding one raw dataset root per dataset")
-        parser.add_argument("--out", required=True, type=Path)
-        parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-        args = parser.parse_args(argv)
         write_all(args.root, args.out, args.params)
         return 0
     if command == "publish":
-        parser = argparse.ArgumentParser(prog="python -m benchmark.splits publish")
-        parser.add_argument("--out", type=Path, default=Path("splits"))
-        out = parser.parse_args(argv).out
-        index = publish(out)
-        print(f"publish: {len(index)} manifest(s) and index.json in {out}")
+        index = publish(args.out)
+        print(f"publish: {len(index)} manifest(s) and index.json in {args.out}")
         return 0
     if command == "verify":
-        parser = argparse.ArgumentParser(prog="python -m benchmark.splits verify")
-        parser.add_argument("--dataset", required=True)
-        parser.add_argument("--root", required=True, type=Path)
-        parser.add_argument("--protocol", default="mgca")
-        parser.add_argument("--manifests", type=Path, default=Path("splits"))
-        args = parser.parse_args(argv)
         return verify(args.dataset, args.root, args.protocol, args.manifests)
-    parser = argparse.ArgumentParser(prog=f"python -m benchmark.splits {command}", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", required=True)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--labels", type=Path, help="the dataset's raw label file")
-    source.add_argument("--root", type=Path, help="the dataset root (its label file is found by name)")
-    parser.add_argument("--protocol", default="mgca")
-    if command == "write":
-        parser.add_argument("--out", required=True, type=Path)
-    else:
-        parser.add_argument("--json", action="store_true", help="print sizes as JSON")
-    args = parser.parse_args(argv)
     labels = args.labels or find_label_file(args.dataset, args.root)
     splits, fractions = compute(args.dataset, labels, args.protocol)
     sizes = split_sizes(splits, fractions)
     if command == "write":
-        from benchmark.guards import check_no_overlap
+        from benchmark.core.guards import check_no_overlap
 
         # a file: it must not be (or be inside) the dataset, nor replace a file that is no manifest
         check_no_overlap(args.out, [labels, args.root])
@@ -361,7 +334,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.dataset} / {args.protocol}: train {sizes['train']}, valid {sizes['valid']}, test {sizes['test']}; "
               + ", ".join(f"{p}%: {n}" for p, n in sizes["fractions"].items()))
     return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

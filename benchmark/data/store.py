@@ -34,10 +34,10 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from benchmark.atomic import atomic_dir
-from benchmark.errors import DataError, read_json_object
-from benchmark.imaging import Letterbox, letterbox
-from benchmark.readers.base import Reader
+from benchmark.core.atomic import atomic_dir
+from benchmark.core.errors import DataError, read_json_object
+from benchmark.data.imaging import Letterbox, letterbox
+from benchmark.data.readers.base import Reader
 
 STORE_SCHEMA = 1
 #: what store.json must hold
@@ -160,7 +160,7 @@ def build_store(reader: Reader, root: Path, out: Path, size: int) -> dict:
 
     Images that cannot serve (beyond the pixel limit, smaller than ``MIN_SIDE``, a single
     grey value) are left out and counted by reason, never dropped silently."""
-    from benchmark.imaging import SkippedImage, degenerate
+    from benchmark.data.imaging import SkippedImage, degenerate
 
     records = reader.records(root)
     skipped = dict(records.attrs.get("skipped", {}))

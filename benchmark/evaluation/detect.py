@@ -7,13 +7,14 @@ YOLOv3; three anchors per scale, the COCO YOLOv3 anchors scaled by input size / 
 overlaps a ground-truth box with IoU > 0.5 are not pushed towards "no object".
 Inference: confidence threshold 0.5, then NMS at IoU 0.5 (torchvision.ops). AdamW,
 model selection on validation mAP with patience (scored with a matching computed once
-per epoch, :class:`benchmark.metrics.DetectionMatches`). Test metric: mAP over IoU
+per epoch, :class:`benchmark.evaluation.metrics.DetectionMatches`). Test metric: mAP over IoU
 0.40:0.05:0.75 on all test images, and the ``mgca_compat`` variant that skips images
-without a prediction or without a box (:func:`benchmark.metrics.detection_map`).
+without a prediction or without a box (:func:`benchmark.evaluation.metrics.detection_map`).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import time
@@ -24,14 +25,14 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_iou, nms
 
-from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, shuffled
-from benchmark.errors import DataError, run_cli
-from benchmark.head_stage import run_head_stage
-from benchmark.metrics import DetectionMatches, score_detections
-from benchmark.numerics import dtype
-from benchmark.results import write_result
-from benchmark.store import Store
-from benchmark.training import fit_early_stopping
+from benchmark.core.errors import DataError
+from benchmark.core.numerics import dtype
+from benchmark.data.store import Store
+from benchmark.evaluation.downstream import EVAL_BATCH, HeadRun, MapSource, shuffled
+from benchmark.evaluation.head_stage import run_head_stage
+from benchmark.evaluation.metrics import DetectionMatches, score_detections
+from benchmark.evaluation.training import fit_early_stopping
+from benchmark.reporting.results import write_result
 
 METRIC = "map"
 #: YOLOv3's COCO anchors (w, h) in pixels of a 416 px input; rows 0-2 stride 8, 3-5 stride 16, 6-8 stride 32
@@ -251,10 +252,6 @@ def run_native(run: HeadRun, out: Path) -> None:
                       f"{run.progress.step()}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_head_stage(argv, "python -m benchmark.detect", __doc__.splitlines()[0], ("rsna", "object_cxr"), "detection", "yolov3",
-                          METRIC, run_native)
-
-
-if __name__ == "__main__":
-    run_cli(main)
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.detect`` does with its parsed arguments."""
+    return run_head_stage(args, "detection", "yolov3", METRIC, run_native)

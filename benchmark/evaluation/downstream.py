@@ -26,16 +26,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmark.atomic import atomic_dir, is_hidden
-from benchmark.encoders import ENCODER_FILE, ImageEncoder, load_encoder
-from benchmark.errors import DataError, read_json_object
-from benchmark.guards import check_output
-from benchmark.numerics import current
-from benchmark.split_manifest import ids_for, read_splits
-from benchmark.splits import salted_order
-from benchmark.store import Store, sha256_file
-from benchmark.training import RunProgress
-from benchmark.transforms import to_input
+from benchmark.core.atomic import atomic_dir, is_hidden
+from benchmark.core.errors import DataError, read_json_object
+from benchmark.core.guards import check_output
+from benchmark.core.numerics import current
+from benchmark.data.split_manifest import ids_for, read_splits
+from benchmark.data.splits import salted_order
+from benchmark.data.store import Store, sha256_file
+from benchmark.data.transforms import to_input
+from benchmark.evaluation.training import RunProgress
+from benchmark.pretraining.encoders import ENCODER_FILE, ImageEncoder, load_encoder
 
 SPLITS = ("train", "valid", "test")
 #: batch size for inference (validation and test): heads are in eval mode, so it changes no number
@@ -44,7 +44,7 @@ EVAL_BATCH = 64
 
 def is_results_folder(out: Path) -> bool:
     """A folder of result files (JSON and the timings table) and nothing else."""
-    from benchmark.results import TIMINGS_FILE
+    from benchmark.reporting.results import TIMINGS_FILE
 
     return all(is_hidden(p) or (p.is_file() and (p.suffix == ".json" or p.name == TIMINGS_FILE)) for p in out.iterdir())
 
@@ -261,7 +261,7 @@ class HeadRun:
 def write_unavailable(out: Path, common: dict, datasets: list[str], fractions: list[int], seeds: list[int],
                       reason: str) -> None:
     """One "unavailable" result per dataset x fraction x seed, saying why (no number in its place)."""
-    from benchmark.results import write_result
+    from benchmark.reporting.results import write_result
 
     for dataset in datasets:
         for fraction in fractions:

@@ -1,7 +1,7 @@
 """``python -m benchmark.evaluate --checkpoint FILE --name "My encoder"``: your encoder through every evaluation.
 
 One command instead of six: the checkpoint is imported through the key-mapping table of
-:mod:`benchmark.import_weights` (its architecture detected from its keys unless ``--arch`` is
+:mod:`benchmark.pretraining.import_weights` (its architecture detected from its keys unless ``--arch`` is
 given, and said), then features, linear probe, segmentation and detection run on the active
 profile's prepared stores and split manifests (``dvc repro`` makes them), exactly as the
 pipeline runs them for every method. Everything goes to ``--work/<slug>/`` (model, features,
@@ -18,13 +18,8 @@ import json
 import re
 from pathlib import Path
 
-from benchmark.config import add_profile_args
-from benchmark.errors import DataError, run_cli
-
-#: the datasets each evaluation reads (as the pipeline's stages in dvc.yaml)
-PROBE_DATASETS = ("chexpert", "rsna", "covidx")
-SEGMENT_DATASETS = ("siim", "rsna")
-DETECT_DATASETS = ("rsna", "object_cxr")
+from benchmark.core.errors import DataError
+from benchmark.evaluation.stage_args import DETECT_DATASETS, PROBE_DATASETS, SEGMENT_DATASETS
 
 
 def slug_of(name: str) -> str:
@@ -45,9 +40,9 @@ def check_prepared(stores: Path, splits: Path, protocol: str) -> None:
 
 def import_checkpoint(checkpoint: Path, arch: str, slug: str, name: str, profile: dict, out: Path) -> dict:
     """The checkpoint as a model folder the stages read (encoder.safetensors + meta.json)."""
-    from benchmark.atomic import atomic_dir
-    from benchmark.encoders import save_encoder
-    from benchmark.import_weights import detect_arch, import_encoder
+    from benchmark.core.atomic import atomic_dir
+    from benchmark.pretraining.encoders import save_encoder
+    from benchmark.pretraining.import_weights import detect_arch, import_encoder
 
     if not checkpoint.is_file():
         raise DataError(checkpoint, "checkpoint not found")
@@ -67,22 +62,11 @@ def import_checkpoint(checkpoint: Path, arch: str, slug: str, name: str, profile
     return meta
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True, type=Path, help="the encoder's weights (.pth, .ckpt, .safetensors)")
-    parser.add_argument("--name", required=True, help="the title of your rows in the tables")
-    parser.add_argument("--arch", default="auto", help="resnet18/34/50/101, or auto: the one the checkpoint's keys fit")
-    parser.add_argument("--stores", type=Path, default=Path("data/store"), help="folder of prepared stores")
-    parser.add_argument("--splits", type=Path, default=Path("data/splits"), help="folder of split manifests")
-    parser.add_argument("--protocol", default="mgca", help="split manifests to use (default: mgca)")
-    parser.add_argument("--results", type=Path, default=Path("results/runs"),
-                        help="the pipeline's results, shown beside yours (skipped when absent)")
-    parser.add_argument("--work", type=Path, default=Path("runs/evaluate"), help="where everything of this run goes")
-    add_profile_args(parser)
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.evaluate`` does with its parsed arguments."""
 
     from benchmark import detect, features, probe, segment
-    from benchmark.config import load_profile
+    from benchmark.core.config import load_profile
 
     profile = load_profile(args.params, args.profile)
     slug = slug_of(args.name)
@@ -114,9 +98,9 @@ def report_rows(runs: Path, pipeline: Path, out: Path, title: str) -> int:
     """The leaderboard with your runs beside the pipeline's (same profile), and your rows printed."""
     import pandas as pd
 
-    from benchmark.atomic import write_text
-    from benchmark.report import render
-    from benchmark.results import load_results
+    from benchmark.core.atomic import write_text
+    from benchmark.reporting.report import render
+    from benchmark.reporting.results import load_results
 
     mine = load_results(runs)
     theirs = load_results(pipeline) if pipeline.is_dir() else pd.DataFrame()
@@ -134,7 +118,3 @@ def report_rows(runs: Path, pipeline: Path, out: Path, title: str) -> int:
             header = None
     print(f"evaluate: {len(mine)} runs; the full leaderboard with your rows is {out}")
     return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

@@ -20,14 +20,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmark.atomic import atomic_dir
-from benchmark.config import add_profile_args, load_profile
-from benchmark.encoders import ENCODER_FILE, ImageEncoder, load_encoder
-from benchmark.errors import DataError, read_json_object, run_cli
-from benchmark.guards import check_output, children_have_file
-from benchmark.numerics import configure
-from benchmark.store import Store, check_described_array, describe_array, sha256_file
-from benchmark.transforms import to_input
+from benchmark.core.atomic import atomic_dir
+from benchmark.core.config import load_profile
+from benchmark.core.errors import DataError, read_json_object
+from benchmark.core.guards import check_output, children_have_file
+from benchmark.core.numerics import configure
+from benchmark.data.store import Store, check_described_array, describe_array, sha256_file
+from benchmark.data.transforms import to_input
+from benchmark.pretraining.encoders import ENCODER_FILE, ImageEncoder, load_encoder
 
 FEATURES_SCHEMA = 1
 #: encoder metadata that must agree between the features and the pre-training meta.json
@@ -89,14 +89,8 @@ def load_features(folder: Path, store: Store, input_size: int | None = None, enc
     return np.load(feats_path), info
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.features", description=__doc__.splitlines()[0])
-    parser.add_argument("--encoder", required=True, type=Path, help="folder with encoder.safetensors")
-    parser.add_argument("--stores", required=True, type=Path, help="folder of stores (STORES/<dataset>)")
-    parser.add_argument("--datasets", required=True, nargs="+", help="stores to encode, in one process")
-    parser.add_argument("--out", required=True, type=Path, help="features folder (OUT/<dataset>)")
-    add_profile_args(parser)
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.features`` does with its parsed arguments."""
     profile = load_profile(args.params, args.profile)
     precision = configure(profile)
     size = int(profile["probe"]["input_size"])
@@ -123,7 +117,3 @@ def main(argv: list[str] | None = None) -> int:
             (tmp / "features.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
         print(f"features: {feats.shape} from {args.encoder} in {time.perf_counter() - start:.1f}s -> {args.out / dataset}")
     return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

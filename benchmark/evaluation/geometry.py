@@ -10,7 +10,7 @@ directions. Measured per encoder on the pooled test features of a downstream dat
   (at least one).
 
 Written next to the probe's results as ``geometry__<dataset>.json`` (no ``metric`` key,
-so :func:`benchmark.results.load_results` leaves them out; :func:`load_geometry` reads them).
+so :func:`benchmark.reporting.results.load_results` leaves them out; :func:`load_geometry` reads them).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.atomic import write_json
-from benchmark.errors import DataError
+from benchmark.core.atomic import write_json
+from benchmark.core.errors import DataError
 
 GEOMETRY_PREFIX = "geometry__"
 

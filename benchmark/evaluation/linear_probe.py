@@ -3,7 +3,7 @@
 - :class:`ProbeTarget` / :data:`TARGETS`: the label columns, the kind of target and the test
   metric of each probe dataset (Table 1), and the score of the best trivial predictor.
 - ``adamw``: MGCA's probe, one linear layer trained with AdamW and early stopping on the
-  validation loss (:mod:`benchmark.training`); the paper's protocol, which on small data stops
+  validation loss (:mod:`benchmark.evaluation.training`); the paper's protocol, which on small data stops
   long before convergence (the run records whether it converged).
 - ``lbfgs``: logistic regression (scikit-learn, L-BFGS) on features standardised with the
   training split's statistics, its regularisation chosen on the validation split; converged
@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.errors import DataError
-from benchmark.metrics import auroc
-from benchmark.numerics import dtype
-from benchmark.readers.chexpert import COMPETITION_LABELS
-from benchmark.training import fit_early_stopping
+from benchmark.core.errors import DataError
+from benchmark.core.numerics import dtype
+from benchmark.data.readers.chexpert import COMPETITION_LABELS
+from benchmark.evaluation.metrics import auroc
+from benchmark.evaluation.training import fit_early_stopping
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ COVIDx normal / pneumonia / COVID-19 (three classes, cross-entropy, accuracy), e
 with a bootstrap 95 % interval. One process per method runs every dataset x fraction x
 seed (a process start costs seconds of imports; the probe itself milliseconds) and
 writes one result JSON per run, plus the latent-space geometry of the encoder's pooled
-test features per dataset (:mod:`benchmark.geometry`), into a temporary folder that
-replaces ``--out`` as a whole at the end (:func:`benchmark.downstream.results_folder`).
-The cached features are checked before use (:func:`benchmark.features.load_features`):
+test features per dataset (:mod:`benchmark.evaluation.geometry`), into a temporary folder that
+replaces ``--out`` as a whole at the end (:func:`benchmark.evaluation.downstream.results_folder`).
+The cached features are checked before use (:func:`benchmark.evaluation.features.load_features`):
 complete, from this store, and, with ``--encoder-meta``, from that encoder.
 """
 
@@ -22,17 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.config import add_profile_args, load_profile
-from benchmark.downstream import result_record, results_folder, shuffled, split_rows, write_unavailable
-from benchmark.encoders import ENCODER_FILE
-from benchmark.errors import DataError, read_json_object, run_cli
-from benchmark.features import load_features, unavailable_reason
-from benchmark.geometry import feature_geometry, write_geometry
-from benchmark.linear_probe import PROBE_HEADS, TARGETS, fit_and_predict
-from benchmark.numerics import configure
-from benchmark.results import bootstrap_ci, write_result
-from benchmark.store import Store, sha256_file
-from benchmark.training import RunProgress
+from benchmark.core.config import load_profile
+from benchmark.core.errors import DataError, read_json_object
+from benchmark.core.numerics import configure
+from benchmark.data.store import Store, sha256_file
+from benchmark.evaluation.downstream import result_record, results_folder, shuffled, split_rows, write_unavailable
+from benchmark.evaluation.features import load_features, unavailable_reason
+from benchmark.evaluation.geometry import feature_geometry, write_geometry
+from benchmark.evaluation.linear_probe import PROBE_HEADS, TARGETS, fit_and_predict
+from benchmark.evaluation.training import RunProgress
+from benchmark.pretraining.encoders import ENCODER_FILE
+from benchmark.reporting.results import bootstrap_ci, write_result
 
 
 def read_encoder_meta(path: Path | None) -> dict:
@@ -108,22 +108,8 @@ def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractio
                   + (f" {progress.step()}" if progress else ""))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.probe", description=__doc__.splitlines()[0])
-    parser.add_argument("--method", required=True)
-    parser.add_argument("--datasets", required=True, nargs="+", choices=sorted(TARGETS))
-    parser.add_argument("--fractions", nargs="+", type=int, choices=(1, 10, 100),
-                        help="training fractions in %% (default: the profile's)")
-    parser.add_argument("--features", required=True, type=Path,
-                        help="folder of feature folders written by benchmark.features (FEATURES/<dataset>)")
-    parser.add_argument("--stores", required=True, type=Path, help="folder of stores (STORES/<dataset>)")
-    parser.add_argument("--splits", required=True, type=Path, help="folder of split manifests (SPLITS/<dataset>/<protocol>.csv)")
-    parser.add_argument("--protocol", default="mgca", help="split manifest to use (default: mgca)")
-    parser.add_argument("--encoder-meta", type=Path, default=None, help="pretrain meta.json (for the LM record; the features must come from the "
-                        "encoder.safetensors beside it)")
-    parser.add_argument("--out", required=True, type=Path, help="results folder")
-    add_profile_args(parser)
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.probe`` does with its parsed arguments."""
     profile = load_profile(args.params, args.profile)
     cfg = profile["probe"]
     fractions = args.fractions or [int(f) for f in cfg["fractions"]]
@@ -140,7 +126,3 @@ def main(argv: list[str] | None = None) -> int:
         for dataset in args.datasets:
             probe_dataset(args, profile, dataset, fractions, seeds, meta, encoder_sha256, out, progress)
     return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

@@ -7,12 +7,13 @@ every epoch. Loss 10 · focal(γ = 2) − log(soft Dice); AdamW; early stopping 
 validation loss with the best weights restored. For the datasets in ``balance_train``
 (SIIM in the MGCA protocol) the training set keeps every positive image and as many
 negatives. Test metric: mean per-image Dice at 0.5
-(:func:`benchmark.metrics.dice`) with a bootstrap 95 % interval over test images, plus
+(:func:`benchmark.evaluation.metrics.dice`) with a bootstrap 95 % interval over test images, plus
 BenchX's two-class mDice, named as such. One result JSON per seed.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -24,14 +25,14 @@ from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from segmentation_models_pytorch.losses import FocalLoss
 from torch import nn
 
-from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, balanced_train_rows, bootstrap_mean_ci, shuffled
-from benchmark.errors import DataError, run_cli
-from benchmark.head_stage import run_head_stage
-from benchmark.metrics import dice_per_image, empty_mask_breakdown, mean_dice_fg_bg, segmentation_floors
-from benchmark.numerics import dtype
-from benchmark.results import write_result
-from benchmark.store import Store
-from benchmark.training import fit_early_stopping
+from benchmark.core.errors import DataError
+from benchmark.core.numerics import dtype
+from benchmark.data.store import Store
+from benchmark.evaluation.downstream import EVAL_BATCH, HeadRun, MapSource, balanced_train_rows, bootstrap_mean_ci, shuffled
+from benchmark.evaluation.head_stage import run_head_stage
+from benchmark.evaluation.metrics import dice_per_image, empty_mask_breakdown, mean_dice_fg_bg, segmentation_floors
+from benchmark.evaluation.training import fit_early_stopping
+from benchmark.reporting.results import write_result
 
 METRIC = "dice"
 
@@ -159,10 +160,6 @@ def run_native(run: HeadRun, out: Path) -> None:
                       f"{run.progress.step()}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_head_stage(argv, "python -m benchmark.segment", __doc__.splitlines()[0], ("siim", "rsna"), "segmentation", "unet",
-                          METRIC, run_native)
-
-
-if __name__ == "__main__":
-    run_cli(main)
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.segment`` does with its parsed arguments."""
+    return run_head_stage(args, "segmentation", "unet", METRIC, run_native)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from benchmark.errors import DataError
+from benchmark.core.errors import DataError
 
 
 @dataclass

@@ -20,8 +20,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from benchmark.atomic import atomic_dir
-from benchmark.errors import DataError, read_json_object
+from benchmark.core.atomic import atomic_dir
+from benchmark.core.errors import DataError, read_json_object
 
 CHECKPOINT_SCHEMA = 1
 CHECKPOINT_FILES = ("weights.safetensors", "state.pt")

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.atomic import atomic_dir
-from benchmark.config import add_profile_args, load_profile
-from benchmark.errors import DataError, read_json_object, run_cli
-from benchmark.guards import check_output, has_file
-from benchmark.numerics import configure, np_dtype
-from benchmark.store import Store, check_described_array, describe_array
-from benchmark.text import embed_with_cache, resolve_lm
+from benchmark.core.atomic import atomic_dir
+from benchmark.core.config import load_profile
+from benchmark.core.errors import DataError, read_json_object
+from benchmark.core.guards import check_output, has_file
+from benchmark.core.numerics import configure, np_dtype
+from benchmark.data.store import Store, check_described_array, describe_array
+from benchmark.pretraining.text import embed_with_cache, resolve_lm
 
 EMBED_SCHEMA = 1
 LM_KEYS = ("name", "source", "max_length", "dim", "count", "shape", "dtype", "sha256", "store_manifest_sha256")
@@ -77,13 +77,8 @@ def write_embeddings(out: Path, vectors: np.ndarray, lm: dict, store: Store) -> 
     return info
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.embed", description=__doc__.splitlines()[0])
-    parser.add_argument("--store", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--cache", type=Path, default=Path("data/cache/text"))
-    add_profile_args(parser)
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.embed`` does with its parsed arguments."""
     profile = load_profile(args.params, args.profile)
     lm_cfg = profile["lm"]
     precision = configure(profile)
@@ -97,7 +92,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"embed: {len(texts)} reports ({len(set(texts))} unique, {fresh} newly encoded) with {choice.name} "
           f"[{choice.source}] in {time.perf_counter() - start:.1f}s -> {args.out}")
     return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

@@ -23,9 +23,9 @@ import torchvision
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from benchmark.atomic import atomic_path
-from benchmark.checkpoint import check_fits
-from benchmark.errors import DataError, first_line
+from benchmark.core.atomic import atomic_path
+from benchmark.core.errors import DataError, first_line
+from benchmark.pretraining.checkpoint import check_fits
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101")
 ENCODER_FILE = "encoder.safetensors"

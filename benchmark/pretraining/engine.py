@@ -16,7 +16,7 @@ computed over the global batch, and rank 0 writes. The result matches a one-proc
 run with the same global batch up to floating-point rounding.
 
 State: every ``checkpoint_every`` steps the run saves a checkpoint to ``OUT.ckpt/``
-(``benchmark.checkpoint``); a run that finds a checkpoint of the same configuration
+(``benchmark.pretraining.checkpoint``); a run that finds a checkpoint of the same configuration
 resumes from it and ends with the weights an uninterrupted run would have.
 """
 
@@ -39,15 +39,18 @@ from safetensors.torch import save_file
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from benchmark import distributed
-from benchmark.atomic import atomic_dir
-from benchmark.checkpoint import TrainState, fingerprint, load_checkpoint, read_checkpoint_info, save_checkpoint
-from benchmark.config import add_profile_args, load_profile
-from benchmark.embed import load_embeddings, read_lm_info
-from benchmark.encoders import ImageEncoder, save_encoder
-from benchmark.errors import DataError, run_cli
-from benchmark.guards import check_output, has_file
-from benchmark.methods import (
+from benchmark.core.atomic import atomic_dir
+from benchmark.core.config import load_profile
+from benchmark.core.errors import DataError
+from benchmark.core.guards import check_output, has_file
+from benchmark.core.numerics import configure, current, dtype
+from benchmark.data.store import Store
+from benchmark.data.transforms import crop_boxes, crop_input
+from benchmark.pretraining import distributed
+from benchmark.pretraining.checkpoint import TrainState, fingerprint, load_checkpoint, read_checkpoint_info, save_checkpoint
+from benchmark.pretraining.embed import load_embeddings, read_lm_info
+from benchmark.pretraining.encoders import ImageEncoder, save_encoder
+from benchmark.pretraining.methods import (
     MethodSpec,
     PretrainMethod,
     TextInput,
@@ -57,11 +60,8 @@ from benchmark.methods import (
     method_options,
     plugin_class,
 )
-from benchmark.numerics import configure, current, dtype
-from benchmark.store import Store
-from benchmark.text import LMChoice, lm_parameter_count, load_lm, resolve_lm
-from benchmark.text_encoder import ReportTokens, TrainableTextEncoder
-from benchmark.transforms import crop_boxes, crop_input
+from benchmark.pretraining.text import LMChoice, lm_parameter_count, load_lm, resolve_lm
+from benchmark.pretraining.text_encoder import ReportTokens, TrainableTextEncoder
 
 #: test hook: SIGKILL the process right after this global step (checks kill-and-resume)
 KILL_AFTER_STEP_ENV = "BENCHMARK_KILL_AFTER_STEP"
@@ -147,7 +147,7 @@ def initial_weights(cfg: dict, trains: bool):
     returns None and the seeded random start is recorded as such. Never a silent fallback."""
     if not trains or str(cfg.get("init", "random")) == "random":
         return None
-    from benchmark.imagenet import load_imagenet
+    from benchmark.pretraining.imagenet import load_imagenet
 
     return load_imagenet(str(cfg["arch"]), str(cfg.get("imagenet_weights", "IMAGENET1K_V1")))
 
@@ -247,15 +247,8 @@ def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, reports:
     return pd.DataFrame(state.log)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.pretrain", description=__doc__.splitlines()[0])
-    parser.add_argument("--method", required=True)
-    parser.add_argument("--store", required=True, type=Path, help="pre-training store (MIMIC-CXR)")
-    parser.add_argument("--text", required=True, type=Path, help="folder written by benchmark.embed")
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--checkpoints", type=Path, default=None, help="checkpoint folder (default: OUT.ckpt)")
-    add_profile_args(parser)
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.pretrain`` does with its parsed arguments."""
     profile = load_profile(args.params, args.profile)
     cfg, seed = profile["pretrain"], int(profile["seed"])
     configure(profile)
@@ -337,7 +330,3 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
     print(f"pretrain {args.method}: {meta['pretrain_images']} images, {meta['epochs']} epochs, "
           f"{time.perf_counter() - start:.1f}s -> {args.out}")
     return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmark.errors import DataError, run_cli
+from benchmark.core.errors import DataError
 
 #: torchvision's weight enum of each architecture
 WEIGHT_ENUMS = {"resnet18": "ResNet18_Weights", "resnet34": "ResNet34_Weights", "resnet50": "ResNet50_Weights",
@@ -61,8 +61,8 @@ def missing_message(arch: str, version: str) -> str:
 def load_imagenet(arch: str, version: str):
     """(encoder with the weights, record: file, version, SHA-256); DataError when the file is absent
     or is not those weights (its SHA-256 must start with the prefix in its name)."""
-    from benchmark.import_weights import import_encoder
-    from benchmark.store import sha256_file
+    from benchmark.data.store import sha256_file
+    from benchmark.pretraining.import_weights import import_encoder
 
     path = imagenet_file(arch, version)
     if not path.is_file():
@@ -76,12 +76,8 @@ def load_imagenet(arch: str, version: str):
     return encoder, {"kind": "imagenet", "weights": version, "file": path.name, "sha256": digest}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.imagenet",
-                                     description="put torchvision's ImageNet weights into the local torch hub cache")
-    parser.add_argument("--arch", default="resnet50", choices=sorted(WEIGHT_ENUMS))
-    parser.add_argument("--weights", default="IMAGENET1K_V1", help="torchvision weight version (IMAGENET1K_V1, _V2)")
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.imagenet`` does with its parsed arguments."""
     import torch
 
     path = imagenet_file(args.arch, args.weights)
@@ -97,7 +93,3 @@ def main(argv: list[str] | None = None) -> int:
     _, record = load_imagenet(args.arch, args.weights)
     print(f"imagenet: {record['file']} ({record['weights']}) sha256 {record['sha256']} in {path.parent}")
     return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

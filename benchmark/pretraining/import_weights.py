@@ -3,7 +3,7 @@
 One key-mapping table (:data:`LAYOUTS`) says where each release keeps its ResNet trunk;
 the trunk's own names (torchvision's ``conv1``/``bn1``/``layerN`` or an
 ``nn.Sequential`` of its children, ``0``/``1``/``4``-``7``) are mapped to
-:class:`~benchmark.encoders.ImageEncoder`. Checkpoints are read with
+:class:`~benchmark.pretraining.encoders.ImageEncoder`. Checkpoints are read with
 ``torch.load(weights_only=True)`` (or safetensors), so nothing unpickles arbitrary
 objects. A checkpoint whose keys fit no layout fails with the keys that did not match.
 """
@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from benchmark.atomic import atomic_dir
-from benchmark.encoders import ImageEncoder, save_encoder
-from benchmark.errors import DataError, run_cli
-from benchmark.store import sha256_file
+from benchmark.core.atomic import atomic_dir
+from benchmark.core.errors import DataError
+from benchmark.data.store import sha256_file
+from benchmark.pretraining.encoders import ImageEncoder, save_encoder
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def map_layout(state: dict, layout: Layout) -> tuple[dict[str, torch.Tensor], li
 def detect_arch(path: str | Path) -> str:
     """The architecture whose keys and shapes a checkpoint fits exactly (any known layout), or a
     DataError saying which were tried."""
-    from benchmark.encoders import ARCHS
+    from benchmark.pretraining.encoders import ARCHS
 
     path = Path(path)
     state = read_state(path)
@@ -134,13 +134,8 @@ def import_encoder(path: str | Path, arch: str, state: dict | None = None) -> tu
                     + (" ..." if len(keys) > 8 else ""))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.import_weights", description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True, type=Path)
-    parser.add_argument("--arch", default="auto", help="resnet18/34/50/101, or auto: the one the checkpoint's keys fit")
-    parser.add_argument("--method", required=True, help="name the imported encoder is reported under")
-    parser.add_argument("--out", required=True, type=Path)
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.import_weights`` does with its parsed arguments."""
     arch = detect_arch(args.checkpoint) if args.arch == "auto" else args.arch
     encoder, info = import_encoder(args.checkpoint, arch)
     meta = {"method": args.method, "arch": arch, "imported_from": args.checkpoint.name, **info}
@@ -149,7 +144,3 @@ def main(argv: list[str] | None = None) -> int:
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     print(f"import_weights: {args.checkpoint} ({info['layout']}) -> {args.out}")
     return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

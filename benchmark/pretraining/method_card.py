@@ -19,14 +19,14 @@ import importlib.util
 import json
 from pathlib import Path
 
-from benchmark.config import add_profile_args, load_profile
-from benchmark.errors import DataError, run_cli
+from benchmark.core.config import load_profile
+from benchmark.core.errors import DataError
 
 
 def plugin_sources(module: str) -> dict[str, str]:
     """Path -> SHA-256 of the plug-in's module and every project module it imports (for a plug-in
     of another installed package: its module file)."""
-    from benchmark.stage_deps import REPO, closure, module_file
+    from benchmark.tools.code_deps import REPO, closure, module_file
 
     if module_file(module) is None:
         spec = importlib.util.find_spec(module)
@@ -43,7 +43,7 @@ def plugin_sources(module: str) -> dict[str, str]:
 
 
 def method_card(name: str, profile: dict) -> dict:
-    from benchmark.method_specs import get_method, method_config, method_options, plugin_modules
+    from benchmark.pretraining.method_specs import get_method, method_config, method_options, plugin_modules
 
     spec = get_method(name)
     modules = plugin_modules()
@@ -59,19 +59,11 @@ def method_card(name: str, profile: dict) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.method_card", description=__doc__.splitlines()[0])
-    parser.add_argument("--method", required=True, help="a method of benchmark/configs/methods.yaml")
-    parser.add_argument("--out", required=True, type=Path, help="the card to write (JSON)")
-    add_profile_args(parser)
-    args = parser.parse_args(argv)
-    from benchmark.atomic import write_text
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.method_card`` does with its parsed arguments."""
+    from benchmark.core.atomic import write_text
 
     card = method_card(args.method, load_profile(args.params, args.profile))
     write_text(args.out, json.dumps(card, indent=2, sort_keys=True) + "\n")
     print(f"method_card {args.method}: {card['plugin']} plug-in, {len(card['sources'])} source files -> {args.out}")
     return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

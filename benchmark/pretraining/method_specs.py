@@ -1,6 +1,6 @@
 """Methods as data: the entries of ``benchmark/configs/methods.yaml`` and a profile's settings for each.
 
-A *method* is a plug-in (a registered :class:`benchmark.methods.PretrainMethod` subclass), its
+A *method* is a plug-in (a registered :class:`benchmark.pretraining.methods.PretrainMethod` subclass), its
 options, how it reads reports, its title and whether it is a control. This module reads and
 resolves them without importing torch or any plug-in, so the commands that only need the
 description of a method (the tables' titles, the method cards DVC tracks) start at once.
@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from benchmark.errors import DataError
+from benchmark.core.errors import DataError
 
 #: plug-in name -> the module that defines (and registers) it, imported on first use
 PLUGIN_MODULES = {
@@ -22,7 +22,7 @@ PLUGIN_MODULES = {
     "gloria": "baselines.gloria", "mgca": "baselines.mgca", "mflag": "mflag.model",
     "supervised": "baselines.supervised", "pretrained": "baselines.pretrained",
 }
-METHODS_FILE = Path(__file__).parent / "configs" / "methods.yaml"
+METHODS_FILE = Path(__file__).parent.parent / "configs" / "methods.yaml"
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ and registers itself with :func:`register_method`; plug-ins live in ``mflag/`` a
 broken plug-in breaks only its own methods) or in another installed package (entry points).
 *Methods* are entries of ``benchmark/configs/methods.yaml``: a plug-in plus its options and
 how it reads the reports, so an ablation is a few lines of config (read by
-:mod:`benchmark.method_specs`, which needs no torch). The training engine
-(``benchmark.pretrain``) knows nothing else about them.
+:mod:`benchmark.pretraining.method_specs`, which needs no torch). The training engine
+(``benchmark.pretraining.engine``) knows nothing else about them.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from benchmark.encoders import ImageEncoder
-from benchmark.errors import DataError
-from benchmark.method_specs import (  # noqa: F401  (re-exported: what a plug-in's engine needs from one place)
+from benchmark.core.errors import DataError
+from benchmark.pretraining.encoders import ImageEncoder
+from benchmark.pretraining.method_specs import (  # noqa: F401  (re-exported: what a plug-in's engine needs from one place)
     METHODS_FILE,
     MethodSpec,
     get_method,

@@ -14,9 +14,8 @@ import json
 
 from torch import nn
 
-from benchmark.encoders import ImageEncoder
-from benchmark.errors import run_cli
-from benchmark.projection import projection
+from benchmark.pretraining.encoders import ImageEncoder
+from benchmark.pretraining.projection import projection
 
 
 def count(module: nn.Module) -> int:
@@ -56,8 +55,8 @@ def method_counts(arch: str = "resnet50", lm_layers: int = 12) -> dict[str, dict
     import torch
     from transformers import BertConfig, BertModel
 
-    from benchmark.methods import TextInput, load_method_specs, plugin_class
-    from benchmark.text_encoder import ReportTokens, TrainableTextEncoder
+    from benchmark.pretraining.methods import TextInput, load_method_specs, plugin_class
+    from benchmark.pretraining.text_encoder import ReportTokens, TrainableTextEncoder
 
     out = {}
     tokens = ReportTokens(torch.zeros(1, 4, dtype=torch.long), torch.ones(1, 4, dtype=torch.long),
@@ -78,10 +77,8 @@ def method_counts(arch: str = "resnet50", lm_layers: int = 12) -> dict[str, dict
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.parameters", description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.parameters`` does with its parsed arguments."""
     c = paper_configuration()
     if args.json:
         print(json.dumps(c, indent=2, sort_keys=True))
@@ -98,7 +95,3 @@ def main(argv: list[str] | None = None) -> int:
     for name, n in method_counts().items():
         print(f"  {name:22s} trainable {n['trainable']:>12,}   frozen {n['frozen']:>12,}")
     return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmark.atomic import atomic_path
-from benchmark.errors import DataError
-from benchmark.numerics import dtype, np_dtype
+from benchmark.core.atomic import atomic_path
+from benchmark.core.errors import DataError
+from benchmark.core.numerics import dtype, np_dtype
 
 CXR_BERT = "microsoft/BiomedVLP-CXR-BERT-general"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -100,7 +100,7 @@ def load_lm(choice: LMChoice, attn_implementation: str | None = None):
     extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     tokenizer = AutoTokenizer.from_pretrained(choice.location, local_files_only=True, trust_remote_code=trust)
     model = AutoModel.from_pretrained(choice.location, local_files_only=True, trust_remote_code=trust, **extra)
-    return tokenizer, model.to(dtype()).eval()  # the stage's precision (benchmark.numerics)
+    return tokenizer, model.to(dtype()).eval()  # the stage's precision (benchmark.core.numerics)
 
 
 def lm_parameter_count(choice: LMChoice) -> int:

@@ -2,7 +2,7 @@
 
 ConVIRT, GLoRIA and MGCA train their text encoders, and M-FLAG's LM ablations unfreeze
 some of its layers. :class:`TrainableTextEncoder` runs any BERT-family model from
-:func:`benchmark.text.load_lm` with the embeddings and the first ``frozen_layers``
+:func:`benchmark.pretraining.text.load_lm` with the embeddings and the first ``frozen_layers``
 transformer layers frozen. Frozen layers run in eval mode (no dropout) under
 ``no_grad``, so their output is a fixed function of the report: with
 ``cache_frozen=True`` it is computed once per report before training and read back

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from benchmark.titles import DATASET_TITLES, METHOD_NAMES
+from benchmark.reporting.titles import DATASET_TITLES, METHOD_NAMES
 
 # result fields that hold a second metric of the same run (field -> task): rows of their own
 VARIANT_FIELDS = {"mean_dice_fg_bg": "segmentation", "map_mgca_compat": "detection"}

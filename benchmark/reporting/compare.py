@@ -22,9 +22,9 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from benchmark.aggregate import control_failures, summarise
-from benchmark.errors import DataError, first_line, run_cli
-from benchmark.results import load_results
+from benchmark.core.errors import DataError, first_line
+from benchmark.reporting.aggregate import control_failures, summarise
+from benchmark.reporting.results import load_results
 
 KEYS = ["method", "dataset", "task", "metric", "fraction"]
 
@@ -92,24 +92,8 @@ def golden_cells(summary: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(KEYS).reset_index(drop=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.compare", description=__doc__.splitlines()[0])
-    parser.add_argument("--reference", type=Path, help="CSV of reference numbers (in %%)")
-    parser.add_argument("--write-reference", type=Path, metavar="FILE",
-                        help="write the results' cells as a golden reference instead of comparing")
-    parser.add_argument("--protocol", default="mgca", help="reference rows of this protocol (default: mgca)")
-    parser.add_argument("--results", type=Path, default=Path("results/runs"))
-    parser.add_argument("--profile", default=None, help="compare only results of this profile")
-    parser.add_argument("--tolerance", type=float, default=0.5, help="allowed |ours - reference| in points (default 0.5)")
-    parser.add_argument("--metric-tolerance", nargs="*", default=[], metavar="METRIC=POINTS",
-                        help="per-metric tolerance, e.g. dice=2 map=1")
-    parser.add_argument("--allow-missing", action="store_true", help="reference cells without a result do not fail")
-    parser.add_argument("--controls", action="store_true",
-                        help="also fail when a control fails (the positive control at its floor, the negative control "
-                             "clearly above it): for profiles whose test sets are large enough to tell")
-    parser.add_argument("--min-evidence", type=int, default=0, metavar="N",
-                        help="fail unless at least N cells match the reference while clear of their floor (default 0)")
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.compare`` does with its parsed arguments."""
     results = load_results(args.results)
     if args.profile:
         results = results[results["profile"] == args.profile] if len(results) else results
@@ -121,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(groups) > 1 or len(lms) > 1:
         raise DataError(args.results, "results from several data kinds, profiles, backends or LMs; pick one with --profile")
     if args.write_reference:
-        from benchmark.atomic import write_csv
+        from benchmark.core.atomic import write_csv
 
         cells = golden_cells(summarise(results))
         write_csv(args.write_reference, cells)
@@ -146,7 +130,3 @@ def main(argv: list[str] | None = None) -> int:
     if evidence < args.min_evidence:
         print(f"compare: only {evidence} evidence cells, fewer than --min-evidence {args.min_evidence}")
     return 1 if failing.any() or controls or evidence < args.min_evidence else 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

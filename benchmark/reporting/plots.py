@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmark.atomic import atomic_dir  # noqa: E402
-from benchmark.titles import METHOD_NAMES, TABLES, group_slug, order  # noqa: E402
+from benchmark.core.atomic import atomic_dir  # noqa: E402
+from benchmark.reporting.titles import METHOD_NAMES, TABLES, group_slug, order  # noqa: E402
 
 
 def _title(method: str) -> str:

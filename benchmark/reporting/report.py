@@ -31,12 +31,12 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from benchmark.aggregate import MARK_FLOOR, MARK_UNCONVERGED, MARKS_LEGEND, control_failures, summarise
-from benchmark.atomic import is_hidden, write_csv, write_json, write_text
-from benchmark.errors import DataError, run_cli
-from benchmark.guards import check_output
-from benchmark.results import load_results
-from benchmark.titles import DATASET_TITLES, HEAD_TITLES, METHOD_NAMES, TABLES, group_slug, order, title_of
+from benchmark.core.atomic import is_hidden, write_csv, write_json, write_text
+from benchmark.core.errors import DataError
+from benchmark.core.guards import check_output
+from benchmark.reporting.aggregate import MARK_FLOOR, MARK_UNCONVERGED, MARKS_LEGEND, control_failures, summarise
+from benchmark.reporting.results import load_results
+from benchmark.reporting.titles import DATASET_TITLES, HEAD_TITLES, METHOD_NAMES, TABLES, group_slug, order, title_of
 
 
 def published() -> pd.DataFrame:
@@ -322,17 +322,11 @@ def visible_geometry(geometry: pd.DataFrame, root: Path) -> pd.DataFrame:
     return geometry[[not is_hidden(f, root) for f in geometry["file"]]].reset_index(drop=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from benchmark.geometry import load_geometry
-    from benchmark.plots import write_plots
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.report`` does with its parsed arguments."""
+    from benchmark.evaluation.geometry import load_geometry
+    from benchmark.reporting.plots import write_plots
 
-    parser = argparse.ArgumentParser(prog="python -m benchmark.report", description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, default=Path("results/runs"))
-    parser.add_argument("--out", type=Path, default=Path("results"))
-    parser.add_argument("--docs", type=Path, default=None, metavar="FILE",
-                        help="also write the tables as a dated page (e.g. docs/results.md): date, commit, machine")
-    parser.add_argument("--run-note", default="", help="a line for --docs about the run (e.g. its wall time)")
-    args = parser.parse_args(argv)
     # the plots folder is replaced as a whole: never the results it is drawn from, nor a folder of other files
     check_output(args.out / "plots", [args.results], "plots folder",
                  lambda folder: all(p.is_dir() or p.suffix == ".png" for p in folder.rglob("*") if not is_hidden(p, folder)))
@@ -383,7 +377,3 @@ def summary_lines(summary: pd.DataFrame, blocks: list) -> str:
              f"({MARK_FLOOR}), {unconverged} with a run that did not converge ({MARK_UNCONVERGED})",
              "report: controls " + ("passed" if not failures else f"FAILED in {len(failures)} cell(s): " + "; ".join(failures[:3]))]
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    run_cli(main)

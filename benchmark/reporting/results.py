@@ -10,7 +10,7 @@ the same bytes: run timings (``TIMING_FIELDS``: wall time, map-caching time), wh
 differ from run to run, go to one ``timings.csv`` beside the result files (a row per
 result file, column ``result`` naming it; :func:`load_timings` reads them).
 Files and folders whose name starts with ``.`` are temporary or stale siblings of an
-output (:mod:`benchmark.atomic`) and are never read as results.
+output (:mod:`benchmark.core.atomic`) and are never read as results.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.atomic import is_hidden, write_csv, write_json
-from benchmark.errors import DataError
+from benchmark.core.atomic import is_hidden, write_csv, write_json
+from benchmark.core.errors import DataError
 
 RESULT_SCHEMA = 1
 #: what identifies one run: two files with the same values are the same run written twice

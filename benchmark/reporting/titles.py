@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from benchmark.method_specs import load_method_specs
+from benchmark.pretraining.method_specs import load_method_specs
 
 # row titles and order come from the method config (benchmark/configs/methods.yaml)
 METHOD_NAMES = {name: spec.title for name, spec in load_method_specs().items()}

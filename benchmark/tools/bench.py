@@ -45,8 +45,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.atomic import write_json, write_text
-from benchmark.errors import DataError, run_cli
+from benchmark.core.atomic import write_json, write_text
+from benchmark.core.errors import DataError
 
 REPRO_FILE = "bench_repro.json"
 
@@ -96,9 +96,9 @@ def interleaved(variants: dict[str, Callable[[], object]], rounds: int) -> dict[
 
 def build_stores(root: Path, cfg: BenchConfig) -> dict:
     """Small phantom MIMIC (reports) and RSNA (labels, boxes, masks) stores under ``root``."""
-    from benchmark.phantom import WRITERS
-    from benchmark.readers import get_reader
-    from benchmark.store import Store, build_store
+    from benchmark.data.phantom import WRITERS
+    from benchmark.data.readers import get_reader
+    from benchmark.data.store import Store, build_store
 
     n_rsna = 3 * sum(cfg.probe_images) + 40  # ~22% of RSNA patients are positive
     sizes = {"mimic": {"studies": max(40, cfg.batch_size * 3), "lateral_share": 0.0}, "rsna": {"patients": n_rsna}}
@@ -130,10 +130,10 @@ def balanced_rows(labels: np.ndarray, counts: tuple[int, ...], seed: int) -> lis
 
 
 def bench_pretrain_step(stores: dict, cfg: BenchConfig) -> dict:
-    from benchmark.methods import TextInput, get_method
-    from benchmark.pretrain import build_method
-    from benchmark.text import encode_texts, load_lm, resolve_lm
-    from benchmark.transforms import crop_boxes, crop_input
+    from benchmark.data.transforms import crop_boxes, crop_input
+    from benchmark.pretraining.engine import build_method
+    from benchmark.pretraining.methods import TextInput, get_method
+    from benchmark.pretraining.text import encode_texts, load_lm, resolve_lm
 
     store = stores["mimic"]
     texts = store.manifest["text"].astype(str).tolist()
@@ -204,11 +204,11 @@ def bench_pretrain_step(stores: dict, cfg: BenchConfig) -> dict:
 
 
 def bench_probe(stores: dict, cfg: BenchConfig, probe_cfg: dict) -> dict:
-    from benchmark.encoders import ImageEncoder
-    from benchmark.features import extract_pooled
-    from benchmark.linear_probe import fit_linear_probe
-    from benchmark.metrics import auroc
-    from benchmark.transforms import to_input
+    from benchmark.data.transforms import to_input
+    from benchmark.evaluation.features import extract_pooled
+    from benchmark.evaluation.linear_probe import fit_linear_probe
+    from benchmark.evaluation.metrics import auroc
+    from benchmark.pretraining.encoders import ImageEncoder
 
     store = stores["rsna"]
     labels = store.manifest["target"].astype(int).to_numpy()
@@ -256,7 +256,7 @@ def bench_probe(stores: dict, cfg: BenchConfig, probe_cfg: dict) -> dict:
 def bench_loading(stores: dict, cfg: BenchConfig, step: dict) -> dict:
     """Images/s of the pre-training input path (memory-mapped store rows -> random crop ->
     resize -> normalise), as the engine runs it, vs. the cached pre-training step."""
-    from benchmark.transforms import crop_boxes, crop_input
+    from benchmark.data.transforms import crop_boxes, crop_input
 
     images = stores["mimic"].images
     n = images.shape[0]
@@ -279,10 +279,10 @@ def bench_loading(stores: dict, cfg: BenchConfig, step: dict) -> dict:
 
 
 def bench_heads(stores: dict, cfg: BenchConfig, profile: dict) -> dict:
-    from benchmark.detect import YOLOv3Head, anchors_for, boxes_at, train_detection
-    from benchmark.downstream import EncoderMaps, FrozenEncoder, MapSource
-    from benchmark.encoders import ImageEncoder
-    from benchmark.segment import UNetHead, masks_at, train_segmentation
+    from benchmark.evaluation.detect import YOLOv3Head, anchors_for, boxes_at, train_detection
+    from benchmark.evaluation.downstream import EncoderMaps, FrozenEncoder, MapSource
+    from benchmark.evaluation.segment import UNetHead, masks_at, train_segmentation
+    from benchmark.pretraining.encoders import ImageEncoder
 
     store = stores["rsna"]
     labels = store.manifest["target"].astype(int).to_numpy()
@@ -422,21 +422,14 @@ def to_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("results"), help="folder for bench.json and bench.md")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the command, figures mean nothing")
-    parser.add_argument("--repro", type=Path, default=None, metavar="WORKSPACE",
-                        help="instead: run `dvc repro` in WORKSPACE (a clone), time it and a no-op re-run, "
-                             f"write OUT/{REPRO_FILE}")
-    parser.add_argument("--params", default="params.yaml", help="params file whose 'paper' profile gives the head settings")
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.bench`` does with its parsed arguments."""
     if args.repro is not None:
         figures = run_repro(args.repro)
         write_json(args.out / REPRO_FILE, figures)
         print(json.dumps(figures, indent=2))
         return 0
-    from benchmark.config import load_profile
+    from benchmark.core.config import load_profile
 
     cfg = BenchConfig.quick() if args.quick else BenchConfig()
     profile = load_profile(args.params, "paper")
@@ -463,7 +456,3 @@ def main(argv: list[str] | None = None) -> int:
     write_text(args.out / "bench.md", to_markdown(result))
     print(to_markdown(result))
     return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

@@ -23,27 +23,25 @@ import io
 import re
 from pathlib import Path
 
-from benchmark.errors import run_cli
-
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("benchmark", "mflag", "baselines")
 #: code a stage loads by name at run time (lazy registries), beyond its imports: stage -> item -> modules
 DYNAMIC = {
-    "phantom": lambda item: [f"benchmark.phantom.{item}"],
-    "prepare": lambda item: [f"benchmark.readers.{item}"],
+    "phantom": lambda item: [f"benchmark.data.phantom.{item}"],
+    "prepare": lambda item: [f"benchmark.data.readers.{item}"],
     "splits": lambda item: _label_table_modules(),  # every dataset's label table
     "method": lambda item: _plugin_modules(),  # a card hashes its plug-in's sources: any plug-in's imports count
 }
 
 
 def _plugin_modules() -> list[str]:
-    from benchmark.method_specs import PLUGIN_MODULES
+    from benchmark.pretraining.method_specs import PLUGIN_MODULES
 
     return sorted(set(PLUGIN_MODULES.values()))
 
 
 def _label_table_modules() -> list[str]:
-    from benchmark.splits import LABEL_TABLES
+    from benchmark.data.splits import LABEL_TABLES
 
     return [LABEL_TABLES.module(name) for name in LABEL_TABLES]
 #: stages that load plug-ins by name: the plug-in folders are deps as a whole (the method card
@@ -175,10 +173,8 @@ def updated_yaml(root: Path = REPO) -> tuple[str, str]:
     return text, out.getvalue()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.stage_deps", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml's code deps are not the generated ones")
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.stage_deps`` does with its parsed arguments."""
     current, generated = updated_yaml()
     if args.check:
         if current != generated:
@@ -192,7 +188,3 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("stage_deps: dvc.yaml already up to date")
     return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

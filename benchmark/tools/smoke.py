@@ -5,7 +5,7 @@ switches it to the ``smoke`` profile with three methods (M-FLAG and the two cont
 negative one runs the random encoder: the DAG is the same for every method, and each stage
 is a process), runs ``dvc repro`` there and compares the results with ``results/reference/smoke.csv``.
 
-The smoke profile computes in float64 (:mod:`benchmark.numerics`), so its cells are the same
+The smoke profile computes in float64 (:mod:`benchmark.core.numerics`), so its cells are the same
 on every x86-64 CPU and thread count (measured: identical to 4 decimals under
 ``ATEN_CPU_CAPABILITY`` default / avx2 / avx512 and with 1 thread); the tolerance below is a
 margin for BLAS builds we could not try, not a measured spread. Cells at their trivial
@@ -30,9 +30,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.errors import DataError, run_cli
+from benchmark.core.errors import DataError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COPY = ("dvc.yaml", "params.yaml", "benchmark", "mflag", "baselines")
 METHODS = ("mflag", "supervised", "shuffled")
 GOLDEN = REPO / "results" / "reference" / "smoke.csv"
@@ -59,14 +59,14 @@ class Defect:
 DEFECTS = (
     Defect("orthogonality-sign", "mflag/model.py", 'return {"loss": align + ortho,', 'return {"loss": align - ortho,',
            "M-FLAG's total loss as alignment minus orthogonality"),
-    Defect("probe-labels-shuffled", "benchmark/probe.py",
+    Defect("probe-labels-shuffled", "benchmark/evaluation/probe.py",
            'y_train, y_valid = y_all[rows["train"]], y_all[rows["valid"]]',
            'y_train, y_valid = np.random.default_rng(0).permutation(y_all[rows["train"]]), y_all[rows["valid"]]',
            "the probe's training labels shuffled against their images"),
-    Defect("detection-boxes-shifted", "benchmark/detect.py", 'out.append({"boxes": bx[keep], "scores": sc[keep]})',
+    Defect("detection-boxes-shifted", "benchmark/evaluation/detect.py", 'out.append({"boxes": bx[keep], "scores": sc[keep]})',
            'out.append({"boxes": bx[keep] + torch.cat([bx[keep, 2:] - bx[keep, :2]] * 2, 1) / 2, "scores": sc[keep]})',
            "predicted boxes shifted right and down by half their size"),
-    Defect("segmentation-masks-transposed", "benchmark/segment.py", "    return torch.cat(out)\n",
+    Defect("segmentation-masks-transposed", "benchmark/evaluation/segment.py", "    return torch.cat(out)\n",
            "    return torch.cat(out).transpose(1, 2)\n", "predicted masks transposed before scoring"),
 )
 
@@ -123,7 +123,7 @@ def plant(work: Path, defect: Defect) -> None:
     text = path.read_text()
     if text.count(defect.old) != 1:
         raise DataError(REPO / defect.path, f"planted defect {defect.name!r} no longer applies (its line occurs "
-                        f"{text.count(defect.old)} times); update benchmark/smoke.py:DEFECTS")
+                        f"{text.count(defect.old)} times); update benchmark/tools/smoke.py:DEFECTS")
     path.write_text(text.replace(defect.old, defect.new))
 
 
@@ -158,16 +158,10 @@ def run_mutations(work: Path) -> int:
     return 0 if honest_ok and all_caught else 1
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.smoke`` does with its parsed arguments."""
     from benchmark import compare
 
-    parser = argparse.ArgumentParser(prog="python -m benchmark.smoke", description=__doc__.splitlines()[0])
-    parser.add_argument("--work", required=True, type=Path, help="scratch folder for the copy (reused if it exists)")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--write-golden", action="store_true", help=f"rewrite {GOLDEN.relative_to(REPO)} from this run")
-    mode.add_argument("--mutations", action="store_true",
-                      help="plant each known defect in a copy of the run and report whether the comparison catches it")
-    args = parser.parse_args(argv)
     if args.work.resolve() == REPO:
         raise DataError(args.work, "the scratch folder must not be the repository itself")
     if args.mutations:
@@ -178,7 +172,3 @@ def main(argv: list[str] | None = None) -> int:
         return compare.main(["--results", str(work / "results" / "runs"), "--profile", "smoke",
                              "--write-reference", str(GOLDEN)])
     return compare_with_golden(work)
-
-
-if __name__ == "__main__":
-    run_cli(main)

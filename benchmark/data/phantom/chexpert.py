@@ -35,10 +35,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from benchmark.phantom.anatomy import Finding, render_frontal, render_lateral
-from benchmark.phantom.parallel import parallel_map
-from benchmark.phantom.sources import txv_data_file
-from benchmark.readers.chexpert import CHEXPERT_COLUMNS, OBSERVATIONS, UNCERTAIN_AS
+from benchmark.data.phantom.anatomy import Finding, render_frontal, render_lateral
+from benchmark.data.phantom.parallel import parallel_map
+from benchmark.data.phantom.sources import txv_data_file
+from benchmark.data.readers.chexpert import CHEXPERT_COLUMNS, OBSERVATIONS, UNCERTAIN_AS
 
 RELEASE = "CheXpert-v1.0-small"
 FIRST_VALID_PATIENT = 64541

@@ -34,14 +34,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from benchmark.phantom.anatomy import (
+from benchmark.data.phantom.anatomy import (
     Finding,
     render_frontal,
     sample_geometry,
     smooth_noise,
 )
-from benchmark.phantom.parallel import parallel_map
-from benchmark.readers.covidx import CLASSES, LIST_COLUMNS
+from benchmark.data.phantom.parallel import parallel_map
+from benchmark.data.readers.covidx import CLASSES, LIST_COLUMNS
 
 TRAIN_COUNTS_9A = {"normal": 8_085, "pneumonia": 5_555, "COVID-19": 16_490}
 TEST_COUNTS_9A = {"normal": 100, "pneumonia": 100, "COVID-19": 200}

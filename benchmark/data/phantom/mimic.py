@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from benchmark.phantom.anatomy import Finding, render_frontal, render_lateral
-from benchmark.phantom.parallel import parallel_map
-from benchmark.phantom.sources import IUReport, findings_from_mesh, load_iu_reports
-from benchmark.readers.mimic import CHEXPERT_FILE, CHEXPERT_LABELS
+from benchmark.data.phantom.anatomy import Finding, render_frontal, render_lateral
+from benchmark.data.phantom.parallel import parallel_map
+from benchmark.data.phantom.sources import IUReport, findings_from_mesh, load_iu_reports
+from benchmark.data.readers.mimic import CHEXPERT_FILE, CHEXPERT_LABELS
 
 # gzip with a fixed mtime, so that the same seed gives byte-identical files
 GZIP = {"method": "gzip", "mtime": 0}

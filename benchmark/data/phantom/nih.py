@@ -18,7 +18,7 @@ SYNTHETIC: a patient goes to ``test_list.txt`` when a seeded SHA-256 of its Pati
 falls below ``test_share`` (default 0.22 of patients; the real test list holds 25,596
 of the 112,120 images, 22.8 %), otherwise to ``train_val_list.txt``.
 
-Labels are drawn with :func:`benchmark.phantom.chexpert.label_findings` (Infiltration,
+Labels are drawn with :func:`benchmark.data.phantom.chexpert.label_findings` (Infiltration,
 Consolidation and Pneumonia as opacity, Emphysema as hyperinflation, ...); Fibrosis,
 Hernia and Pleural_Thickening have no renderer and are not drawn.
 """
@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from benchmark.phantom.anatomy import render_frontal
-from benchmark.phantom.chexpert import label_findings
-from benchmark.phantom.parallel import parallel_map
-from benchmark.phantom.sources import txv_data_file
-from benchmark.readers.nih import NIH_LABELS, NO_FINDING, TEST_LIST, TRAIN_LIST
+from benchmark.data.phantom.anatomy import render_frontal
+from benchmark.data.phantom.chexpert import label_findings
+from benchmark.data.phantom.parallel import parallel_map
+from benchmark.data.phantom.sources import txv_data_file
+from benchmark.data.readers.nih import NIH_LABELS, NO_FINDING, TEST_LIST, TRAIN_LIST
 
 LABEL_FILE = "Data_Entry_2017_v2020.csv"
 IMAGE_DIR = "images_001/images"

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from benchmark.phantom.anatomy import Finding, render_frontal
-from benchmark.phantom.parallel import parallel_map
+from benchmark.data.phantom.anatomy import Finding, render_frontal
+from benchmark.data.phantom.parallel import parallel_map
 
 OBJECT_TYPES = (0, 1, 2)
 OBJECT_TYPE_CUMULATIVE = list(np.cumsum([0.4, 0.3, 0.3]))

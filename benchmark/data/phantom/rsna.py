@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.dicom_io import write_dicom
-from benchmark.phantom.anatomy import Finding, render_frontal
-from benchmark.phantom.parallel import parallel_map
-from benchmark.phantom.sources import txv_data_file
+from benchmark.data.dicom_io import write_dicom
+from benchmark.data.phantom.anatomy import Finding, render_frontal
+from benchmark.data.phantom.parallel import parallel_map
+from benchmark.data.phantom.sources import txv_data_file
 
 RSNA_ORIGINAL_SIZE = 1024
 LABEL_COLUMNS = ["patientId", "x", "y", "width", "height", "Target"]

@@ -27,13 +27,13 @@ import pydicom
 from PIL import Image
 from pydicom.uid import generate_uid
 
-from benchmark.dicom_io import write_dicom
-from benchmark.phantom.anatomy import Finding, render_frontal
-from benchmark.phantom.parallel import parallel_map
-from benchmark.phantom.rsna import DISTRACTORS
-from benchmark.phantom.sources import txv_data_file
-from benchmark.readers.siim import IMAGE_DIR, LABEL_FILE
-from benchmark.rle import NEGATIVE, is_negative, rle_decode, rle_encode
+from benchmark.data.dicom_io import write_dicom
+from benchmark.data.phantom.anatomy import Finding, render_frontal
+from benchmark.data.phantom.parallel import parallel_map
+from benchmark.data.phantom.rsna import DISTRACTORS
+from benchmark.data.phantom.sources import txv_data_file
+from benchmark.data.readers.siim import IMAGE_DIR, LABEL_FILE
+from benchmark.data.rle import NEGATIVE, is_negative, rle_decode, rle_encode
 
 SIIM_ORIGINAL_SIZE = 1024
 # Share of films with any finding in NIH ChestX-ray14 (the SIIM images' source): 1 - 60,361 / 112,120.

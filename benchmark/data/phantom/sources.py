@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from benchmark.errors import DataError
-from benchmark.phantom.anatomy import Finding
+from benchmark.core.errors import DataError
+from benchmark.data.phantom.anatomy import Finding
 
 
 def txv_data_file(name: str) -> Path:

@@ -10,25 +10,20 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
-from benchmark.atomic import atomic_dir
-from benchmark.config import add_profile_args, load_profile
-from benchmark.errors import DataError, run_cli
-from benchmark.guards import check_output, has_file
-from benchmark.phantom import WRITERS
+from benchmark.core.atomic import atomic_dir
+from benchmark.core.config import load_profile
+from benchmark.core.errors import DataError
+from benchmark.core.guards import check_output, has_file
+from benchmark.data.phantom import WRITERS
 
 #: written into every phantom dataset (hidden: no reader sees it), so that the stage replaces only
 #: folders it wrote itself and never a real dataset given as --out by mistake
 MARKER = ".phantom.json"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.phantom", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, type=Path, help="output root; datasets go to OUT/<name>")
-    parser.add_argument("--datasets", nargs="*", default=None, help="subset of datasets (default: the profile's)")
-    add_profile_args(parser)
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.phantom`` does with its parsed arguments."""
     profile = load_profile(args.params, args.profile)
     spec = profile.get("phantom")
     if not spec:
@@ -47,7 +42,3 @@ def main(argv: list[str] | None = None) -> int:
                                                   "image_size": int(spec["image_size"]), **settings}, sort_keys=True) + "\n")
         print(f"phantom {name}: wrote {args.out / name} in {time.perf_counter() - start:.1f}s")
     return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

@@ -6,19 +6,25 @@ root) and the dataset's targets; :meth:`load_image` decodes one file to uint8.
 Real and phantom copies go through the same code.
 """
 
-from benchmark.errors import DataError
-from benchmark.readers.base import Reader
-from benchmark.registry import LazyRegistry
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from benchmark.core.errors import DataError
+from benchmark.core.registry import LazyRegistry
+
+if TYPE_CHECKING:  # the base class imports pandas; listing the readers (a --help) must not
+    from benchmark.data.readers.base import Reader
 
 #: dataset -> its reader class, imported on first use (a stage imports only the reader it runs)
 READERS = LazyRegistry({
-    "mimic": "benchmark.readers.mimic:MimicCxrJpgReader",
-    "chexpert": "benchmark.readers.chexpert:CheXpertReader",
-    "rsna": "benchmark.readers.rsna:RsnaPneumoniaReader",
-    "covidx": "benchmark.readers.covidx:CovidxReader",
-    "siim": "benchmark.readers.siim:SiimPneumothoraxReader",
-    "object_cxr": "benchmark.readers.object_cxr:ObjectCxrReader",
-    "nih": "benchmark.readers.nih:NihChestXray14Reader",
+    "mimic": "benchmark.data.readers.mimic:MimicCxrJpgReader",
+    "chexpert": "benchmark.data.readers.chexpert:CheXpertReader",
+    "rsna": "benchmark.data.readers.rsna:RsnaPneumoniaReader",
+    "covidx": "benchmark.data.readers.covidx:CovidxReader",
+    "siim": "benchmark.data.readers.siim:SiimPneumothoraxReader",
+    "object_cxr": "benchmark.data.readers.object_cxr:ObjectCxrReader",
+    "nih": "benchmark.data.readers.nih:NihChestXray14Reader",
 })
 
 
@@ -40,4 +46,4 @@ def get_reader(name: str) -> Reader:
     return READERS[name]()
 
 
-__all__ = ["READERS", "Reader", "get_reader"]
+__all__ = ["READERS", "get_reader"]

@@ -11,8 +11,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from benchmark.errors import DataError, first_line
-from benchmark.imaging import Letterbox
+from benchmark.core.errors import DataError, first_line
+from benchmark.data.imaging import Letterbox
 
 
 class Reader(ABC):

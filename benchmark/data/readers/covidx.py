@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.errors import DataError
-from benchmark.imaging import read_image_uint8
-from benchmark.readers.base import Reader, confined_name
+from benchmark.core.errors import DataError
+from benchmark.data.imaging import read_image_uint8
+from benchmark.data.readers.base import Reader, confined_name
 
 CLASSES: tuple[str, ...] = ("normal", "pneumonia", "COVID-19")
 # Lower-cased spellings met in COVIDx releases and derived copies -> canonical class.

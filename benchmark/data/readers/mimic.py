@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.errors import DataError
-from benchmark.imaging import read_image_uint8
-from benchmark.readers.base import Reader, cell, choice_column, csv_row, read_table
+from benchmark.core.errors import DataError
+from benchmark.data.imaging import read_image_uint8
+from benchmark.data.readers.base import Reader, cell, choice_column, csv_row, read_table
 
 METADATA_FILE = "mimic-cxr-2.0.0-metadata.csv.gz"
 SPLIT_FILE = "mimic-cxr-2.0.0-split.csv.gz"

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.errors import DataError, first_line
-from benchmark.imaging import read_image_uint8
-from benchmark.readers.base import Reader, csv_row, read_table, walk_files
-from benchmark.readers.chexpert import strat_key
+from benchmark.core.errors import DataError, first_line
+from benchmark.data.imaging import read_image_uint8
+from benchmark.data.readers.base import Reader, csv_row, read_table, walk_files
+from benchmark.data.readers.chexpert import strat_key
 
 NIH_LABELS: tuple[str, ...] = (
     "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",

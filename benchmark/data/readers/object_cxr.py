@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.errors import DataError
-from benchmark.imaging import Letterbox, read_image_uint8
-from benchmark.readers.base import Reader, check_boxes_in_image, confined_name, csv_row, read_table
+from benchmark.core.errors import DataError
+from benchmark.data.imaging import Letterbox, read_image_uint8
+from benchmark.data.readers.base import Reader, check_boxes_in_image, confined_name, csv_row, read_table
 
 REQUIRED = ("image_name", "annotation")
 # label file -> (image folder, official split)

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.dicom_io import read_dicom_uint8
-from benchmark.errors import DataError
-from benchmark.imaging import Letterbox
-from benchmark.readers.base import Reader, cell, check_boxes_in_image, csv_row, read_table
+from benchmark.core.errors import DataError
+from benchmark.data.dicom_io import read_dicom_uint8
+from benchmark.data.imaging import Letterbox
+from benchmark.data.readers.base import Reader, cell, check_boxes_in_image, csv_row, read_table
 
 LABEL_FILE = "stage_2_train_labels.csv"
 IMAGE_DIR = "stage_2_train_images"

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import pydicom
 
-from benchmark.dicom_io import read_dicom_uint8
-from benchmark.errors import DataError
-from benchmark.readers.base import Reader, csv_row, read_table, walk_files
-from benchmark.rle import RleError, is_negative, parse_rle, rle_decode
+from benchmark.core.errors import DataError
+from benchmark.data.dicom_io import read_dicom_uint8
+from benchmark.data.readers.base import Reader, csv_row, read_table, walk_files
+from benchmark.data.rle import RleError, is_negative, parse_rle, rle_decode
 
 LABEL_FILE = "train-rle.csv"
 IMAGE_DIR = "dicom-images-train"

@@ -1,10 +1,10 @@
 """OpenMMLab backend (optional extra ``openmmlab``): MMSeg and MMDet heads on our encoders.
 
-:mod:`benchmark.openmmlab.components` registers one backbone (any method's checkpoint,
-through :class:`benchmark.encoders.ImageEncoder`), datasets and loading transforms that
-read the preprocessed store, and metrics that call :mod:`benchmark.metrics`, so numbers
+:mod:`benchmark.evaluation.openmmlab.components` registers one backbone (any method's checkpoint,
+through :class:`benchmark.pretraining.encoders.ImageEncoder`), datasets and loading transforms that
+read the preprocessed store, and metrics that call :mod:`benchmark.evaluation.metrics`, so numbers
 are computed by the same code as the native heads. The configs in ``configs/`` are plain
-MMEngine files; :mod:`benchmark.openmmlab.run` fills in store, split, fraction, seed and
+MMEngine files; :mod:`benchmark.evaluation.openmmlab.run` fills in store, split, fraction, seed and
 encoder and writes one result JSON per run with ``backend: openmmlab``.
 """
 

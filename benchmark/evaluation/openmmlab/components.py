@@ -1,7 +1,7 @@
 """What the OpenMMLab configs name: backbone, store datasets, loading transforms, metrics.
 
 Importing this module registers each class in both the MMSeg and the MMDet registries
-(configs say ``custom_imports = dict(imports=['benchmark.openmmlab.components'])``).
+(configs say ``custom_imports = dict(imports=['benchmark.evaluation.openmmlab.components'])``).
 
 - :class:`MedVLPEncoder`: any method's checkpoint folder through the project's encoder
   interface (C2-C5 maps), with ``frozen_stages`` / ``norm_eval`` as in mmdet's ResNet.
@@ -9,7 +9,7 @@ Importing this module registers each class in both the MMSeg and the MMDet regis
   manifest, at one training fraction, read from the preprocessed store (no second copy
   of the images); :class:`LoadStoreImage` / :class:`LoadStoreMask` fetch pixels by row.
 - :class:`StoreDiceMetric`, :class:`StoreDetectionMetric`: the native heads' metrics
-  (:mod:`benchmark.metrics`), so both backends are scored by one piece of code.
+  (:mod:`benchmark.evaluation.metrics`), so both backends are scored by one piece of code.
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ from mmseg.registry import MODELS as SEG_MODELS
 from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
 from torch import nn
 
-from benchmark.downstream import balanced_train_rows, bootstrap_mean_ci, split_rows
-from benchmark.encoders import load_encoder
-from benchmark.errors import DataError
-from benchmark.features import unavailable_reason
-from benchmark.metrics import dice_per_image, empty_mask_breakdown, mean_dice_fg_bg, score_detections, segmentation_floors
-from benchmark.store import Store
+from benchmark.core.errors import DataError
+from benchmark.data.store import Store
+from benchmark.evaluation.downstream import balanced_train_rows, bootstrap_mean_ci, split_rows
+from benchmark.evaluation.features import unavailable_reason
+from benchmark.evaluation.metrics import dice_per_image, empty_mask_breakdown, mean_dice_fg_bg, score_detections, segmentation_floors
+from benchmark.pretraining.encoders import load_encoder
 
 
 def _register(*registries):
@@ -218,7 +218,7 @@ class StoreDiceMetric(BaseMetric):
 @_register(DET_METRICS)
 class StoreDetectionMetric(BaseMetric):
     """mAP over IoU 0.40:0.05:0.75 on all test images (the native head's metric, through
-    :class:`benchmark.metrics.DetectionMatches`) and the ``mgca_compat`` variant."""
+    :class:`benchmark.evaluation.metrics.DetectionMatches`) and the ``mgca_compat`` variant."""
 
     def __init__(self, bootstrap: int = 1000, seed: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)

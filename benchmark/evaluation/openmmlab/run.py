@@ -2,7 +2,7 @@
 
 Called by ``python -m benchmark.segment`` / ``benchmark.detect`` when the profile's task
 section says ``backend: openmmlab``. The task section's ``openmmlab`` entry names the
-config (a file in ``benchmark/openmmlab/configs``), the epochs and any ``cfg_options``
+config (a file in ``benchmark/evaluation/openmmlab/configs``), the epochs and any ``cfg_options``
 (dotted keys, as MMEngine's ``--cfg-options``); input size, batch size, seeds and
 fractions are the task's own, so both backends see the same data. Runs use a temporary
 work folder: the result JSON is the only output.
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from benchmark.downstream import HeadRun
-from benchmark.errors import DataError
-from benchmark.openmmlab import CONFIG_DIR, openmmlab_missing
-from benchmark.results import write_result
+from benchmark.core.errors import DataError
+from benchmark.evaluation.downstream import HeadRun
+from benchmark.evaluation.openmmlab import CONFIG_DIR, openmmlab_missing
+from benchmark.reporting.results import write_result
 
 METRIC = {"segmentation": "dice", "detection": "map"}
 
@@ -52,7 +52,7 @@ def data_paths(run: HeadRun, task: str, dataset: str) -> tuple[str, str, bool]:
 
 
 def train_size(run: HeadRun, task: str, dataset: str, fraction: int) -> int:
-    from benchmark.openmmlab.components import store_split_rows
+    from benchmark.evaluation.openmmlab.components import store_split_rows
 
     store, splits, balance = data_paths(run, task, dataset)
     return len(store_split_rows(store, splits, "train", fraction, balance)[1])

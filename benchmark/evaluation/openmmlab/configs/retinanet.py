@@ -1,6 +1,6 @@
 # MMDet RetinaNet (FPN on C3-C5, focal loss) on a frozen pre-trained encoder: a second
 # detection head beside YOLOv3, with the same data, metric and model selection (validation
-# mAP). benchmark.openmmlab.run fills in the encoder folder and its channels, the store,
+# mAP). benchmark.evaluation.openmmlab.run fills in the encoder folder and its channels, the store,
 # split manifest, fraction, input size, batch size, epochs and seed.
 _base_ = ["./yolov3.py"]
 model = dict(

@@ -1,6 +1,6 @@
 # MMSeg UperNet with an FCN auxiliary head on a frozen pre-trained encoder (the BenchX
 # segmentation head), background / foreground. The best epoch is chosen on validation Dice.
-# benchmark.openmmlab.run fills in the encoder folder and its channels, the store, split
+# benchmark.evaluation.openmmlab.run fills in the encoder folder and its channels, the store, split
 # manifest, fraction, input size, batch size, epochs and seed.
 _base_ = ["./_base_/runtime.py"]
 default_scope = "mmseg"

@@ -1,7 +1,7 @@
 # MMDet YOLOv3 on a frozen pre-trained encoder with the paper's detection settings: three
 # scales from C3-C5, COCO anchors scaled by input size / 416, loss weights xy 2.5 / wh 2.5 /
 # confidence 1 / class 1, confidence threshold 0.5, NMS at IoU 0.5, AdamW (lr 5e-4, wd 1e-6).
-# The best epoch is chosen on validation mAP. benchmark.openmmlab.run fills in the encoder
+# The best epoch is chosen on validation mAP. benchmark.evaluation.openmmlab.run fills in the encoder
 # folder and its channels, the store, split manifest, fraction, input size, batch size,
 # epochs and seed.
 _base_ = ["./_base_/runtime.py"]

@@ -1,7 +1,7 @@
 # Shared runtime of the OpenMMLab heads: CPU or one GPU, no distributed launcher, epoch loops
-# with validation after every epoch and only the best checkpoint kept (benchmark.openmmlab.run
+# with validation after every epoch and only the best checkpoint kept (benchmark.evaluation.openmmlab.run
 # tests with it). Heads and data live in the config that inherits this one.
-custom_imports = dict(imports=["benchmark.openmmlab.components"], allow_failed_imports=False)
+custom_imports = dict(imports=["benchmark.evaluation.openmmlab.components"], allow_failed_imports=False)
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
                dist_cfg=dict(backend="nccl"))
 log_level = "WARNING"

@@ -1,0 +1,54 @@
+"""``python -m benchmark.probe``: linear probe on cached frozen features (paper protocol).
+
+One linear layer on the pooled feature; AdamW (lr 5e-4, wd 1e-6), batch 48, up to
+50 epochs, early stopping on validation loss (patience 10), best-validation weights
+restored. Targets and metrics as in the paper's Table 1: RSNA pneumonia (binary, AUROC),
+CheXpert's five competition labels (multi-label, BCE, mean AUROC over the labels) and
+COVIDx normal / pneumonia / COVID-19 (three classes, cross-entropy, accuracy), each
+with a bootstrap 95 % interval. One process per method runs every dataset x fraction x
+seed (a process start costs seconds of imports; the probe itself milliseconds) and
+writes one result JSON per run, plus the latent-space geometry of the encoder's pooled
+test features per dataset (:mod:`benchmark.evaluation.geometry`), into a temporary folder that
+replaces ``--out`` as a whole at the end (:func:`benchmark.evaluation.downstream.results_folder`).
+The cached features are checked before use (:func:`benchmark.evaluation.features.load_features`):
+complete, from this store, and, with ``--encoder-meta``, from that encoder.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchmark.core.config import add_profile_args
+from benchmark.core.errors import run_cli
+from benchmark.evaluation.stage_args import PROBE_DATASETS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmark.probe", description=__doc__.splitlines()[0])
+    parser.add_argument("--method", required=True, help="the method name the results are recorded under")
+    parser.add_argument("--datasets", required=True, nargs="+", choices=sorted(PROBE_DATASETS),
+                        help="datasets to probe, in one process")
+    parser.add_argument("--fractions", nargs="+", type=int, choices=(1, 10, 100),
+                        help="training fractions in %% (default: the profile's)")
+    parser.add_argument("--features", required=True, type=Path,
+                        help="folder of feature folders written by benchmark.features (FEATURES/<dataset>)")
+    parser.add_argument("--stores", required=True, type=Path, help="folder of stores (STORES/<dataset>)")
+    parser.add_argument("--splits", required=True, type=Path, help="folder of split manifests (SPLITS/<dataset>/<protocol>.csv)")
+    parser.add_argument("--protocol", default="mgca", help="split manifest to use (default: mgca)")
+    parser.add_argument("--encoder-meta", type=Path, default=None, help="pretrain meta.json (for the LM record; the features must come from the "
+                        "encoder.safetensors beside it)")
+    parser.add_argument("--out", required=True, type=Path, help="results folder")
+    add_profile_args(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from benchmark.evaluation.probe import run
+
+    return run(args)
+
+
+if __name__ == "__main__":
+    run_cli(main)

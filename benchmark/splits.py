@@ -1,0 +1,76 @@
+"""Split manifests: train / valid / test and nested 1 / 10 / 100 % training fractions.
+
+The mechanism is one function for every dataset and protocol; the protocol itself is
+data (``benchmark/configs/protocols.yaml``). Units (patients) are ordered by a salted
+SHA-256 of their id, so the split depends on the set of ids alone, never on row order;
+sizes follow scikit-learn's ``train_test_split`` arithmetic (ceil of the held-out
+share), which reproduces the published MGCA sizes exactly. Training fractions are
+prefixes of a second salted order, hence nested (1 % is inside 10 % inside 100 %).
+
+CLI::
+
+    python -m benchmark.splits --dataset rsna --labels PATH --protocol mgca --json
+    python -m benchmark.splits write --dataset rsna --labels PATH|--root DIR --protocol mgca --out FILE
+    python -m benchmark.splits write-all --root data/raw/phantom --out data/splits   # params' split_manifests
+    python -m benchmark.splits publish --out splits   # rebuild the committed manifests + index.json
+    python -m benchmark.splits verify --dataset rsna --root DIR [--protocol mgca]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from benchmark.core.errors import run_cli
+
+#: the sub-commands; without one, ``sizes``
+SUBCOMMANDS = ("sizes", "write", "write-all", "publish", "verify")
+
+
+def build_parser(command: str = "sizes") -> argparse.ArgumentParser:
+    """The parser of one sub-command."""
+    if command == "write-all":
+        parser = argparse.ArgumentParser(prog="python -m benchmark.splits write-all")
+        parser.add_argument("--root", required=True, type=Path, help="folder holding one raw dataset root per dataset")
+        parser.add_argument("--out", required=True, type=Path, help="folder of manifests to write (OUT/<dataset>/<protocol>.csv)")
+        parser.add_argument("--params", type=Path, default=Path("params.yaml"),
+                            help="params file whose split_manifests are written (default: params.yaml)")
+        return parser
+    if command == "publish":
+        parser = argparse.ArgumentParser(prog="python -m benchmark.splits publish")
+        parser.add_argument("--out", type=Path, default=Path("splits"),
+                            help="folder of the committed manifests and index.json (default: splits)")
+        return parser
+    if command == "verify":
+        parser = argparse.ArgumentParser(prog="python -m benchmark.splits verify")
+        parser.add_argument("--dataset", required=True, help="the dataset whose committed manifest is checked")
+        parser.add_argument("--root", required=True, type=Path, help="the dataset root (its label file is found by name)")
+        parser.add_argument("--protocol", default="mgca", help="split protocol (default: mgca)")
+        parser.add_argument("--manifests", type=Path, default=Path("splits"),
+                            help="folder of the committed manifests (default: splits)")
+        return parser
+    parser = argparse.ArgumentParser(prog=f"python -m benchmark.splits {command}", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", required=True, help="the dataset to split")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--labels", type=Path, help="the dataset's raw label file")
+    source.add_argument("--root", type=Path, help="the dataset root (its label file is found by name)")
+    parser.add_argument("--protocol", default="mgca", help="split protocol of benchmark/configs/protocols.yaml (default: mgca)")
+    if command == "write":
+        parser.add_argument("--out", required=True, type=Path, help="the manifest to write (CSV)")
+    else:
+        parser.add_argument("--json", action="store_true", help="print sizes as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else "sizes"
+    args = build_parser(command).parse_args(argv)
+    from benchmark.data.splits import run
+
+    return run(command, args)
+
+
+if __name__ == "__main__":
+    run_cli(main)
