@@ -64,8 +64,7 @@ def import_checkpoint(checkpoint: Path, arch: str, slug: str, name: str, profile
 
 def run(args: argparse.Namespace) -> int:
     """What ``python -m benchmark.evaluate`` does with its parsed arguments."""
-
-    from benchmark import detect, features, probe, segment
+    from benchmark import detect, features, probe, segment  # the stages' commands, run as the pipeline runs them
     from benchmark.core.config import load_profile
 
     profile = load_profile(args.params, args.profile)

@@ -160,7 +160,7 @@ def run_mutations(work: Path) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """What ``python -m benchmark.smoke`` does with its parsed arguments."""
-    from benchmark import compare
+    from benchmark import compare  # the command, run as CI runs it
 
     if args.work.resolve() == REPO:
         raise DataError(args.work, "the scratch folder must not be the repository itself")
