@@ -28,8 +28,8 @@ from support import head_inputs
 
 from benchmark import detect, embed, features, prepare, pretrain, probe, report, segment, splits
 from benchmark.core.errors import run_cli
-from benchmark.data.phantom.write import main as phantom_main
 from benchmark.data.split_manifest import checksum_path
+from benchmark.phantom import main as phantom_main
 from benchmark.reporting.results import write_result
 
 REPO = Path(__file__).resolve().parents[1]

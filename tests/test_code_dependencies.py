@@ -120,7 +120,7 @@ def test_every_project_import_names_a_module_and_a_name_that_exist():
     import ast
 
     problems = []
-    for pkg in code_deps.PACKAGES:
+    for pkg in (*code_deps.PACKAGES, "tests"):
         for path in sorted((REPO / pkg).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Import):

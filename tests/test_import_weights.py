@@ -7,8 +7,9 @@ import torch
 import torchvision
 from support import data_error
 
+from benchmark.import_weights import main
 from benchmark.pretraining.encoders import ImageEncoder, save_encoder
-from benchmark.pretraining.import_weights import import_encoder, main
+from benchmark.pretraining.import_weights import import_encoder
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ import pytest
 from benchmark.data.phantom.sources import txv_data_file
 from benchmark.data.readers.rsna import rsna_label_table
 from benchmark.data.split_manifest import ids_for, read_splits
-from benchmark.data.splits import compute, main, make_splits, protocol_spec, split_sizes
+from benchmark.data.splits import compute, make_splits, protocol_spec, split_sizes
+from benchmark.splits import main
 
 REPO = Path(__file__).resolve().parents[1]
 
