@@ -42,7 +42,7 @@ $(OPENMMLAB_STAMP): $(STAMP)
 	  MAX_JOBS=2 $(BIN)/python -m pip install --quiet --no-build-isolation mmcv==2.1.0 || exit 1; \
 	fi
 	$(call pip_install,$(OPENMMLAB_EXTRA))
-	$(BIN)/python -c 'from benchmark.openmmlab import openmmlab_missing as m; assert m() is None, m()'
+	$(BIN)/python -c 'from benchmark.evaluation.openmmlab import openmmlab_missing as m; assert m() is None, m()'
 	touch $(OPENMMLAB_STAMP)
 
 install: $(STAMP)

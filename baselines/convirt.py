@@ -9,10 +9,10 @@ from __future__ import annotations
 import torch
 
 from baselines.losses import info_nce
-from benchmark.distributed import gather
-from benchmark.encoders import ImageEncoder
-from benchmark.methods import PretrainMethod, TextInput, register_method
-from benchmark.projection import projection
+from benchmark.pretraining.distributed import gather
+from benchmark.pretraining.encoders import ImageEncoder
+from benchmark.pretraining.methods import PretrainMethod, TextInput, register_method
+from benchmark.pretraining.projection import projection
 
 
 @register_method("convirt")

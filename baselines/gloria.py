@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines.losses import cross_entropy_both_ways, gloria_local_similarity
-from benchmark.distributed import gather, gather_padded
-from benchmark.encoders import ImageEncoder
-from benchmark.methods import PretrainMethod, TextInput, register_method
-from benchmark.text_encoder import merge_word_pieces
+from benchmark.pretraining.distributed import gather, gather_padded
+from benchmark.pretraining.encoders import ImageEncoder
+from benchmark.pretraining.methods import PretrainMethod, TextInput, register_method
+from benchmark.pretraining.text_encoder import merge_word_pieces
 
 
 @register_method("gloria")

@@ -1,6 +1,6 @@
 """ImageNet initialisation: torchvision's ImageNet weights, no medical pre-training.
 
-Weights are taken only from the local torch hub cache (:mod:`benchmark.imagenet`) and never
+Weights are taken only from the local torch hub cache (:mod:`benchmark.pretraining.imagenet`) and never
 downloaded. When they are absent the run says so: the pipeline records "weights not available
 offline" instead of silently training from random weights. The version is the method's option
 ``weights`` (default: the first version torchvision publishes for the architecture that is in the
@@ -9,8 +9,8 @@ cache, in the order V1, V2).
 
 from __future__ import annotations
 
-from benchmark.errors import DataError
-from benchmark.methods import PretrainMethod, WeightsUnavailable, register_method
+from benchmark.core.errors import DataError
+from benchmark.pretraining.methods import PretrainMethod, WeightsUnavailable, register_method
 
 
 @register_method("imagenet")
@@ -18,7 +18,7 @@ class ImageNetInit(PretrainMethod):
     trains = False
 
     def initialize(self) -> None:
-        from benchmark.imagenet import imagenet_file, load_imagenet, missing_message, published_versions
+        from benchmark.pretraining.imagenet import imagenet_file, load_imagenet, missing_message, published_versions
 
         arch = self.encoder.arch
         versions = [self.cfg["weights"]] if self.cfg.get("weights") else published_versions(arch)

@@ -16,11 +16,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines.losses import info_nce, prototype_loss, token_alignment_loss
-from benchmark.distributed import gather
-from benchmark.encoders import ImageEncoder
-from benchmark.methods import PretrainMethod, TextInput, register_method
-from benchmark.projection import projection
-from benchmark.text_encoder import merge_word_pieces
+from benchmark.pretraining.distributed import gather
+from benchmark.pretraining.encoders import ImageEncoder
+from benchmark.pretraining.methods import PretrainMethod, TextInput, register_method
+from benchmark.pretraining.projection import projection
+from benchmark.pretraining.text_encoder import merge_word_pieces
 
 
 def word_weights(cls_attention: torch.Tensor, word_ids: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """An encoder from a checkpoint file: your own (or a released) model as a method of the pipeline.
 
 ``options: {checkpoint: PATH, arch: resnet50 | auto, sha256: optional}`` in a methods.yaml
-entry. The checkpoint is read through the key-mapping table of ``benchmark.import_weights``
+entry. The checkpoint is read through the key-mapping table of ``benchmark.pretraining.import_weights``
 (official M-FLAG, MGCA and GLoRIA layouts, BenchX releases, plain torchvision ResNets);
 nothing is trained. With ``sha256`` the file must match it, so a checkpoint replaced at the
 same path is an error rather than a silently stale result. A missing file is an error: a
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmark.errors import DataError
-from benchmark.methods import PretrainMethod, register_method
+from benchmark.core.errors import DataError
+from benchmark.pretraining.methods import PretrainMethod, register_method
 
 
 @register_method("pretrained")
@@ -21,8 +21,8 @@ class PretrainedCheckpoint(PretrainMethod):
     trains = False
 
     def initialize(self) -> None:
-        from benchmark.import_weights import detect_arch, import_encoder
-        from benchmark.store import sha256_file
+        from benchmark.data.store import sha256_file
+        from benchmark.pretraining.import_weights import detect_arch, import_encoder
 
         path = Path(str(self.cfg.get("checkpoint", "")))
         if not path.is_file():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmark.methods import PretrainMethod, register_method
+from benchmark.pretraining.methods import PretrainMethod, register_method
 
 
 @register_method("random")

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.encoders import ImageEncoder
-from benchmark.methods import PretrainMethod, TextInput, register_method
+from benchmark.pretraining.encoders import ImageEncoder
+from benchmark.pretraining.methods import PretrainMethod, TextInput, register_method
 
 
 @register_method("supervised")

@@ -19,8 +19,7 @@ COMMANDS = ("phantom", "roots", "prepare", "splits", "embed", "method_card", "pr
 
 
 def summary(command: str) -> str:
-    path = HERE / command / "__main__.py" if (HERE / command).is_dir() else HERE / f"{command}.py"
-    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    doc = ast.get_docstring(ast.parse((HERE / f"{command}.py").read_text())) or ""
     first = doc.strip().splitlines()[0] if doc.strip() else ""
     # docstrings open with "``python -m benchmark.x ...``: what it does"; keep what it does
     return first.split("``: ", 1)[-1].rstrip(".")

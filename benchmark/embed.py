@@ -13,90 +13,27 @@ rejects a truncated, edited, older or foreign file with a DataError naming it.
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 
-import numpy as np
-
-from benchmark.atomic import atomic_dir
-from benchmark.config import add_profile_args, load_profile
-from benchmark.errors import DataError, read_json_object, run_cli
-from benchmark.guards import check_output, has_file
-from benchmark.numerics import configure, np_dtype
-from benchmark.store import Store, check_described_array, describe_array
-from benchmark.text import embed_with_cache, resolve_lm
-
-EMBED_SCHEMA = 1
-LM_KEYS = ("name", "source", "max_length", "dim", "count", "shape", "dtype", "sha256", "store_manifest_sha256")
+from benchmark.core.config import add_profile_args
+from benchmark.core.errors import run_cli
 
 
-def read_lm_info(text_dir: Path) -> dict:
-    """``lm.json`` of an embeddings folder, checked for schema and completeness."""
-    path = Path(text_dir) / "lm.json"
-    if not path.is_file():
-        raise DataError(path, "report embeddings missing; run `python -m benchmark.embed`")
-    info = read_json_object(path, "embeddings description", "; run `python -m benchmark.embed` again")
-    found = info.get("schema")
-    if found != EMBED_SCHEMA:
-        raise DataError(path, f"embeddings schema {found!r}, expected {EMBED_SCHEMA} (written by another version); "
-                        "run `python -m benchmark.embed` again")
-    missing = [k for k in LM_KEYS if k not in info]
-    if missing:
-        raise DataError(path, f"embeddings description lacks {', '.join(missing)}; run `python -m benchmark.embed` again")
-    return info
-
-
-def load_embeddings(text_dir: Path, store: Store, lm_name: str | None = None) -> tuple[np.ndarray, dict]:
-    """The report embeddings of ``store`` (row i = manifest row i) and their ``lm.json``, after
-    checking schema, shape, size and SHA-256, that they follow this store's manifest and,
-    with ``lm_name``, that they were made with that LM."""
-    text_dir = Path(text_dir)
-    info = read_lm_info(text_dir)
-    path = text_dir / "embeddings.npy"
-    if not path.is_file():
-        raise DataError(path, "report embeddings missing; run `python -m benchmark.embed`")
-    shape = check_described_array(path, info, "lm.json")
-    if info["store_manifest_sha256"] != store.info["manifest_sha256"] or shape[0] != len(store.manifest):
-        raise DataError(path, f"embeddings follow another store or version of it ({shape[0]} rows), not {store.path}")
-    if lm_name is not None and info["name"] != lm_name:
-        raise DataError(text_dir / "lm.json", f"embeddings were made with {info['name']}, the profile now resolves to {lm_name}")
-    return np.load(path), info
-
-
-def write_embeddings(out: Path, vectors: np.ndarray, lm: dict, store: Store) -> dict:
-    """Write ``embeddings.npy`` and ``lm.json`` (``lm``: name, source, max_length) as one folder."""
-    vectors = np.ascontiguousarray(vectors, dtype=np_dtype())
-    if vectors.ndim != 2 or len(vectors) != len(store.manifest):
-        raise ValueError(f"need one vector per store row ({len(store.manifest)}), got shape {vectors.shape}")
-    with atomic_dir(out) as tmp:
-        np.save(tmp / "embeddings.npy", vectors)
-        info = {**lm, "schema": EMBED_SCHEMA, "dim": int(vectors.shape[1]), "count": len(vectors),
-                **describe_array(tmp / "embeddings.npy"), "store_manifest_sha256": store.info["manifest_sha256"]}
-        (tmp / "lm.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-    return info
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmark.embed", description=__doc__.splitlines()[0])
+    parser.add_argument("--store", required=True, type=Path, help="pre-training store whose reports are embedded (MIMIC-CXR)")
+    parser.add_argument("--out", required=True, type=Path, help="folder for the embeddings and lm.json")
+    parser.add_argument("--cache", type=Path, default=Path("data/cache/text"),
+                        help="cache of embedded report texts, reused across runs (default: data/cache/text)")
+    add_profile_args(parser)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.embed", description=__doc__.splitlines()[0])
-    parser.add_argument("--store", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--cache", type=Path, default=Path("data/cache/text"))
-    add_profile_args(parser)
-    args = parser.parse_args(argv)
-    profile = load_profile(args.params, args.profile)
-    lm_cfg = profile["lm"]
-    precision = configure(profile)
-    check_output(args.out, [args.store, args.cache], "report-embedding folder", has_file("lm.json"))
-    store = Store.open(args.store)
-    choice = resolve_lm(str(lm_cfg["name"]))
-    start = time.perf_counter()
-    texts = store.manifest["text"].astype(str).tolist()
-    vectors, fresh = embed_with_cache(texts, choice, args.cache, int(lm_cfg["max_length"]), int(lm_cfg["batch_size"]))
-    write_embeddings(args.out, vectors, {**choice.as_dict(), "max_length": int(lm_cfg["max_length"]), "precision": precision}, store)
-    print(f"embed: {len(texts)} reports ({len(set(texts))} unique, {fresh} newly encoded) with {choice.name} "
-          f"[{choice.source}] in {time.perf_counter() - start:.1f}s -> {args.out}")
-    return 0
+    args = build_parser().parse_args(argv)
+    from benchmark.pretraining.embed import run
+
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """``python -m benchmark.evaluate --checkpoint FILE --name "My encoder"``: your encoder through every evaluation.
 
 One command instead of six: the checkpoint is imported through the key-mapping table of
-:mod:`benchmark.import_weights` (its architecture detected from its keys unless ``--arch`` is
+:mod:`benchmark.pretraining.import_weights` (its architecture detected from its keys unless ``--arch`` is
 given, and said), then features, linear probe, segmentation and detection run on the active
 profile's prepared stores and split manifests (``dvc repro`` makes them), exactly as the
 pipeline runs them for every method. Everything goes to ``--work/<slug>/`` (model, features,
@@ -14,60 +14,13 @@ entry in ``benchmark/configs/methods.yaml`` instead (README, "Evaluate your enco
 from __future__ import annotations
 
 import argparse
-import json
-import re
 from pathlib import Path
 
-from benchmark.config import add_profile_args
-from benchmark.errors import DataError, run_cli
-
-#: the datasets each evaluation reads (as the pipeline's stages in dvc.yaml)
-PROBE_DATASETS = ("chexpert", "rsna", "covidx")
-SEGMENT_DATASETS = ("siim", "rsna")
-DETECT_DATASETS = ("rsna", "object_cxr")
+from benchmark.core.config import add_profile_args
+from benchmark.core.errors import run_cli
 
 
-def slug_of(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    if not slug:
-        raise DataError(None, f"--name {name!r} has no letter or digit to name the results by")
-    return slug
-
-
-def check_prepared(stores: Path, splits: Path, protocol: str) -> None:
-    """The stores and manifests the evaluations read must exist: say which command makes them."""
-    for dataset in sorted({*PROBE_DATASETS, *SEGMENT_DATASETS, *DETECT_DATASETS}):
-        if not (stores / dataset / "store.json").is_file():
-            raise DataError(stores / dataset, f"no prepared store; run `dvc repro prepare@{dataset}` first")
-        if not (splits / dataset / f"{protocol}.csv").is_file():
-            raise DataError(splits / dataset / f"{protocol}.csv", "no split manifest; run `dvc repro splits` first")
-
-
-def import_checkpoint(checkpoint: Path, arch: str, slug: str, name: str, profile: dict, out: Path) -> dict:
-    """The checkpoint as a model folder the stages read (encoder.safetensors + meta.json)."""
-    from benchmark.atomic import atomic_dir
-    from benchmark.encoders import save_encoder
-    from benchmark.import_weights import detect_arch, import_encoder
-
-    if not checkpoint.is_file():
-        raise DataError(checkpoint, "checkpoint not found")
-    detected = arch == "auto"
-    arch = detect_arch(checkpoint) if detected else arch
-    encoder, info = import_encoder(checkpoint, arch)
-    print(f"evaluate: {checkpoint} is a {arch} ({'detected from its keys' if detected else 'as given'}; "
-          f"layout {info['layout']})")
-    identity = {"method": slug, "arch": arch, "seed": int(profile["seed"]), "profile": profile["name"],
-                "data_kind": profile["data_kind"]}
-    count = sum(p.numel() for p in encoder.parameters())
-    meta = {**identity, "title": name, "plugin": "pretrained", "source": {**info, "checkpoint": str(checkpoint)},
-            "lm": None, "control": None, "parameters": {"trainable": 0, "frozen": count}, "encoder_parameters": count}
-    with atomic_dir(out) as tmp:
-        save_encoder(encoder, tmp, identity)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    return meta
-
-
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, type=Path, help="the encoder's weights (.pth, .ckpt, .safetensors)")
     parser.add_argument("--name", required=True, help="the title of your rows in the tables")
@@ -79,61 +32,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="the pipeline's results, shown beside yours (skipped when absent)")
     parser.add_argument("--work", type=Path, default=Path("runs/evaluate"), help="where everything of this run goes")
     add_profile_args(parser)
-    args = parser.parse_args(argv)
-
-    from benchmark import detect, features, probe, segment
-    from benchmark.config import load_profile
-
-    profile = load_profile(args.params, args.profile)
-    slug = slug_of(args.name)
-    check_prepared(args.stores, args.splits, args.protocol)
-    root = args.work / slug
-    model = root / "model"
-    import_checkpoint(args.checkpoint, args.arch, slug, args.name, profile, model)
-    common = ["--params", str(args.params), *(["--profile", args.profile] if args.profile else [])]
-    data = ["--stores", str(args.stores), "--splits", str(args.splits), "--protocol", args.protocol]
-    runs = root / "results"
-    steps = [
-        (features.main, ["--encoder", str(model), "--stores", str(args.stores), "--datasets", *PROBE_DATASETS,
-                         "--out", str(root / "features")]),
-        (probe.main, ["--method", slug, "--datasets", *PROBE_DATASETS, "--features", str(root / "features"),
-                      "--encoder-meta", str(model / "meta.json"), *data, "--out", str(runs / "classification")]),
-        (segment.main, ["--method", slug, "--encoder", str(model), "--datasets", *SEGMENT_DATASETS, *data,
-                        "--out", str(runs / "segmentation")]),
-        (detect.main, ["--method", slug, "--encoder", str(model), "--datasets", *DETECT_DATASETS, *data,
-                       "--out", str(runs / "detection")]),
-    ]
-    for step, argv_step in steps:
-        code = step(argv_step + common)
-        if code:
-            return code
-    return report_rows(runs, args.results, root / "leaderboard.md", args.name)
+    return parser
 
 
-def report_rows(runs: Path, pipeline: Path, out: Path, title: str) -> int:
-    """The leaderboard with your runs beside the pipeline's (same profile), and your rows printed."""
-    import pandas as pd
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from benchmark.evaluation.external import run
 
-    from benchmark.atomic import write_text
-    from benchmark.report import render
-    from benchmark.results import load_results
-
-    mine = load_results(runs)
-    theirs = load_results(pipeline) if pipeline.is_dir() else pd.DataFrame()
-    if len(theirs):
-        theirs = theirs[(theirs["profile"] == mine["profile"].iloc[0]) & (theirs["method"] != mine["method"].iloc[0])]
-    markdown, _ = render(pd.concat([theirs, mine], ignore_index=True) if len(theirs) else mine)
-    write_text(out, markdown)
-    header = None
-    for line in markdown.splitlines():
-        if line.startswith("| Method"):
-            header = line
-        elif line.startswith(f"| {title} ") and header:
-            print(header)
-            print(line)
-            header = None
-    print(f"evaluate: {len(mine)} runs; the full leaderboard with your rows is {out}")
-    return 0
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -14,63 +14,25 @@ cards of the methods an edit does not touch come out byte-identical, so DVC leav
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib.util
-import json
 from pathlib import Path
 
-from benchmark.config import add_profile_args, load_profile
-from benchmark.errors import DataError, run_cli
+from benchmark.core.config import add_profile_args
+from benchmark.core.errors import run_cli
 
 
-def plugin_sources(module: str) -> dict[str, str]:
-    """Path -> SHA-256 of the plug-in's module and every project module it imports (for a plug-in
-    of another installed package: its module file)."""
-    from benchmark.stage_deps import REPO, closure, module_file
-
-    if module_file(module) is None:
-        spec = importlib.util.find_spec(module)
-        if spec is None or spec.origin is None:
-            raise DataError(None, f"plug-in module {module!r} not found")
-        files = [Path(spec.origin)]
-    else:
-        files = [module_file(name) for name in sorted(closure(module))]
-    out = {}
-    for path in files:
-        name = path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else str(path)
-        out[name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return dict(sorted(out.items()))
-
-
-def method_card(name: str, profile: dict) -> dict:
-    from benchmark.method_specs import get_method, method_config, method_options, plugin_modules
-
-    spec = get_method(name)
-    modules = plugin_modules()
-    if spec.plugin not in modules:
-        raise DataError(None, f"method {name!r}: unknown plug-in {spec.plugin!r} (have: {', '.join(sorted(modules))})")
-    cfg = method_config(spec, profile["pretrain"])
-    return {
-        "method": name, "plugin": spec.plugin, "title": spec.title, "control": spec.control,
-        "text": spec.text.__dict__, "options": method_options(spec, cfg),
-        "pretrain": {k: v for k, v in cfg.items() if k not in ("method_options", "method_overrides")},
-        "lm": profile["lm"] if spec.text.kind != "none" else None,
-        "sources": plugin_sources(modules[spec.plugin]),
-    }
-
-
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark.method_card", description=__doc__.splitlines()[0])
     parser.add_argument("--method", required=True, help="a method of benchmark/configs/methods.yaml")
     parser.add_argument("--out", required=True, type=Path, help="the card to write (JSON)")
     add_profile_args(parser)
-    args = parser.parse_args(argv)
-    from benchmark.atomic import write_text
+    return parser
 
-    card = method_card(args.method, load_profile(args.params, args.profile))
-    write_text(args.out, json.dumps(card, indent=2, sort_keys=True) + "\n")
-    print(f"method_card {args.method}: {card['plugin']} plug-in, {len(card['sources'])} source files -> {args.out}")
-    return 0
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from benchmark.pretraining.method_card import run
+
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -11,56 +11,24 @@ label file before any link is made.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from benchmark.config import add_profile_args, load_profile
-from benchmark.errors import DataError, run_cli
-from benchmark.splits import LABEL_FILES, find_label_file
+from benchmark.core.config import add_profile_args
+from benchmark.core.errors import run_cli
 
 
-def env_name(dataset: str) -> str:
-    return f"MEDVLP_ROOT_{dataset.upper()}"
-
-
-def dataset_roots(profile: dict, environ: dict | None = None) -> dict[str, Path]:
-    """Each dataset's root: the environment variable if set, else the profile's entry."""
-    environ = os.environ if environ is None else environ
-    entries = profile.get("datasets") or {}
-    if not entries:
-        raise DataError(None, f"profile {profile['name']!r} lists no dataset roots ('datasets: {{name: {{root: ...}}}}')")
-    return {name: Path(environ.get(env_name(name)) or entry["root"]) for name, entry in entries.items()}
-
-
-def link_roots(roots: dict[str, Path], out: Path) -> dict[str, Path]:
-    """Check every root, then make ``out/<dataset>`` a link to it (replacing an older link)."""
-    for name, root in roots.items():
-        if not root.is_dir():
-            raise DataError(root, f"{name} root not found (set {env_name(name)} or datasets.{name}.root)")
-        if name in LABEL_FILES:
-            find_label_file(name, root)
-    out.mkdir(parents=True, exist_ok=True)
-    links = {}
-    for name, root in roots.items():
-        link = out / name
-        if link.is_symlink():
-            link.unlink()
-        elif link.exists():
-            raise DataError(link, "exists and is not a link; move it away first")
-        link.symlink_to(root.resolve(), target_is_directory=True)
-        links[name] = link
-    return links
-
-
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark.roots", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("data/raw/real"), help="folder of links (default data/raw/real)")
     add_profile_args(parser)
-    args = parser.parse_args(argv)
-    for name, link in link_roots(dataset_roots(load_profile(args.params, args.profile)), args.out).items():
-        print(f"roots: {link} -> {link.resolve()}")
-    print(f"roots: now set `raw: {args.out}` in params.yaml and run `dvc repro`")
-    return 0
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from benchmark.data.roots import run
+
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -7,161 +7,27 @@ every epoch. Loss 10 · focal(γ = 2) − log(soft Dice); AdamW; early stopping 
 validation loss with the best weights restored. For the datasets in ``balance_train``
 (SIIM in the MGCA protocol) the training set keeps every positive image and as many
 negatives. Test metric: mean per-image Dice at 0.5
-(:func:`benchmark.metrics.dice`) with a bootstrap 95 % interval over test images, plus
+(:func:`benchmark.evaluation.metrics.dice`) with a bootstrap 95 % interval over test images, plus
 BenchX's two-class mDice, named as such. One result JSON per seed.
 """
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
+import argparse
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from segmentation_models_pytorch.base import SegmentationHead
-from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
-from segmentation_models_pytorch.losses import FocalLoss
-from torch import nn
-
-from benchmark.downstream import EVAL_BATCH, HeadRun, MapSource, balanced_train_rows, bootstrap_mean_ci, shuffled
-from benchmark.errors import DataError, run_cli
-from benchmark.head_stage import run_head_stage
-from benchmark.metrics import dice_per_image, empty_mask_breakdown, mean_dice_fg_bg, segmentation_floors
-from benchmark.numerics import dtype
-from benchmark.results import write_result
-from benchmark.store import Store
-from benchmark.training import fit_early_stopping
-
-METRIC = "dice"
+from benchmark.core.errors import run_cli
+from benchmark.evaluation.stage_args import SEGMENT_DATASETS, head_parser
 
 
-class UNetHead(nn.Module):
-    """U-Net decoder + 1-channel head on C2-C5 maps (strides 4-32); logits at the input size."""
-
-    def __init__(self, map_channels: tuple[int, ...], decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)) -> None:
-        super().__init__()
-        # smp's decoder takes [input, stride 2, C2..C5]; the first only sets the output size and
-        # our encoder interface has no stride-2 map, so that skip has 0 channels
-        self.decoder = UnetDecoder(encoder_channels=(3, 0, *map_channels), decoder_channels=decoder_channels, n_blocks=5)
-        self.head = SegmentationHead(decoder_channels[-1], 1, kernel_size=3)
-
-    def forward(self, maps: list[torch.Tensor], size: int) -> torch.Tensor:
-        c2 = maps[0]
-        b = c2.shape[0]
-        features = [c2.new_zeros(b, 0, size, size), c2.new_zeros(b, 0, 2 * c2.shape[-2], 2 * c2.shape[-1]), *maps]
-        return self.head(self.decoder(features)).squeeze(1)
-
-
-def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, focal: nn.Module, focal_weight: float = 10.0) -> torch.Tensor:
-    """focal_weight · focal(γ = 2) − log(soft Dice), soft Dice over the whole batch with smoothing 1."""
-    prob = torch.sigmoid(logits)
-    soft_dice = (2 * (prob * target).sum() + 1) / (prob.sum() + target.sum() + 1)
-    return focal_weight * focal(logits, target) - torch.log(soft_dice)
-
-
-def masks_at(masks_uint8: np.ndarray, size: int) -> torch.Tensor:
-    """(N, S, S) 0/1 store masks -> (N, size, size) float 0/1 (area resize, then threshold 0.5)."""
-    m = torch.from_numpy(np.ascontiguousarray(masks_uint8)).to(dtype()).unsqueeze(1)
-    if m.shape[-1] != size:
-        m = F.interpolate(m, size=(size, size), mode="area")
-    return (m.squeeze(1) >= 0.5).to(dtype())
-
-
-def train_segmentation(head: UNetHead, train: MapSource, train_masks: torch.Tensor, valid: MapSource,
-                       valid_masks: torch.Tensor, cfg: dict, batch_size: int, seed: int) -> dict:
-    """AdamW on the head only; early stopping on the validation loss; best weights restored."""
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    focal = FocalLoss(mode="binary", gamma=2.0)
-    optim = torch.optim.AdamW(head.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
-    size = train.size
-
-    def train_epoch(epoch: int) -> float:
-        head.train()
-        order = torch.randperm(len(train.rows), generator=gen).numpy()
-        total = 0.0
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            if len(idx) < 2:
-                continue  # BatchNorm in the decoder needs two samples
-            loss = segmentation_loss(head(train.batch(train.rows[idx]), size), train_masks[idx], focal)
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
-            total += float(loss.detach()) * len(idx)
-        return total / len(order)
-
-    fit = fit_early_stopping(head, train_epoch, lambda: evaluate_loss(head, valid, valid_masks, focal),
-                             max_epochs=int(cfg["max_epochs"]), patience=int(cfg["patience"]), where="segmentation head")
-    return fit.record()
-
-
-@torch.no_grad()
-def predict(head: UNetHead, source: MapSource, batch_size: int = EVAL_BATCH) -> torch.Tensor:
-    head.eval()
-    out = [torch.sigmoid(head(source.batch(source.rows[s:s + batch_size]), source.size))
-           for s in range(0, len(source.rows), batch_size)]
-    return torch.cat(out)
-
-
-@torch.no_grad()
-def evaluate_loss(head: UNetHead, source: MapSource, masks: torch.Tensor, focal: nn.Module,
-                  batch_size: int = EVAL_BATCH) -> float:
-    head.eval()
-    logits = torch.cat([head(source.batch(source.rows[s:s + batch_size]), source.size)
-                        for s in range(0, len(source.rows), batch_size)])
-    return float(segmentation_loss(logits, masks, focal))
-
-
-def require_masks(store: Store) -> None:
-    if store.masks is None:
-        raise DataError(store.path, "store has no masks.npy: not a segmentation dataset")
-
-
-def run_native(run: HeadRun, out: Path) -> None:
-    """Every dataset x fraction x seed of ``run`` with the U-Net head (results into ``run.args.out``,
-    reported as their place in ``out``)."""
-    for data in run.datasets(check=require_masks):
-        batch = int(run.cfg["batch_size"][data.name])
-        balanced = None
-        if data.name in run.cfg.get("balance_train", []):
-            balanced = balanced_train_rows(data.store, data.sources(100)["train"].rows, f"{data.name}-segment-balance")
-        for fraction in run.args.fractions:
-            sources = data.sources(fraction)
-            if balanced is not None:
-                train = sources["train"].rows
-                sources["train"] = MapSource(data.maps, train[np.isin(train, balanced)])
-            masks = {s: masks_at(data.store.masks[src.rows], run.size) for s, src in sources.items()}
-            floors = segmentation_floors(masks["test"])
-            for seed in run.seeds:
-                start = time.perf_counter()
-                torch.manual_seed(seed)  # the head's initial weights are part of the seeded run
-                head = UNetHead(run.frozen.encoder.map_channels, tuple(run.cfg["decoder_channels"]))
-                train_masks, valid_masks = masks["train"], masks["valid"]
-                if run.shuffle_labels:  # the negative control: masks moved to other images
-                    train_masks, valid_masks = shuffled(train_masks, seed, "train"), shuffled(valid_masks, seed, "valid")
-                fit = train_segmentation(head, sources["train"], train_masks, sources["valid"], valid_masks,
-                                         run.cfg, batch, seed)
-                prob = predict(head, sources["test"])
-                per_image = dice_per_image(prob, masks["test"]).numpy()
-                value = float(per_image.mean())
-                lo, hi = bootstrap_mean_ci(per_image, seed=seed)
-                path = write_result(run.args.out, run.record(
-                    data.name, fraction, seed, feature_cache_s=data.encode_s, value=value, ci95=[lo, hi], status="ok",
-                    mean_dice_fg_bg=mean_dice_fg_bg(prob, masks["test"]), **floors, labels_shuffled=run.shuffle_labels,
-                    n={k: int(len(v.rows)) for k, v in sources.items()},
-                    **empty_mask_breakdown(per_image, prob, masks["test"]),
-                    **fit, train_balanced=balanced is not None, batch_size=batch, wall_time_s=round(time.perf_counter() - start, 3)))
-                print(f"segment {run.args.method} {data.name} {fraction}% seed {seed}: dice {value:.4f} "
-                      f"[{lo:.3f}, {hi:.3f}] (floor {floors['floor']:.3f}; epochs {fit['epochs_run']}, best "
-                      f"{fit['best_epoch']}{'' if fit['converged'] else ', NOT CONVERGED'}) -> {out / path.name} "
-                      f"{run.progress.step()}")
+def build_parser() -> argparse.ArgumentParser:
+    return head_parser("python -m benchmark.segment", __doc__.splitlines()[0], SEGMENT_DATASETS)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_head_stage(argv, "python -m benchmark.segment", __doc__.splitlines()[0], ("siim", "rsna"), "segmentation", "unet",
-                          METRIC, run_native)
+    args = build_parser().parse_args(argv)
+    from benchmark.evaluation.segment import run
+
+    return run(args)
 
 
 if __name__ == "__main__":

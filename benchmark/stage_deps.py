@@ -18,180 +18,21 @@ it touches.
 from __future__ import annotations
 
 import argparse
-import ast
-import io
-import re
-from pathlib import Path
 
-from benchmark.errors import run_cli
-
-REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("benchmark", "mflag", "baselines")
-#: code a stage loads by name at run time (lazy registries), beyond its imports: stage -> item -> modules
-DYNAMIC = {
-    "phantom": lambda item: [f"benchmark.phantom.{item}"],
-    "prepare": lambda item: [f"benchmark.readers.{item}"],
-    "splits": lambda item: _label_table_modules(),  # every dataset's label table
-    "method": lambda item: _plugin_modules(),  # a card hashes its plug-in's sources: any plug-in's imports count
-}
+from benchmark.core.errors import run_cli
 
 
-def _plugin_modules() -> list[str]:
-    from benchmark.method_specs import PLUGIN_MODULES
-
-    return sorted(set(PLUGIN_MODULES.values()))
-
-
-def _label_table_modules() -> list[str]:
-    from benchmark.splits import LABEL_TABLES
-
-    return [LABEL_TABLES.module(name) for name in LABEL_TABLES]
-#: stages that load plug-ins by name: the plug-in folders are deps as a whole (the method card
-#: stage, whose output then changes only for the methods an edit touches)
-WHOLE_FOLDERS = {"method": ("mflag", "baselines")}
-
-
-def module_file(name: str, root: Path = REPO) -> Path | None:
-    base = root / Path(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def module_name(path: Path, root: Path = REPO) -> str:
-    return ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
-
-
-def imports(path: Path, root: Path = REPO) -> set[str]:
-    """Project modules ``path`` imports anywhere (also inside functions), with the packages an
-    import passes through (importing a.b.c runs a/__init__ and a/b/__init__). What lazy
-    registries load by name is added per stage (:data:`DYNAMIC`)."""
-    found: set[str] = set()
-    package = module_name(path, root)
-    if path.name != "__init__.py":
-        package = package.rpartition(".")[0]
-    tree = ast.parse(path.read_text())
-    for node in ast.walk(tree):
-        names: list[str] = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")
-                parts = parts[: len(parts) - node.level + 1]
-                base = ".".join(parts + ([base] if base else []))
-            names = [base] + [f"{base}.{a.name}" for a in node.names]
-        for name in names:
-            parts = name.split(".")
-            if parts[0] not in PACKAGES:
-                continue
-            for i in range(1, len(parts) + 1):
-                if module_file(".".join(parts[:i]), root) is not None:
-                    found.add(".".join(parts[:i]))
-    return found
-
-
-def closure(module: str, root: Path = REPO, extra: tuple[str, ...] = ()) -> set[str]:
-    """Every project module that running ``python -m module`` can import."""
-    start = [module] + list(extra)
-    if module_file(module, root) is not None and module_file(module, root).name == "__init__.py" \
-            and module_file(f"{module}.__main__", root) is not None:
-        start.append(f"{module}.__main__")
-    seen: set[str] = set()
-    todo = start
-    while todo:
-        name = todo.pop()
-        if name in seen or module_file(name, root) is None:
-            continue
-        seen.add(name)
-        todo += sorted(imports(module_file(name, root), root))
-        parts = name.split(".")  # a module's packages run first
-        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
-    return seen
-
-
-def is_code(dep: str) -> bool:
-    """A module or a code folder of the project (regenerated); config and reference files such as
-    ``benchmark/configs/methods.yaml`` are data the code reads and are kept as written."""
-    path = Path(dep)
-    return path.parts[0] in PACKAGES and (path.suffix == ".py" or not path.suffix)
-
-
-def stage_modules(spec: dict, params: dict) -> dict[str, list[tuple[str | None, str]]]:
-    """Stage name -> [(item or None, command module)] for every stage of a dvc.yaml mapping."""
-    out = {}
-    for name, stage in spec["stages"].items():
-        body = stage.get("do", stage)
-        items = stage.get("foreach")
-        if isinstance(items, str):
-            items = params[items.strip("${} ")]
-        module = re.search(r"python -m ([\w.]+)", body["cmd"]).group(1)
-        out[name] = [(item, module) for item in (items or [None])]
-    return out
-
-
-def code_deps(stage: str, runs: list[tuple[str | None, str]], root: Path = REPO) -> list[str]:
-    """The code entries of a stage's deps: files every item needs, plus ``${item}`` patterns for the
-    modules a registry loads per item; whole plug-in folders where the stage loads packages."""
-    whole = WHOLE_FOLDERS.get(stage, ())
-    per_item = []
-    for item, module in runs:
-        extra = tuple(DYNAMIC[stage](item)) if stage in DYNAMIC else ()
-        extra += whole  # plug-in packages: what they import from benchmark/ counts too
-        files = {module_file(m, root).relative_to(root).as_posix() for m in closure(module, root, extra)}
-        per_item.append({f for f in files if f.split("/")[0] not in whole})
-    common = set.intersection(*per_item)
-    varying = set.union(*per_item) - common
-    patterns = set()
-    for item, _ in runs:
-        for f in varying:
-            if item is not None and Path(f).stem == str(item):
-                patterns.add(str(Path(f).with_name("${item}.py").as_posix()))
-    covered = {p.replace("${item}", str(item)) for p in patterns for item, _ in runs}
-    # helpers only some items import (a DICOM writer, say) are listed for all: a needless re-run, never a missed one
-    return sorted(common | patterns | (varying - covered)) + list(whole)
-
-
-def updated_yaml(root: Path = REPO) -> tuple[str, str]:
-    """(current dvc.yaml text, the text with every stage's code deps regenerated)."""
-    from ruamel.yaml import YAML
-
-    path = root / "dvc.yaml"
-    text = path.read_text()
-    yaml = YAML()
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    spec = yaml.load(text)
-    params = YAML(typ="safe").load((root / "params.yaml").read_text())
-    for stage, runs in stage_modules(spec, params).items():
-        body = spec["stages"][stage].get("do", spec["stages"][stage])
-        deps = body.get("deps") or []
-        data = [d for d in deps if not (isinstance(d, str) and is_code(d))]
-        body["deps"] = data + code_deps(stage, runs, root)
-    out = io.StringIO()
-    yaml.dump(spec, out)
-    return text, out.getvalue()
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmark.stage_deps", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml's code deps are not the generated ones")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.stage_deps", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml's code deps are not the generated ones")
-    args = parser.parse_args(argv)
-    current, generated = updated_yaml()
-    if args.check:
-        if current != generated:
-            print("stage_deps: dvc.yaml's code deps differ from the imports; run `python -m benchmark.stage_deps`")
-            return 1
-        print("stage_deps: dvc.yaml's code deps match the imports")
-        return 0
-    if current != generated:
-        (REPO / "dvc.yaml").write_text(generated)
-        print("stage_deps: rewrote the code deps in dvc.yaml")
-    else:
-        print("stage_deps: dvc.yaml already up to date")
-    return 0
+    args = build_parser().parse_args(argv)
+    from benchmark.tools.code_deps import run
+
+    return run(args)
 
 
 if __name__ == "__main__":

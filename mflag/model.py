@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from benchmark.distributed import gather
-from benchmark.encoders import ImageEncoder
-from benchmark.methods import PretrainMethod, TextInput, register_method
-from benchmark.projection import projection
+from benchmark.pretraining.distributed import gather
+from benchmark.pretraining.encoders import ImageEncoder
+from benchmark.pretraining.methods import PretrainMethod, TextInput, register_method
+from benchmark.pretraining.projection import projection
 from mflag.losses import OFFDIAG_WEIGHT, alignment_loss, orthogonality_loss
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.config import load_profile
-from benchmark.phantom import WRITERS
+from benchmark.core.config import load_profile
+from benchmark.data.phantom import WRITERS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,7 +19,7 @@ _TORCH_THREADS = None
 @pytest.fixture(autouse=True)
 def _torch_defaults():
     """Stage entry points run in-process set torch's default dtype and thread count for their
-    profile (benchmark.numerics.configure), also inside module fixtures; every test starts from
+    profile (benchmark.core.numerics.configure), also inside module fixtures; every test starts from
     float32 and the session's thread count, so that none depends on the order it runs in."""
     import torch
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchmark.errors import DataError
+from benchmark.core.errors import DataError
 
 
 def data_error(fn, *args, **kwargs) -> str:
@@ -29,7 +29,7 @@ def head_inputs(phantom_root, work, dataset: str):
     import torch
 
     from benchmark import prepare, splits
-    from benchmark.encoders import ImageEncoder, save_encoder
+    from benchmark.pretraining.encoders import ImageEncoder, save_encoder
 
     assert prepare.main(["--dataset", dataset, "--root", str(phantom_root / dataset),
                          "--out", str(work / "stores" / dataset), "--profile", "smoke"]) == 0
@@ -42,8 +42,8 @@ def head_inputs(phantom_root, work, dataset: str):
 
 def head_sources(work, dataset: str, size: int):
     """Store, frozen encoder and train/valid map sources (100 %, maps precomputed) of ``head_inputs``."""
-    from benchmark.downstream import EncoderMaps, FrozenEncoder, MapSource, split_rows
-    from benchmark.store import Store
+    from benchmark.data.store import Store
+    from benchmark.evaluation.downstream import EncoderMaps, FrozenEncoder, MapSource, split_rows
 
     store = Store.open(work / "stores" / dataset)
     rows = split_rows(store, work / "splits" / dataset / "mgca.csv", 100)

@@ -2,7 +2,7 @@
 
 Each case copies one phantom dataset (raw layout, smoke size) into a private folder,
 breaks it in one way and runs ``python -m benchmark.prepare`` on it in-process (its
-``main`` through :func:`benchmark.errors.run_cli`, i.e. ``Reader.records`` then
+``main`` through :func:`benchmark.core.errors.run_cli`, i.e. ``Reader.records`` then
 ``build_store``). Every case ends in one of three documented outcomes:
 
 ``Error(pattern)``
@@ -49,10 +49,10 @@ import pytest
 from PIL import Image
 
 from benchmark import prepare
-from benchmark.dicom_io import write_dicom
-from benchmark.errors import run_cli
-from benchmark.readers import get_reader
-from benchmark.store import Store
+from benchmark.core.errors import run_cli
+from benchmark.data.dicom_io import write_dicom
+from benchmark.data.readers import get_reader
+from benchmark.data.store import Store
 
 SIZE = 64  # store size; replacement images are SIZE x SIZE so the letterbox keeps their pixels exactly
 

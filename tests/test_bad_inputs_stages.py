@@ -3,7 +3,7 @@ profile settings, training that fails, damaged intermediate files and results.
 
 Each case prepares what one stage reads (from a shared smoke workspace: RSNA and COVIDx stores,
 their split manifests, a random encoder and its features), breaks it in one way, runs the
-stage's ``main`` through :func:`benchmark.errors.run_cli` and checks the documented outcome:
+stage's ``main`` through :func:`benchmark.core.errors.run_cli` and checks the documented outcome:
 ``Error(pattern)`` -- exit code 2 and exactly one line ``error: ...`` matching ``pattern``, no
 traceback, nothing of the inputs changed -- or ``Handled(check)``. ``docs/bad_inputs.md`` lists
 these cases after the reader cases (a test keeps it equal to ``doc_table``).
@@ -27,10 +27,10 @@ import yaml
 from support import head_inputs
 
 from benchmark import detect, embed, features, prepare, pretrain, probe, report, segment, splits
-from benchmark.errors import run_cli
-from benchmark.phantom.__main__ import main as phantom_main
-from benchmark.results import write_result
-from benchmark.split_manifest import checksum_path
+from benchmark.core.errors import run_cli
+from benchmark.data.split_manifest import checksum_path
+from benchmark.phantom import main as phantom_main
+from benchmark.reporting.results import write_result
 
 REPO = Path(__file__).resolve().parents[1]
 

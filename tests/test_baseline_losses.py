@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from baselines.losses import cross_entropy_both_ways, gloria_local_similarity, info_nce, prototype_loss, sinkhorn, token_alignment_loss
 from baselines.mgca import word_weights
-from benchmark.text_encoder import merge_word_pieces
+from benchmark.pretraining.text_encoder import merge_word_pieces
 
 
 def test_cross_entropy_both_ways_hand_computed():

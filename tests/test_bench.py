@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from benchmark import bench
+from benchmark.tools import bench
 
 
 def test_interleaved_warms_up_then_alternates_and_reports_medians():

@@ -14,16 +14,16 @@ import pandas as pd
 import pytest
 from support import data_error
 
-from benchmark.phantom.chexpert import label_findings, write_chexpert
-from benchmark.phantom.nih import write_nih
-from benchmark.phantom.sources import txv_data_file
-from benchmark.readers.chexpert import (
+from benchmark.data.phantom.chexpert import label_findings, write_chexpert
+from benchmark.data.phantom.nih import write_nih
+from benchmark.data.phantom.sources import txv_data_file
+from benchmark.data.readers.chexpert import (
     CHEXPERT_COLUMNS,
     COMPETITION_LABELS,
     CheXpertReader,
     chexpert_label_table,
 )
-from benchmark.readers.nih import NIH_LABELS, NihChestXray14Reader, nih_label_table
+from benchmark.data.readers.nih import NIH_LABELS, NihChestXray14Reader, nih_label_table
 
 SEED, SIZE = 0, 64
 CX_IMAGES, NIH_IMAGES = 200, 200

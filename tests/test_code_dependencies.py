@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmark import stage_deps
+from benchmark.__main__ import COMMANDS as LISTED
+from benchmark.tools import code_deps
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_dvc_yaml_code_deps_are_the_generated_ones():
-    current, generated = stage_deps.updated_yaml()
+    current, generated = code_deps.updated_yaml()
     assert current == generated, "run `python -m benchmark.stage_deps` and commit dvc.yaml"
 
 
@@ -25,15 +26,15 @@ def test_imports_are_found_inside_functions_and_relative(tmp_path):
         (pkg / name).write_text("")
     (pkg / "a.py").write_text("import os\nfrom benchmark import b\n\ndef f():\n    from .sub.d import x\n")
     (pkg / "sub" / "d.py").write_text("from ..c import y\n")
-    assert stage_deps.imports(pkg / "a.py", tmp_path) == {"benchmark", "benchmark.b", "benchmark.sub", "benchmark.sub.d"}
-    assert stage_deps.imports(pkg / "sub" / "d.py", tmp_path) == {"benchmark", "benchmark.c"}
-    assert stage_deps.closure("benchmark.a", tmp_path) == {"benchmark", "benchmark.a", "benchmark.b", "benchmark.sub",
+    assert code_deps.imports(pkg / "a.py", tmp_path) == {"benchmark", "benchmark.b", "benchmark.sub", "benchmark.sub.d"}
+    assert code_deps.imports(pkg / "sub" / "d.py", tmp_path) == {"benchmark", "benchmark.c"}
+    assert code_deps.closure("benchmark.a", tmp_path) == {"benchmark", "benchmark.a", "benchmark.b", "benchmark.sub",
                                                            "benchmark.sub.d", "benchmark.c"}
 
 
 def test_the_import_graph_has_no_cycle():
-    modules = sorted({stage_deps.module_name(p) for pkg in stage_deps.PACKAGES for p in (REPO / pkg).rglob("*.py")})
-    graph = {m: sorted(i for i in stage_deps.imports(stage_deps.module_file(m)) if i != m) for m in modules}
+    modules = sorted({code_deps.module_name(p) for pkg in code_deps.PACKAGES for p in (REPO / pkg).rglob("*.py")})
+    graph = {m: sorted(i for i in code_deps.imports(code_deps.module_file(m)) if i != m) for m in modules}
     state: dict[str, int] = {}
 
     def visit(node: str, path: list[str]) -> None:
@@ -52,3 +53,100 @@ def test_the_import_graph_has_no_cycle():
     for module in modules:
         if module not in state:
             visit(module, [module])
+
+
+#: the commands, ``python -m benchmark.<command>`` (as ``python -m benchmark`` lists them), and imagenet
+COMMANDS = (*LISTED, "imagenet")
+#: what no command may import before it has parsed its arguments
+HEAVY = ("torch", "pandas", "sklearn", "torchvision", "transformers")
+
+
+def test_every_command_is_a_thin_module_at_the_top():
+    for command in COMMANDS:
+        assert (REPO / "benchmark" / f"{command}.py").is_file(), command
+    libraries = [p for p in (REPO / "benchmark").glob("*.py") if p.stem not in (*COMMANDS, "__init__", "__main__")]
+    assert not libraries, f"library modules belong in a subpackage: {libraries}"
+
+
+def test_help_imports_no_heavy_library_and_every_flag_has_help():
+    import json
+    import subprocess
+    import sys
+
+    script = f"""
+import argparse, contextlib, importlib, io, json, sys
+command, heavy = sys.argv[1], {HEAVY!r}
+module = importlib.import_module("benchmark." + command)
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        module.main(["--help"])
+    except SystemExit:
+        pass
+loaded = sorted(h for h in heavy if h in sys.modules)
+parsers = [module.build_parser(*sub) for sub in ([(s,) for s in getattr(module, "SUBCOMMANDS", ())] or [()])]
+bare = [f"{{p.prog}} {{'/'.join(a.option_strings) or a.dest}}" for p in parsers for a in p._actions
+        if not isinstance(a, argparse._HelpAction) and not (a.help or "").strip()]
+print(json.dumps({{"loaded": loaded, "bare": bare}}))
+"""
+    for command in COMMANDS:
+        proc = subprocess.run([sys.executable, "-c", script, command], cwd=REPO, capture_output=True, text=True, check=True)
+        found = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert found["loaded"] == [], f"python -m benchmark.{command} --help imports {found['loaded']}"
+        assert found["bare"] == [], f"flags without help: {found['bare']}"
+
+
+def _defined_names(path: Path) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.If):  # TYPE_CHECKING blocks
+            for sub in node.body:
+                if isinstance(sub, (ast.Import, ast.ImportFrom)):
+                    names |= {(a.asname or a.name).split(".")[0] for a in sub.names}
+    return names
+
+
+def test_every_project_import_names_a_module_and_a_name_that_exist():
+    """Also the imports written inside functions, which run only when their function does: after a
+    module moves, none may still name its old place."""
+    import ast
+
+    problems = []
+    for pkg in (*code_deps.PACKAGES, "tests"):
+        for path in sorted((REPO / pkg).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    for alias in node.names:
+                        if alias.name.split(".")[0] in code_deps.PACKAGES and code_deps.module_file(alias.name) is None:
+                            problems.append(f"{path.relative_to(REPO)}:{node.lineno}: no module {alias.name}")
+                elif isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] in code_deps.PACKAGES:
+                    source = code_deps.module_file(node.module)
+                    if source is None:
+                        problems.append(f"{path.relative_to(REPO)}:{node.lineno}: no module {node.module}")
+                        continue
+                    defined = _defined_names(source)
+                    for alias in node.names:
+                        if alias.name not in defined and code_deps.module_file(f"{node.module}.{alias.name}") is None:
+                            problems.append(f"{path.relative_to(REPO)}:{node.lineno}: {node.module} has no {alias.name}")
+    assert not problems, "\n".join(problems)
+
+
+def test_registries_name_modules_that_exist():
+    from benchmark.data.phantom import WRITERS
+    from benchmark.data.readers import READERS
+    from benchmark.data.splits import LABEL_TABLES
+    from benchmark.pretraining.method_specs import PLUGIN_MODULES
+
+    for registry in (WRITERS, READERS, LABEL_TABLES):
+        for name in registry:
+            assert code_deps.module_file(registry.module(name)) is not None, registry.module(name)
+    for module in PLUGIN_MODULES.values():
+        assert code_deps.module_file(module) is not None, module

@@ -8,7 +8,7 @@ import pytest
 from support import data_error
 
 from benchmark import compare
-from benchmark.results import write_result
+from benchmark.reporting.results import write_result
 
 COMMON = {"profile": "smoke", "data_kind": "phantom", "backend": "native", "protocol": "mgca", "status": "ok",
           "lm": {"name": "sentence-transformers/all-MiniLM-L6-v2"}, "head": "linear", "task": "classification",
@@ -80,8 +80,8 @@ def test_reference_rows_of_another_protocol_are_not_compared(setup):
 
 
 def test_published_reference_holds_the_issue_tables():
-    from benchmark.compare import read_reference
-    from benchmark.report import published
+    from benchmark.reporting.compare import read_reference
+    from benchmark.reporting.report import published
 
     ref = published()
     assert set(ref["protocol"]) == {"mgca", "benchx"} and ref["source"].notna().all()
@@ -124,7 +124,7 @@ def test_published_detection_numbers_are_compared_with_the_variant_they_used(tmp
                          "mflag,rsna,detection,map,100,25.4,mgca,map_mgca_compat\n")
     assert compare.main(["--reference", str(reference), "--results", str(runs), "--tolerance", "0.1"]) == 0
     assert "map_mgca_compat" in capsys.readouterr().out
-    from benchmark.compare import read_reference
+    from benchmark.reporting.compare import read_reference
 
     published = read_reference(Path(__file__).resolve().parents[1] / "benchmark" / "reference" / "published.csv")
     assert set(published.loc[published["task"] == "detection", "metric"]) == {"map_mgca_compat"}

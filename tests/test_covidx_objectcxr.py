@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from support import assert_same_files, data_error
 
-from benchmark.imaging import Letterbox
-from benchmark.phantom.anatomy import sample_geometry
-from benchmark.phantom.covidx import (
+from benchmark.data.imaging import Letterbox
+from benchmark.data.phantom.anatomy import sample_geometry
+from benchmark.data.phantom.covidx import (
     LIST_NAMES,
     add_ground_glass,
     allocate,
@@ -22,18 +22,18 @@ from benchmark.phantom.covidx import (
     write_covidx,
     write_covidx_lists,
 )
-from benchmark.phantom.object_cxr import (
+from benchmark.data.phantom.object_cxr import (
     format_annotation,
     synthetic_object_cxr_lists,
     write_object_cxr,
 )
-from benchmark.readers.covidx import CLASSES, CovidxReader, covidx_label_table
-from benchmark.readers.object_cxr import (
+from benchmark.data.readers.covidx import CLASSES, CovidxReader, covidx_label_table
+from benchmark.data.readers.object_cxr import (
     ObjectCxrReader,
     object_cxr_label_table,
     parse_annotation,
 )
-from benchmark.store import Store, build_store
+from benchmark.data.store import Store, build_store
 
 SEED, SIZE = 3, 128
 

@@ -9,9 +9,10 @@ import yaml
 from support import data_error, head_cli_args, head_inputs, head_sources
 
 from benchmark import detect
-from benchmark.detect import COCO_ANCHORS, YOLOv3Head, anchors_for, boxes_at, decode, train_detection, yolo_loss
-from benchmark.encoders import ImageEncoder
-from benchmark.metrics import detection_map
+from benchmark.evaluation import detect as detect_lib
+from benchmark.evaluation.detect import COCO_ANCHORS, YOLOv3Head, anchors_for, boxes_at, decode, train_detection, yolo_loss
+from benchmark.evaluation.metrics import detection_map
+from benchmark.pretraining.encoders import ImageEncoder
 
 
 def test_anchors_are_coco_scaled_to_the_input():
@@ -132,10 +133,10 @@ def test_each_fraction_trains_on_its_rows_and_the_test_rows_are_scored(rsna_smok
     from support import head_cli_args, manifest_rows
 
     work, seen = rsna_smoke, []
-    real_train, real_predict = detect.train_detection, detect.predict
-    monkeypatch.setattr(detect, "train_detection", lambda head, train, tb, valid, vb, *a: (
+    real_train, real_predict = detect_lib.train_detection, detect_lib.predict
+    monkeypatch.setattr(detect_lib, "train_detection", lambda head, train, tb, valid, vb, *a: (
         seen.append(("fit", train.rows.copy(), valid.rows.copy())), real_train(head, train, tb, valid, vb, *a))[1])
-    monkeypatch.setattr(detect, "predict", lambda head, source, *a, **k: (
+    monkeypatch.setattr(detect_lib, "predict", lambda head, source, *a, **k: (
         seen.append(("predict", source.rows.copy())), real_predict(head, source, *a, **k))[1])
     assert detect.main(head_cli_args(work, "rsna", tmp_path / "out", "--profile", "smoke")) == 0
     fits = [s for s in seen if s[0] == "fit"]

@@ -7,8 +7,9 @@ import torch
 import torchvision
 from support import data_error
 
-from benchmark.encoders import ImageEncoder, save_encoder
-from benchmark.import_weights import import_encoder, main
+from benchmark.import_weights import main
+from benchmark.pretraining.encoders import ImageEncoder, save_encoder
+from benchmark.pretraining.import_weights import import_encoder
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def test_cli_writes_encoder(tmp_path, source):
     torch.save({"state_dict": {f"img_encoder_q.model.{k}": v for k, v in source.items()}}, path)
     assert main(["--checkpoint", str(path), "--arch", "resnet18", "--method", "mgca-released",
                  "--out", str(tmp_path / "out")]) == 0
-    from benchmark.encoders import load_encoder
+    from benchmark.pretraining.encoders import load_encoder
 
     enc, meta = load_encoder(tmp_path / "out")
     assert meta["layout"] == "mgca-lightning" and _same_weights(enc, source)

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torchvision
 
-from benchmark.encoders import ImageEncoder
-from benchmark.methods import TextInput, WeightsUnavailable, plugin_class
+from benchmark.pretraining.encoders import ImageEncoder
+from benchmark.pretraining.methods import TextInput, WeightsUnavailable, plugin_class
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def test_imagenet_absent_is_reported_not_replaced(torch_home):
 def test_imagenet_loads_from_local_cache(torch_home, monkeypatch):
     import hashlib
 
-    from benchmark import imagenet
+    from benchmark.pretraining import imagenet
 
     torch.manual_seed(3)
     net = torchvision.models.resnet18(weights=None)

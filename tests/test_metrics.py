@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchmetrics.segmentation import DiceScore
 
-from benchmark.metrics import (
+from benchmark.evaluation.metrics import (
     MGCA_IOU_THRESHOLDS,
     DetectionMatches,
     cocoeval_map,
@@ -197,7 +197,7 @@ def test_inverted_boxes_are_refused():
 def test_rank_auroc_equals_scikit_learn_with_ties():
     from sklearn.metrics import roc_auc_score
 
-    from benchmark.metrics import auroc
+    from benchmark.evaluation.metrics import auroc
 
     rng = np.random.default_rng(0)
     for n in (5, 40, 300):

@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.downstream import bootstrap_mean_ci
-from benchmark.methods import TextInput, get_method
-from benchmark.metrics import auroc
-from benchmark.pretrain import build_method, method_options
-from benchmark.results import bootstrap_ci
-from benchmark.training import fit_early_stopping
+from benchmark.evaluation.downstream import bootstrap_mean_ci
+from benchmark.evaluation.metrics import auroc
+from benchmark.evaluation.training import fit_early_stopping
+from benchmark.pretraining.engine import build_method, method_options
+from benchmark.pretraining.methods import TextInput, get_method
+from benchmark.reporting.results import bootstrap_ci
 from mflag.losses import alignment_loss, orthogonality_loss
 
 
@@ -98,7 +98,7 @@ def test_early_stopping_restores_the_best_epoch_and_says_how_it_ended():
 
 
 def test_early_stopping_never_keeps_a_diverged_epoch():
-    from benchmark.errors import DataError
+    from benchmark.core.errors import DataError
 
     model = nn.Linear(1, 1)
     with pytest.raises(DataError, match="diverged"):

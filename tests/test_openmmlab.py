@@ -14,7 +14,7 @@ import torch
 import yaml
 from support import data_error, head_cli_args, head_inputs
 
-from benchmark.openmmlab import openmmlab_missing
+from benchmark.evaluation.openmmlab import openmmlab_missing
 
 pytestmark = pytest.mark.skipif(openmmlab_missing() is not None, reason=str(openmmlab_missing()))
 
@@ -38,7 +38,7 @@ def build(scope: str, kind: str, cfg: dict):
 
     from mmengine.registry import DefaultScope
 
-    import benchmark.openmmlab.components  # noqa: F401  (registers the store classes)
+    import benchmark.evaluation.openmmlab.components  # noqa: F401  (registers the store classes)
 
     registry = getattr(importlib.import_module(f"{scope}.registry"), kind)
     with DefaultScope.overwrite_default_scope(scope):
@@ -54,8 +54,8 @@ def openmmlab_params(tmp_path, section: str, spec: dict) -> str:
 
 
 def split_sizes(work, dataset: str, fraction: int) -> dict:
-    from benchmark.downstream import split_rows
-    from benchmark.store import Store
+    from benchmark.data.store import Store
+    from benchmark.evaluation.downstream import split_rows
 
     rows = split_rows(Store.open(work / "stores" / dataset), work / "splits" / dataset / "mgca.csv", fraction)
     return {k: len(v) for k, v in rows.items()}
@@ -104,7 +104,7 @@ def test_too_few_training_images_are_recorded_not_trained(work, tmp_path):
 
 
 def test_backbone_is_the_encoder_with_frozen_stages(work):
-    from benchmark.encoders import load_encoder
+    from benchmark.pretraining.encoders import load_encoder
 
     encoder, _ = load_encoder(work / "encoder")
     encoder.eval()
@@ -137,7 +137,7 @@ def test_backbone_refuses_an_encoder_without_weights(tmp_path):
 
 
 def test_store_datasets_read_split_rows(work):
-    from benchmark.store import Store
+    from benchmark.data.store import Store
 
     common = dict(store=str(work / "stores" / "rsna"), splits=str(work / "splits" / "rsna" / "mgca.csv"), pipeline=[])
     det = build("mmdet", "DATASETS", dict(type="StoreDetDataset", split="test", **common))
@@ -158,7 +158,7 @@ def _sample(pred: np.ndarray, true: np.ndarray) -> dict:
 
 
 def test_dice_metric_is_the_native_one():
-    from benchmark.openmmlab.components import StoreDiceMetric
+    from benchmark.evaluation.openmmlab.components import StoreDiceMetric
 
     metric = StoreDiceMetric(bootstrap=50)
     a = np.zeros((4, 4), dtype=np.int64)
@@ -175,8 +175,8 @@ def test_dice_metric_is_the_native_one():
 
 
 def test_detection_metric_is_the_native_one():
-    from benchmark.metrics import detection_map
-    from benchmark.openmmlab.components import StoreDetectionMetric
+    from benchmark.evaluation.metrics import detection_map
+    from benchmark.evaluation.openmmlab.components import StoreDetectionMetric
 
     gen = torch.Generator().manual_seed(0)
     samples, preds, targets = [], [], []
@@ -200,7 +200,7 @@ def test_detection_metric_is_the_native_one():
 def test_best_checkpoint_loads_without_turning_the_safe_default_off(tmp_path):
     from mmengine.logging import HistoryBuffer
 
-    from benchmark.openmmlab.run import load_best_weights
+    from benchmark.evaluation.openmmlab.run import load_best_weights
 
     model = torch.nn.Linear(3, 2)
     buffer = HistoryBuffer()
@@ -237,8 +237,8 @@ def test_test_pipeline_scores_against_store_pixels(work):
     where MMDet puts the predictions back (rescale) and where the metric compares them."""
     from mmengine.config import Config
 
-    from benchmark.openmmlab import CONFIG_DIR
-    from benchmark.store import Store
+    from benchmark.data.store import Store
+    from benchmark.evaluation.openmmlab import CONFIG_DIR
 
     cfg = Config.fromfile(str(CONFIG_DIR / "yolov3.py"))
     pipeline = [dict(s, scale=(32, 32)) if s["type"] == "Resize" else s for s in cfg.test_dataloader.dataset.pipeline]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmark.parameters import method_counts, paper_configuration
+from benchmark.pretraining.parameter_counts import method_counts, paper_configuration
 
 
 def test_paper_configuration_counts():

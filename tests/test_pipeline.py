@@ -5,8 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from benchmark import smoke
-from benchmark.results import load_timings
+from benchmark.reporting.results import load_timings
+from benchmark.tools import smoke
 
 
 @pytest.fixture(scope="module")

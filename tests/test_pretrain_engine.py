@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 from support import data_error
 
 from benchmark import embed, prepare, pretrain
-from benchmark.checkpoint import load_checkpoint
-from benchmark.pretrain import KILL_AFTER_STEP_ENV
+from benchmark.pretraining.checkpoint import load_checkpoint
+from benchmark.pretraining.engine import KILL_AFTER_STEP_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,8 +107,8 @@ def test_torchrun_two_processes_match_one(pretrain_inputs):
     ddp = load_file(str(work / "models" / "ddp" / "model.safetensors"))
     assert json.loads((work / "models" / "ddp" / "meta.json").read_text())["world_size"] == 2
     assert single.keys() == ddp.keys()
-    from benchmark.methods import TextInput, get_method
-    from benchmark.pretrain import build_method
+    from benchmark.pretraining.engine import build_method
+    from benchmark.pretraining.methods import TextInput, get_method
     init = build_method(get_method("mflag"), params["profiles"]["smoke"]["pretrain"], TextInput(dim=384), 0).state_dict()
     for key in single:
         if key in PRE_BN_BIASES:
@@ -173,7 +173,7 @@ def test_a_trained_method_starts_from_the_cached_imagenet_file(pretrain_inputs, 
 
     import torchvision
 
-    from benchmark import imagenet
+    from benchmark.pretraining import imagenet
 
     work = pretrain_inputs
     torch.manual_seed(3)
@@ -196,7 +196,7 @@ def test_a_trained_method_starts_from_the_cached_imagenet_file(pretrain_inputs, 
 
 
 def test_a_missing_imagenet_file_stops_the_stage_before_any_work(pretrain_inputs, tmp_path, monkeypatch, capsys):
-    from benchmark.errors import run_cli
+    from benchmark.core.errors import run_cli
 
     work = pretrain_inputs
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty-hub"))

@@ -9,8 +9,8 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from benchmark.geometry import feature_geometry
-from benchmark.linear_probe import TARGETS, fit_linear_probe, fit_logistic_probe
+from benchmark.evaluation.geometry import feature_geometry
+from benchmark.evaluation.linear_probe import TARGETS, fit_linear_probe, fit_logistic_probe
 
 
 def test_chexpert_score_is_the_mean_auroc_over_labels_with_both_classes():
@@ -79,8 +79,8 @@ def probe_inputs(phantom_root, tmp_path_factory):
 
 def test_probe_cli_on_chexpert_and_covidx(probe_inputs, tmp_path):
     from benchmark import probe
-    from benchmark.geometry import load_geometry
-    from benchmark.results import load_results
+    from benchmark.evaluation.geometry import load_geometry
+    from benchmark.reporting.results import load_results
 
     work = probe_inputs
     assert probe.main(["--method", "random", "--datasets", "chexpert", "covidx", "--features", str(work / "features"),
@@ -113,16 +113,17 @@ def test_probe_trains_on_each_fraction_and_scores_the_test_rows(probe_inputs, ph
     import pandas as pd
 
     from benchmark import probe
+    from benchmark.evaluation import probe as probe_lib
 
     work = probe_inputs
     seen = []
-    real = probe.fit_and_predict
+    real = probe_lib.fit_and_predict
 
     def spy(solver, x_train, y_train, x_valid, y_valid, x_test, *rest):
         seen.append((x_train, y_train, x_valid, x_test))
         return real(solver, x_train, y_train, x_valid, y_valid, x_test, *rest)
 
-    monkeypatch.setattr(probe, "fit_and_predict", spy)
+    monkeypatch.setattr(probe_lib, "fit_and_predict", spy)
     assert probe.main(["--method", "random", "--datasets", "covidx", "--features", str(work / "features"), "--stores",
                        str(work / "stores"), "--splits", str(work / "splits"), "--out", str(tmp_path), "--profile",
                        "smoke"]) == 0
@@ -159,9 +160,9 @@ def test_converged_probe_matches_scikit_learn_logistic_regression(probe_inputs):
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from benchmark.downstream import split_rows
-    from benchmark.linear_probe import fit_logistic_probe
-    from benchmark.store import Store
+    from benchmark.data.store import Store
+    from benchmark.evaluation.downstream import split_rows
+    from benchmark.evaluation.linear_probe import fit_logistic_probe
 
     work = probe_inputs
     store = Store.open(work / "stores" / "covidx")
@@ -196,3 +197,9 @@ def test_logistic_probe_handles_labels_missing_from_a_small_fraction():
     three = np.array([0, 2] * 20)  # COVIDx at 1 %: class 1 never seen, never predicted
     probe, _ = fit_logistic_probe(x, three, x, three, {"c_grid": [1.0]}, TARGETS["covidx"])
     assert probe.logits(x).shape == (40, 3) and (probe.logits(x).argmax(1) != 1).all()
+
+
+def test_the_probe_command_offers_the_datasets_that_have_a_target():
+    from benchmark.evaluation.stage_args import PROBE_DATASETS
+
+    assert sorted(PROBE_DATASETS) == sorted(TARGETS)

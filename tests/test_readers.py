@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from support import data_error
 
-from benchmark.dicom_io import read_dicom_uint8, write_dicom
-from benchmark.imaging import Letterbox, letterbox
-from benchmark.phantom.sources import findings_from_mesh, load_iu_reports
-from benchmark.readers import get_reader
-from benchmark.readers.mimic import report_text
-from benchmark.store import Store, build_store
+from benchmark.data.dicom_io import read_dicom_uint8, write_dicom
+from benchmark.data.imaging import Letterbox, letterbox
+from benchmark.data.phantom.sources import findings_from_mesh, load_iu_reports
+from benchmark.data.readers import get_reader
+from benchmark.data.readers.mimic import report_text
+from benchmark.data.store import Store, build_store
 
 
 def test_rsna_reader_on_phantom(phantom_root, smoke_profile):

@@ -19,16 +19,16 @@ from safetensors.torch import save_file
 from support import data_error, head_inputs
 
 from benchmark import features, prepare, probe, report
-from benchmark.atomic import KILL_BEFORE_RENAME_ENV, write_json
-from benchmark.checkpoint import TrainState, load_checkpoint, save_checkpoint
-from benchmark.embed import load_embeddings, write_embeddings
-from benchmark.encoders import ENCODER_FILE, ImageEncoder, load_encoder, save_encoder
-from benchmark.errors import run_cli
-from benchmark.features import load_features
-from benchmark.phantom import WRITERS
-from benchmark.results import TIMING_FIELDS, TIMINGS_FILE, load_results, load_timings, write_result
-from benchmark.store import Store
-from benchmark.text import EmbeddingCache, LMChoice
+from benchmark.core.atomic import KILL_BEFORE_RENAME_ENV, write_json
+from benchmark.core.errors import run_cli
+from benchmark.data.phantom import WRITERS
+from benchmark.data.store import Store
+from benchmark.evaluation.features import load_features
+from benchmark.pretraining.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from benchmark.pretraining.embed import load_embeddings, write_embeddings
+from benchmark.pretraining.encoders import ENCODER_FILE, ImageEncoder, load_encoder, save_encoder
+from benchmark.pretraining.text import EmbeddingCache, LMChoice
+from benchmark.reporting.results import TIMING_FIELDS, TIMINGS_FILE, load_results, load_timings, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET = "covidx"  # the smallest smoke phantom set with a probe target (140 images)
@@ -258,7 +258,7 @@ def test_encoder_rejects_truncated_edited_older_and_foreign_files(tmp_path):
     (tmp_path / "older").mkdir()  # as written before the schema and checksum were recorded
     save_file(tensors, str(tmp_path / "older" / ENCODER_FILE), metadata={"arch": "resnet18", "meta": "{}"})
     assert "schema None" in data_error(load_encoder, tmp_path / "older")
-    from benchmark.encoders import ENCODER_SCHEMA, tensors_sha256
+    from benchmark.pretraining.encoders import ENCODER_SCHEMA, tensors_sha256
 
     (tmp_path / "foreign").mkdir()  # intact, but not the architecture it claims
     save_file(tensors, str(tmp_path / "foreign" / ENCODER_FILE), metadata={"medvlp_encoder": json.dumps({

@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
-from benchmark import aggregate, report
-from benchmark.results import load_results, write_result
+from benchmark import report
+from benchmark.reporting import aggregate
+from benchmark.reporting import report as report_lib
+from benchmark.reporting.results import load_results, write_result
 
 COMMON = {"profile": "phantom", "data_kind": "phantom", "backend": "native", "protocol": "mgca",
           "lm": {"name": "sentence-transformers/all-MiniLM-L6-v2"}}
@@ -40,7 +42,7 @@ def test_cells_are_mean_and_sample_std_over_seeds(results):
 
 
 def test_leaderboard_has_the_segmentation_and_detection_columns(results):
-    board, _ = report.render(results)
+    board, _ = report_lib.render(results)
     mflag_rows = [line for line in board.splitlines() if line.startswith("| M-FLAG ")]
     # classification, then segmentation + detection, then the metric variants; titles from methods.yaml
     assert len(mflag_rows) == 3 + 2  # ours, then the published rows (none for the variants)
@@ -52,13 +54,13 @@ def test_leaderboard_has_the_segmentation_and_detection_columns(results):
 
 
 def test_published_table_keeps_dashes_and_notes():
-    columns = report.TABLES[list(report.TABLES)[1]]
-    ref = report.published_table(columns).set_index("Method")
+    columns = report_lib.TABLES[list(report_lib.TABLES)[1]]
+    ref = report_lib.published_table(columns).set_index("Method")
     assert ref.loc["M-FLAG", "Object-CXR mAP 1%"] == "–"
     assert ref.loc["M-FLAG", "Object-CXR mAP 100%"] == "19.3"
     assert ref.loc["M-FLAG", "SIIM Dice 1%"] == "52.5" and ref.loc["Random Init", "RSNA mAP 10%"] == "4.0"
     assert "19.5 elsewhere" in ref.loc["M-FLAG", "Source"]
-    assert not report.published().duplicated(["method", "dataset", "task", "metric", "fraction"]).any()
+    assert not report_lib.published().duplicated(["method", "dataset", "task", "metric", "fraction"]).any()
 
 
 def test_a_run_written_twice_is_refused(tmp_path):
@@ -92,7 +94,7 @@ def test_an_encoder_without_weights_is_recorded_as_such_for_every_run(stage, tmp
     results = load_results(tmp_path / "out")
     assert len(results) == len(datasets) * 3  # x fractions x one smoke seed
     assert set(results["status"]) == {"unavailable"} and results["value"].isna().all()
-    board, _ = report.render(results)
+    board, _ = report_lib.render(results)
     assert "| ImageNet Init " in board and "| no weights offline " in board
 
 
@@ -105,7 +107,7 @@ def test_openmmlab_heads_get_their_own_table_and_columns(results, tmp_path):
                                      "task": "detection", "fraction": 100, "seed": 0, "metric": "map", "value": value,
                                      "status": "ok", "map_mgca_compat": value})
     _write(folder / "native", "mflag", "rsna", "detection", "map", 100, 0, 0.20, head="yolov3", map_mgca_compat=0.2)
-    board, summary = report.render(load_results(folder))
+    board, summary = report_lib.render(load_results(folder))
     assert "backend `native`" in board and "backend `openmmlab`" in board
     sections = board.split("## Results")[1:]
     [native] = [part for part in sections if "backend `native`" in part]
@@ -121,7 +123,7 @@ def test_report_writes_tables_tex_metrics_and_plots_from_fixture_results(tmp_pat
     """No training: hand-written result and geometry files through ``python -m benchmark.report``."""
     import json
 
-    from benchmark.geometry import feature_geometry, write_geometry
+    from benchmark.evaluation.geometry import feature_geometry, write_geometry
 
     runs = tmp_path / "runs"
     lm = {"name": "sentence-transformers/all-MiniLM-L6-v2"}
@@ -169,14 +171,14 @@ def test_floor_row_marks_and_controls_that_pass(tmp_path):
     cells = summary.set_index("method")
     assert cells.loc["mflag", "floor"] == pytest.approx(50.0) and cells.loc["mflag", "at_floor"] is False
     assert cells.loc["shuffled", "at_floor"] is True  # its interval 40-60 reaches the floor
-    markdown, _ = report.render(results)
+    markdown, _ = report_lib.render(results)
     rows = {}
     for line in markdown.splitlines():  # our table comes before the published one, which has an M-FLAG row too
         if line.startswith("| "):
             rows.setdefault(line.split("|")[1].strip(), line)
     assert "70.0" + aggregate.MARK_UNCONVERGED in rows["M-FLAG"]  # above the floor, but not converged
     assert "50.0" + aggregate.MARK_FLOOR in rows["Negative control: shuffled labels"]
-    assert "| 50.0 " in rows[report.FLOOR_TITLE]
+    assert "| 50.0 " in rows[report_lib.FLOOR_TITLE]
     assert aggregate.control_failures(summary) == [] and "Controls: every cell" in markdown
 
 
@@ -187,7 +189,7 @@ def test_failing_controls_are_flagged_by_the_report_and_compare(tmp_path, capsys
     failures = aggregate.control_failures(aggregate.summarise(results))
     assert len(failures) == 2 and any("not above the floor" in f for f in failures)
     assert any("shuffled labels should teach nothing" in f for f in failures)
-    markdown, _ = report.render(results)
+    markdown, _ = report_lib.render(results)
     assert "CONTROLS FAILED" in markdown
     reference = tmp_path / "golden.csv"
     compare.main(["--results", str(tmp_path / "runs"), "--write-reference", str(reference)])
@@ -201,6 +203,6 @@ def test_failing_controls_are_flagged_by_the_report_and_compare(tmp_path, capsys
 def test_a_nan_run_is_marked_not_averaged_away(tmp_path):
     _write(tmp_path, "mflag", "rsna", "classification", "auroc", 10, 0, 0.7)
     _write(tmp_path, "mflag", "rsna", "classification", "auroc", 10, 1, float("nan"))
-    markdown, summary = report.render(load_results(tmp_path))
+    markdown, summary = report_lib.render(load_results(tmp_path))
     assert summary["nan_runs"].iloc[0] == 1 and np.isnan(summary["mean"].iloc[0])
     assert "NaN (1 of 2 runs)" in markdown

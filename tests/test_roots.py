@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from support import data_error
 
-from benchmark.roots import dataset_roots, link_roots, main
+from benchmark.data.roots import dataset_roots, link_roots
+from benchmark.roots import main
 
 
 def test_environment_wins_over_params(tmp_path):

@@ -11,8 +11,9 @@ from segmentation_models_pytorch.losses import FocalLoss
 from support import head_cli_args, head_inputs, head_sources
 
 from benchmark import segment
-from benchmark.encoders import ImageEncoder
-from benchmark.segment import UNetHead, segmentation_loss
+from benchmark.evaluation import segment as segment_lib
+from benchmark.evaluation.segment import UNetHead, segmentation_loss
+from benchmark.pretraining.encoders import ImageEncoder
 
 
 def test_unet_head_returns_logits_at_input_size():
@@ -56,7 +57,7 @@ def test_cli_writes_one_result_per_fraction(siim_smoke, tmp_path):
 
 
 def test_training_lowers_the_loss(siim_smoke, smoke_profile):
-    from benchmark.segment import masks_at, train_segmentation
+    from benchmark.evaluation.segment import masks_at, train_segmentation
 
     cfg = {**smoke_profile["segment"], "max_epochs": 4, "patience": 4}
     size = int(cfg["input_size"])
@@ -69,9 +70,9 @@ def test_training_lowers_the_loss(siim_smoke, smoke_profile):
 
 
 def test_siim_training_set_is_balanced_like_mgca(siim_smoke):
-    from benchmark.downstream import split_rows
-    from benchmark.segment import balanced_train_rows
-    from benchmark.store import Store
+    from benchmark.data.store import Store
+    from benchmark.evaluation.downstream import split_rows
+    from benchmark.evaluation.segment import balanced_train_rows
 
     store = Store.open(siim_smoke / "stores" / "siim")
     train = split_rows(store, siim_smoke / "splits" / "siim" / "mgca.csv", 100)["train"]
@@ -86,8 +87,8 @@ def test_siim_training_set_is_balanced_like_mgca(siim_smoke):
 
 
 def test_empty_mask_breakdown_explains_the_mean():
-    from benchmark.metrics import dice_per_image
-    from benchmark.segment import empty_mask_breakdown
+    from benchmark.evaluation.metrics import dice_per_image
+    from benchmark.evaluation.segment import empty_mask_breakdown
 
     true = torch.zeros(4, 4, 4)
     true[0, :2, :2] = 1  # one image with a 4-pixel mask, three without
@@ -118,13 +119,13 @@ def test_each_fraction_trains_on_its_rows_and_the_test_rows_are_scored(siim_smok
     negatives (MGCA's balancing), selects on the validation rows and scores exactly the test rows."""
     from support import manifest_rows
 
-    from benchmark.store import Store
+    from benchmark.data.store import Store
 
     work, seen = siim_smoke, []
-    real_train, real_predict = segment.train_segmentation, segment.predict
-    monkeypatch.setattr(segment, "train_segmentation", lambda head, train, tm, valid, vm, *a: (
+    real_train, real_predict = segment_lib.train_segmentation, segment_lib.predict
+    monkeypatch.setattr(segment_lib, "train_segmentation", lambda head, train, tm, valid, vm, *a: (
         seen.append(("fit", train.rows.copy(), valid.rows.copy())), real_train(head, train, tm, valid, vm, *a))[1])
-    monkeypatch.setattr(segment, "predict", lambda head, source, *a: (
+    monkeypatch.setattr(segment_lib, "predict", lambda head, source, *a: (
         seen.append(("test", source.rows.copy())), real_predict(head, source, *a))[1])
     assert segment.main(head_cli_args(work, "siim", tmp_path / "out", "--profile", "smoke")) == 0
     masks = Store.open(work / "stores" / "siim").masks

@@ -12,15 +12,15 @@ import pydicom
 import pytest
 from support import data_error
 
-from benchmark.phantom.siim import (
+from benchmark.data.phantom.siim import (
     SIIM_ORIGINAL_SIZE,
     downsample_mask,
     real_siim_labels,
     write_siim,
 )
-from benchmark.phantom.sources import txv_data_file
-from benchmark.readers.siim import LABEL_FILE, SiimPneumothoraxReader, siim_label_table
-from benchmark.rle import (
+from benchmark.data.phantom.sources import txv_data_file
+from benchmark.data.readers.siim import LABEL_FILE, SiimPneumothoraxReader, siim_label_table
+from benchmark.data.rle import (
     RleError,
     is_negative,
     parse_rle,
@@ -28,7 +28,7 @@ from benchmark.rle import (
     rle_encode,
     rle_union,
 )
-from benchmark.store import Store, build_store
+from benchmark.data.store import Store, build_store
 
 PHANTOM_IMAGES = 200
 PHANTOM_SIZE = 128

@@ -4,12 +4,12 @@ published row counts where the files are not public), plus the reference code's 
 import pandas as pd
 import pytest
 
-from benchmark.phantom.covidx import synthetic_covidx_lists, write_covidx_lists
-from benchmark.phantom.object_cxr import synthetic_object_cxr_lists
-from benchmark.phantom.sources import txv_data_file
-from benchmark.readers.chexpert import chexpert_label_table
-from benchmark.readers.siim import siim_label_table
-from benchmark.splits import compute, make_splits, protocol_spec, split_sizes
+from benchmark.data.phantom.covidx import synthetic_covidx_lists, write_covidx_lists
+from benchmark.data.phantom.object_cxr import synthetic_object_cxr_lists
+from benchmark.data.phantom.sources import txv_data_file
+from benchmark.data.readers.chexpert import chexpert_label_table
+from benchmark.data.readers.siim import siim_label_table
+from benchmark.data.splits import compute, make_splits, protocol_spec, split_sizes
 
 
 def sizes(dataset, path, protocol="mgca"):
@@ -76,7 +76,7 @@ def test_object_cxr_published_counts(tmp_path):
 
 
 def test_nih_clean_is_patient_grouped():
-    from benchmark.readers.nih import nih_label_table
+    from benchmark.data.readers.nih import nih_label_table
 
     path = txv_data_file("Data_Entry_2017_v2020.csv.gz")
     (train, valid, test), splits = sizes("nih", path, "clean")

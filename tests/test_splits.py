@@ -7,10 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark.phantom.sources import txv_data_file
-from benchmark.readers.rsna import rsna_label_table
-from benchmark.split_manifest import ids_for, read_splits
-from benchmark.splits import compute, main, make_splits, protocol_spec, split_sizes
+from benchmark.data.phantom.sources import txv_data_file
+from benchmark.data.readers.rsna import rsna_label_table
+from benchmark.data.split_manifest import ids_for, read_splits
+from benchmark.data.splits import compute, make_splits, protocol_spec, split_sizes
+from benchmark.splits import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -103,7 +104,7 @@ def test_clean_protocol_is_grouped_and_stratified(real_rsna):
 
 
 def test_gzipped_manifests_are_byte_identical_across_writes(tmp_path):
-    from benchmark.split_manifest import write_manifest
+    from benchmark.data.split_manifest import write_manifest
 
     frame = pd.DataFrame({"id": ["a", "b"], "split": ["train", "test"], "min_fraction": [1, None]})
     write_manifest(tmp_path / "one" / "m.csv.gz", frame)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.text import embed_with_cache, load_lm, resolve_lm
+from benchmark.pretraining.text import embed_with_cache, load_lm, resolve_lm
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def test_packaged_minilm_is_resolved_offline():
 
 
 def test_unknown_lm_fails_instead_of_falling_back():
-    from benchmark.errors import DataError
+    from benchmark.core.errors import DataError
 
     with pytest.raises(DataError, match="not found offline"):
         resolve_lm("no-such-org/no-such-model")

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from benchmark.text import load_lm, resolve_lm
-from benchmark.text_encoder import ReportTokens, TrainableTextEncoder
+from benchmark.pretraining.text import load_lm, resolve_lm
+from benchmark.pretraining.text_encoder import ReportTokens, TrainableTextEncoder
 
 REPORTS = ["No acute cardiopulmonary process.", "Right lower lobe pneumothorax, small.",
            "Cardiomegaly with mild pulmonary edema and bilateral effusions.", "Normal.", "No acute cardiopulmonary process."]

@@ -1,0 +1,205 @@
+"""One checked schema for each section of a profile in ``params.yaml``.
+
+Every stage reads its settings through :func:`benchmark.core.config.load_profile`, which checks
+the whole profile here before any work: types (an integer where an integer belongs, so
+``seeds: ["0"]`` or ``lr: 1e-3`` -- which YAML reads as the *string* "1e-3" -- are refused),
+ranges (lr > 0, batch >= 1, fractions in 1..100, epochs and patience >= 1) and unknown keys
+(a typo such as ``epocs:`` names the closest valid key). A failure is one line naming the
+file and the key's full path.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Fraction = Annotated[int, Field(ge=1, le=100)]
+Probability = Annotated[float, Field(gt=0, lt=1)]
+
+
+class Section(BaseModel):
+    """Strict: no unknown keys, no type coercion (a string is never read as a number)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _unique(values: list, what: str) -> list:
+    if len(set(values)) != len(values):
+        raise ValueError(f"{what} must not repeat a value")
+    return values
+
+
+class Runs(Section):
+    """What every downstream task shares: seeds and training fractions."""
+
+    seeds: Annotated[list[NonNegativeInt], Field(min_length=1)]
+    fractions: Annotated[list[Fraction], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _distinct(self):
+        _unique(self.seeds, "seeds")
+        _unique(self.fractions, "fractions")
+        return self
+
+
+class PhantomSection(Section):
+    seed: NonNegativeInt
+    image_size: Annotated[int, Field(ge=16)]
+    workers: PositiveInt = 1
+    datasets: dict[str, dict[str, int | float]]
+
+
+class StoreSection(Section):
+    image_size: Annotated[int, Field(ge=16)]
+
+
+class LMSection(Section):
+    name: str
+    max_length: PositiveInt
+    batch_size: PositiveInt
+
+
+class PretrainSection(Section):
+    arch: Literal["resnet18", "resnet34", "resnet50", "resnet101"]
+    input_size: Annotated[int, Field(ge=32)]
+    epochs: PositiveInt
+    batch_size: Annotated[int, Field(ge=2)]  # BatchNorm needs two samples
+    lr: PositiveFloat
+    weight_decay: NonNegativeFloat
+    warmup_steps: NonNegativeInt = 0
+    num_threads: PositiveInt = 2
+    checkpoint_every: NonNegativeInt = 0
+    text_max_length: PositiveInt | None = None
+    text_trainable_layers: NonNegativeInt | None = None
+    cache_frozen_text: bool = True
+    init: Literal["random", "imagenet"] = "random"  # the encoder's start (the official code: imagenet)
+    imagenet_weights: Literal["IMAGENET1K_V1", "IMAGENET1K_V2"] = "IMAGENET1K_V1"
+    method_options: dict[str, dict] = {}
+    method_overrides: dict[str, dict] = {}
+
+    @model_validator(mode="after")
+    def _overrides_are_settings(self):
+        for method, values in self.method_overrides.items():
+            unknown = set(values) - set(PretrainSection.model_fields) - {"method_options", "method_overrides"}
+            if unknown:
+                raise ValueError(f"method_overrides.{method}: unknown setting {sorted(unknown)[0]!r}")
+            try:
+                PretrainSection.model_validate({**self.model_dump(), **values, "method_overrides": {}})
+            except ValidationError as err:
+                first = err.errors()[0]
+                raise ValueError(f"method_overrides.{method}.{'.'.join(map(str, first['loc']))}: "
+                                 f"{first['msg'][0].lower()}{first['msg'][1:]}") from None
+        return self
+
+
+class ProbeSection(Runs):
+    solver: Literal["adamw", "lbfgs"] = "adamw"
+    c_grid: Annotated[list[PositiveFloat], Field(min_length=1)] | None = None
+    max_iter: PositiveInt = 1000
+    lr: PositiveFloat
+    weight_decay: NonNegativeFloat
+    batch_size: PositiveInt
+    max_epochs: PositiveInt
+    patience: PositiveInt
+    input_size: Annotated[int, Field(ge=32)]
+    bootstrap: NonNegativeInt = 1000
+
+
+class OpenMMLabSection(Section):
+    config: str
+    max_epochs: PositiveInt
+    patience: PositiveInt | None = None  # mmengine's EarlyStoppingHook; None: train every epoch
+    cfg_options: dict = {}
+
+
+class HeadSection(Runs):
+    backend: Literal["native", "openmmlab"] = "native"
+    openmmlab: OpenMMLabSection | None = None
+    lr: PositiveFloat
+    weight_decay: NonNegativeFloat
+    max_epochs: PositiveInt
+    patience: PositiveInt
+    input_size: Annotated[int, Field(ge=32, multiple_of=32)]  # the encoder's stride-32 maps
+    cache_features: bool = True
+    bootstrap: NonNegativeInt = 1000
+
+
+class SegmentSection(HeadSection):
+    batch_size: dict[str, Annotated[int, Field(ge=2)]]
+    balance_train: list[str] = []
+    decoder_channels: Annotated[list[PositiveInt], Field(min_length=5, max_length=5)]
+    input_size: Annotated[int, Field(ge=32, multiple_of=16)]
+
+
+class LowData(Section):
+    lr: PositiveFloat | None = None
+    batch_size: Annotated[int, Field(ge=2)] | None = None
+
+
+class DetectSection(HeadSection):
+    batch_size: Annotated[int, Field(ge=2)]
+    low_data: dict[str, LowData] = {}
+    widths: Annotated[list[Annotated[int, Field(ge=2, multiple_of=2)]], Field(min_length=3, max_length=3)]
+    objectness_prior: Probability | None = None
+    conf_threshold: Annotated[float, Field(ge=0, lt=1)]
+    nms_iou: Annotated[float, Field(gt=0, le=1)]
+
+
+class DatasetRoot(Section):
+    root: str
+
+
+class Profile(Section):
+    seed: NonNegativeInt
+    data_kind: Literal["phantom", "real"]
+    precision: Literal["float32", "float64"] = "float32"
+    phantom: PhantomSection | None = None
+    datasets: dict[str, DatasetRoot] | None = None
+    store: StoreSection
+    lm: LMSection
+    pretrain: PretrainSection
+    probe: ProbeSection
+    segment: SegmentSection
+    detect: DetectSection
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The valid keys where ``loc`` points (for "did you mean")."""
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part)) if isinstance(part, str) else None
+        if field is None:
+            return []
+        inner = field.annotation
+        candidates = [a for a in getattr(inner, "__args__", (inner,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not candidates:
+            return []
+        model = candidates[0]
+    return list(model.model_fields)
+
+
+def profile_problem(profile: dict) -> str | None:
+    """The first problem of a profile mapping as ``key.path: what is wrong``, or None."""
+    try:
+        Profile.model_validate(profile)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = tuple(first["loc"])
+        where = ".".join(str(p) for p in loc)
+        if first["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(loc[-1]), _fields_at(Profile, loc), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            message = f"unknown key{hint}"
+        else:
+            message = first["msg"].removeprefix("Value error, ")
+            message = message[0].lower() + message[1:]
+            if "input" in first and first["type"] in ("float_type", "int_type", "bool_type", "string_type"):
+                message += f", got {first['input']!r}"
+        more = f" (and {err.error_count() - 1} more problem(s))" if err.error_count() > 1 else ""
+        return f"{where}: {message}{more}"
+    return None

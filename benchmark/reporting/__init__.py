@@ -1,0 +1,2 @@
+"""Reporting: result files, their aggregation into tables and plots, and the comparison with
+reference numbers."""

@@ -1,0 +1,458 @@
+"""``python -m benchmark.bench``: what the harness's caches buy, measured side by side.
+
+Every figure is a ratio of two (or three) variants timed in the same process, one after
+the other in interleaved rounds (median of the rounds), on the same inputs, so that the
+machine's speed and load cancel out:
+
+1. pre-training step: M-FLAG with cached report embeddings vs. running the frozen LM on
+   every step at the paper's 512 tokens (as the official code does) vs. the floor, an
+   image-encoder-only step;
+2. linear probe on cached features vs. a probe that runs the frozen backbone on every
+   batch of every epoch (same batches and updates; the test AUCs must agree);
+3. data loading from the preprocessed store (memory-mapped uint8, random crop, resize)
+   vs. the pre-training step's own images/s;
+4. segmentation and detection heads with the encoder's C2-C5 maps computed once vs.
+   recomputed for every batch;
+5. the default ``dvc repro``: wall time, no-op re-run and peak memory, from
+   ``python -m benchmark.bench --repro`` (which runs the pipeline; tens of minutes),
+   read from ``OUT/bench_repro.json``.
+
+The data are small phantom RSNA and MIMIC stores written into a temporary folder (the
+bench needs no prepared workspace); the encoder is the paper's ResNet-50 at 224 px with
+random weights (speed does not depend on the weights). Writes ``OUT/bench.json`` and
+``OUT/bench.md``. Not part of the test suite: it takes ~6 minutes on 2 idle cores (and
+several times that on a loaded machine: many small parallel regions wait on descheduled
+threads, so run it alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmark.core.atomic import write_json, write_text
+from benchmark.core.errors import DataError
+
+REPRO_FILE = "bench_repro.json"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Sizes of the bench; the defaults fit 10 minutes on 2 CPU cores."""
+
+    arch: str = "resnet50"  # pre-training step and loading: the paper's encoder and input size
+    input_size: int = 224
+    store_size: int = 256
+    batch_size: int = 4  # pre-training step (a BERT-base pass over 4 x 512 tokens alone takes ~6 s here)
+    lm_max_length: int = 512
+    rounds: int = 2  # timed rounds per variant (after one warm-up round)
+    downstream_arch: str = "resnet50"  # probe and heads (same encoder; separate fields for --quick)
+    downstream_size: int = 224
+    probe_images: tuple[int, int, int] = (40, 10, 10)  # train, valid, test (MGCA's RSNA split is 70/15/15)
+    head_images: tuple[int, int] = (24, 8)  # train, valid
+    head_epochs: int = 3
+    threads: int = 2
+    seed: int = 0
+
+    @classmethod
+    def quick(cls) -> "BenchConfig":
+        """A smoke-sized run (ResNet-18, 64 px) to check the command itself, not for figures."""
+        return cls(arch="resnet18", input_size=64, store_size=64, batch_size=4, lm_max_length=64, rounds=1,
+                   downstream_size=64, probe_images=(24, 12, 24), head_images=(8, 4), head_epochs=1)
+
+
+
+def interleaved(variants: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Median seconds of each variant over ``rounds`` rounds, variants taking turns within a
+    round (one untimed warm-up round first)."""
+    for fn in variants.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+# -- workspace ----------------------------------------------------------------------------
+
+
+def build_stores(root: Path, cfg: BenchConfig) -> dict:
+    """Small phantom MIMIC (reports) and RSNA (labels, boxes, masks) stores under ``root``."""
+    from benchmark.data.phantom import WRITERS
+    from benchmark.data.readers import get_reader
+    from benchmark.data.store import Store, build_store
+
+    n_rsna = 3 * sum(cfg.probe_images) + 40  # ~22% of RSNA patients are positive
+    sizes = {"mimic": {"studies": max(40, cfg.batch_size * 3), "lateral_share": 0.0}, "rsna": {"patients": n_rsna}}
+    stores = {}
+    for name, settings in sizes.items():
+        raw = root / "raw" / name
+        raw.mkdir(parents=True)
+        WRITERS[name](raw, seed=cfg.seed, image_size=cfg.store_size, workers=1, **settings)
+        build_store(get_reader(name), raw, root / "store" / name, cfg.store_size)
+        stores[name] = Store.open(root / "store" / name)
+    return stores
+
+
+def balanced_rows(labels: np.ndarray, counts: tuple[int, ...], seed: int) -> list[np.ndarray]:
+    """Disjoint row sets of the given sizes, each about half positive (so AUROC is defined)."""
+    rng = np.random.default_rng(seed)
+    pos, neg = rng.permutation(np.flatnonzero(labels == 1)), rng.permutation(np.flatnonzero(labels == 0))
+    out, p, q = [], 0, 0
+    for count in counts:
+        k = min(count // 2, len(pos) - p)
+        out.append(np.sort(np.concatenate([pos[p:p + k], neg[q:q + count - k]])))
+        p, q = p + k, q + count - k
+    if q > len(neg):
+        raise DataError(None, f"bench: not enough RSNA images for {counts}")
+    return out
+
+
+# -- 1. pre-training step ------------------------------------------------------------------
+
+
+def bench_pretrain_step(stores: dict, cfg: BenchConfig) -> dict:
+    from benchmark.data.transforms import crop_boxes, crop_input
+    from benchmark.pretraining.engine import build_method
+    from benchmark.pretraining.methods import TextInput, get_method
+    from benchmark.pretraining.text import encode_texts, load_lm, resolve_lm
+
+    store = stores["mimic"]
+    texts = store.manifest["text"].astype(str).tolist()
+    choice = resolve_lm("auto")
+    tokenizer, lm = load_lm(choice)
+    lm.requires_grad_(False)
+    start = time.perf_counter()
+    embeddings = torch.from_numpy(encode_texts(texts, tokenizer, lm, cfg.lm_max_length, 32))
+    embed_all_s = time.perf_counter() - start
+
+    method = build_method(get_method("mflag"), {"arch": cfg.arch}, TextInput(dim=int(lm.config.hidden_size)), cfg.seed)
+    method.train()
+    optim = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=1e-5)
+    floor_optim = torch.optim.AdamW(method.encoder.parameters(), lr=1e-5)
+    idx = np.arange(cfg.batch_size)
+    boxes = crop_boxes(len(idx), store.images.shape[-1], torch.Generator().manual_seed(cfg.seed))
+    x = crop_input(torch.from_numpy(np.ascontiguousarray(store.images[idx])), boxes, cfg.input_size)
+    # the official code pads every report to max_length; tokenising is left out of the timing
+    tokens = tokenizer([texts[i] for i in idx], padding="max_length", truncation=True, max_length=cfg.lm_max_length,
+                       return_tensors="pt")
+
+    def step(text: torch.Tensor) -> None:
+        terms = method(x, text)
+        optim.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        optim.step()
+
+    def with_lm() -> None:
+        with torch.no_grad():
+            text = lm(**tokens).last_hidden_state[:, 0]
+        step(text)
+
+    # CXR-BERT (the paper's LM) has BERT-base's shape: time that shape with random weights,
+    # since the packaged MiniLM is ~1/7 of its compute per token
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(cfg.seed)
+    bert_base = BertModel(BertConfig(max_position_embeddings=max(512, cfg.lm_max_length)), add_pooling_layer=False).eval()
+    bert_tokens = {k: v.clamp(max=bert_base.config.vocab_size - 1) if k == "input_ids" else v for k, v in tokens.items()
+                   if k in ("input_ids", "attention_mask", "token_type_ids")}
+
+    def with_bert_base() -> None:
+        with torch.no_grad():
+            text = bert_base(**bert_tokens).last_hidden_state[:, 0, :int(lm.config.hidden_size)]
+        step(text)
+
+    def floor() -> None:
+        loss = method.encoder(x).pooled.square().mean()
+        floor_optim.zero_grad(set_to_none=True)
+        loss.backward()
+        floor_optim.step()
+
+    t = interleaved({"cached": lambda: step(embeddings[idx]), "lm_every_step": with_lm,
+                     "bert_base_every_step": with_bert_base, "encoder_only": floor}, cfg.rounds)
+    return {
+        "lm": choice.as_dict(), "lm_layers": int(lm.config.num_hidden_layers), "lm_hidden": int(lm.config.hidden_size),
+        "batch_size": cfg.batch_size, "tokens": cfg.lm_max_length, "step_s": t,
+        "cached_over_floor": t["cached"] / t["encoder_only"],
+        "lm_every_step_over_cached": t["lm_every_step"] / t["cached"],
+        "bert_base_every_step_over_cached": t["bert_base_every_step"] / t["cached"],
+        "embed_all_reports_s": embed_all_s, "reports": len(texts),
+        "goal": "cached step within 1.1x of the encoder-only step",
+        "met": t["cached"] / t["encoder_only"] <= 1.1,
+    }
+
+
+# -- 2. linear probe -----------------------------------------------------------------------
+
+
+def bench_probe(stores: dict, cfg: BenchConfig, probe_cfg: dict) -> dict:
+    from benchmark.data.transforms import to_input
+    from benchmark.evaluation.features import extract_pooled
+    from benchmark.evaluation.linear_probe import fit_linear_probe
+    from benchmark.evaluation.metrics import auroc
+    from benchmark.pretraining.encoders import ImageEncoder
+
+    store = stores["rsna"]
+    labels = store.manifest["target"].astype(int).to_numpy()
+    train, valid, test = balanced_rows(labels, cfg.probe_images, cfg.seed)
+    torch.manual_seed(cfg.seed)
+    encoder = ImageEncoder(cfg.downstream_arch).eval().requires_grad_(False)
+    images, size = store.images, cfg.downstream_size
+
+    def cached() -> tuple[float, int]:
+        feats = {name: extract_pooled(encoder, images[rows], size) for name, rows in
+                 (("train", train), ("valid", valid), ("test", test))}
+        layer, fit = fit_linear_probe(feats["train"], labels[train], feats["valid"], labels[valid], probe_cfg, cfg.seed)
+        with torch.no_grad():
+            scores = layer(torch.from_numpy(feats["test"])).squeeze(1).numpy()
+        return auroc(labels[test], scores), fit["epochs_run"]
+
+    @torch.no_grad()
+    def encode(batch_uint8: torch.Tensor) -> torch.Tensor:
+        return encoder(to_input(batch_uint8, size)).pooled
+
+    def uncached() -> tuple[float, int]:
+        layer, fit = fit_linear_probe(images[train], labels[train], images[valid], labels[valid], probe_cfg, cfg.seed,
+                                      encode=encode)
+        test_feats = torch.cat([encode(torch.from_numpy(np.ascontiguousarray(images[test[s:s + 64]])))
+                                for s in range(0, len(test), 64)])
+        with torch.no_grad():
+            scores = layer(test_feats).squeeze(1).numpy()
+        return auroc(labels[test], scores), fit["epochs_run"]
+
+    out = {}
+    for name, fn in (("cached", cached), ("backbone_every_epoch", uncached)):
+        start = time.perf_counter()
+        auc, epochs = fn()
+        out[name] = {"seconds": time.perf_counter() - start, "test_auroc": auc, "epochs_run": epochs}
+    ratio = out["backbone_every_epoch"]["seconds"] / out["cached"]["seconds"]
+    auc_gap = abs(out["cached"]["test_auroc"] - out["backbone_every_epoch"]["test_auroc"])
+    return {**out, "n": dict(zip(("train", "valid", "test"), map(int, cfg.probe_images))), "speedup": ratio,
+            "auroc_gap": auc_gap, "probe": {k: probe_cfg[k] for k in ("lr", "batch_size", "max_epochs", "patience")},
+            "goal": ">= 10x faster at equal test AUC (+-0.005)", "met": ratio >= 10 and auc_gap <= 0.005}
+
+
+# -- 3. data loading -----------------------------------------------------------------------
+
+
+def bench_loading(stores: dict, cfg: BenchConfig, step: dict) -> dict:
+    """Images/s of the pre-training input path (memory-mapped store rows -> random crop ->
+    resize -> normalise), as the engine runs it, vs. the cached pre-training step."""
+    from benchmark.data.transforms import crop_boxes, crop_input
+
+    images = stores["mimic"].images
+    n = images.shape[0]
+    gen = torch.Generator().manual_seed(cfg.seed)
+    order = np.random.default_rng(cfg.seed).permutation(n)
+    batches = [np.sort(order[s:s + cfg.batch_size]) for s in range(0, n - cfg.batch_size + 1, cfg.batch_size)]
+    boxes = crop_boxes(n, images.shape[-1], gen)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < 5.0 or count < 4 * cfg.batch_size:
+        for idx in batches:
+            crop_input(torch.from_numpy(np.ascontiguousarray(images[idx])), boxes[idx], cfg.input_size)
+            count += len(idx)
+    load_ips = count / (time.perf_counter() - start)
+    model_ips = cfg.batch_size / step["step_s"]["cached"]
+    return {"loader_images_per_s": load_ips, "model_images_per_s": model_ips, "ratio": load_ips / model_ips,
+            "goal": "loading >= 3x the model's images/s", "met": load_ips / model_ips >= 3}
+
+
+# -- 4. segmentation / detection heads -----------------------------------------------------
+
+
+def bench_heads(stores: dict, cfg: BenchConfig, profile: dict) -> dict:
+    from benchmark.evaluation.detect import YOLOv3Head, anchors_for, boxes_at, train_detection
+    from benchmark.evaluation.downstream import EncoderMaps, FrozenEncoder, MapSource
+    from benchmark.evaluation.segment import UNetHead, masks_at, train_segmentation
+    from benchmark.pretraining.encoders import ImageEncoder
+
+    store = stores["rsna"]
+    labels = store.manifest["target"].astype(int).to_numpy()
+    train, valid = balanced_rows(labels, cfg.head_images, cfg.seed + 1)
+    torch.manual_seed(cfg.seed)
+    frozen = FrozenEncoder(ImageEncoder(cfg.downstream_arch).eval().requires_grad_(False), {}, "bench")
+    size = cfg.downstream_size
+    fixed = {"max_epochs": cfg.head_epochs, "patience": cfg.head_epochs}  # no early stop: equal epochs
+
+    def sources(cache: bool) -> tuple[MapSource, MapSource]:
+        maps = EncoderMaps(frozen, store.images, size, np.concatenate([train, valid]) if cache else None)
+        return MapSource(maps, train), MapSource(maps, valid)
+
+    def segmentation(cache: bool) -> float:
+        tr, va = sources(cache)
+        seg_cfg = {**profile["segment"], **fixed}
+        torch.manual_seed(cfg.seed)
+        head = UNetHead(frozen.encoder.map_channels, tuple(seg_cfg["decoder_channels"]))
+        fit = train_segmentation(head, tr, masks_at(store.masks[train], size), va, masks_at(store.masks[valid], size),
+                                 seg_cfg, 8, cfg.seed)
+        return fit["best_valid"]
+
+    def detection(cache: bool) -> float:
+        tr, va = sources(cache)
+        det_cfg = {**profile["detect"], **fixed}
+        boxes = store.manifest["boxes"]
+        torch.manual_seed(cfg.seed)
+        head = YOLOv3Head(tuple(frozen.encoder.map_channels[1:]), tuple(det_cfg["widths"]),
+                          objectness_prior=det_cfg.get("objectness_prior"))
+        fit = train_detection(head, tr, boxes_at(boxes.iloc[train].tolist(), store.images.shape[-1], size), va,
+                              boxes_at(boxes.iloc[valid].tolist(), store.images.shape[-1], size), anchors_for(size),
+                              det_cfg, float(det_cfg["lr"]), 8, cfg.seed)
+        return fit["best_valid"]
+
+    out = {}
+    for task, fn in (("segmentation", segmentation), ("detection", detection)):
+        row = {}
+        for name, cache in (("cached", True), ("recomputed", False)):
+            start = time.perf_counter()
+            value = fn(cache)
+            row[name] = {"seconds": time.perf_counter() - start, "valid_value": value}
+        row["speedup"] = row["recomputed"]["seconds"] / row["cached"]["seconds"]
+        row["valid_value_gap"] = abs(row["cached"]["valid_value"] - row["recomputed"]["valid_value"])
+        out[task] = row
+    return {**out, "n": {"train": int(len(train)), "valid": int(len(valid))}, "epochs": cfg.head_epochs,
+            "goal": "report the speed-up (no target set)"}
+
+
+# -- 5. dvc repro ----------------------------------------------------------------------------
+
+
+def _timed_command(cmd: list[str], cwd: Path, env: dict) -> float:
+    """Seconds ``cmd`` took in ``cwd``; a failure is a DataError (no timing of a broken run)."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env)
+    if proc.returncode:
+        raise DataError(cwd, f"`{' '.join(cmd)}` failed with exit code {proc.returncode}")
+    return time.perf_counter() - start
+
+
+def run_repro(workspace: Path, noop_runs: int = 3) -> dict:
+    """Run ``dvc repro`` in ``workspace`` (its stages use this interpreter's environment), then
+    again ``noop_runs`` times with nothing to do; peak memory is the largest process's RSS."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    dvc = [sys.executable, "-m", "dvc", "repro"]
+    status = subprocess.run([*dvc[:3], "status", "--json"], cwd=workspace, env=env, capture_output=True, text=True)
+    stale = len(json.loads(status.stdout or "{}")) if status.returncode == 0 else None
+    full_s = _timed_command(dvc, workspace, env)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    noop = [_timed_command(dvc, workspace, env) for _ in range(noop_runs)]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=workspace, capture_output=True, text=True)
+    return {"workspace_commit": commit.stdout.strip(), "stages_to_run": stale, "repro_s": full_s,
+            "repro_cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_gib": usage.ru_maxrss / 2**20,
+            "noop_s": statistics.median(noop), "noop_runs_s": noop, "noop_goal": "<= 10 s",
+            "noop_met": statistics.median(noop) <= 10, "measured": machine()}
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu,
+            "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+            "threads": torch.get_num_threads()}
+
+
+def to_markdown(result: dict) -> str:
+    m, c = result["machine"], result["config"]
+    lines = [f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores, {m['threads']} threads), "
+             f"Python {m['python']}, torch {m['torch']}. Pre-training step and loading: {c['arch']} at "
+             f"{c['input_size']} px; probe and heads: {c['downstream_arch']} at {c['downstream_size']} px "
+             f"(probe {c['probe_images'][0]}/{c['probe_images'][1]}/{c['probe_images'][2]} train/valid/test images, "
+             f"heads {c['head_images'][0]}/{c['head_images'][1]})." + (" QUICK RUN: sizes too small to mean anything."
+                                                                       if result["quick"] else ""), "",
+             "| # | figure | measured | goal | met |", "|---|---|---|---|---|"]
+    s = result["pretrain_step"]
+    t = s["step_s"]
+    lines.append(f"| 1 | pre-training step (batch {s['batch_size']}): cached embeddings / encoder-only floor | "
+                 f"{s['cached_over_floor']:.2f}x ({t['cached']:.2f} s / {t['encoder_only']:.2f} s) | <= 1.1x | "
+                 f"{'yes' if s['met'] else 'no'} |")
+    lines.append(f"| 1 | ... frozen LM ({s['lm']['name']}, {s['tokens']} tokens) every step / cached | "
+                 f"{s['lm_every_step_over_cached']:.2f}x ({t['lm_every_step']:.2f} s / {t['cached']:.2f} s) | - | - |")
+    lines.append(f"| 1 | ... BERT-base-sized LM (CXR-BERT's shape, {s['tokens']} tokens) every step / cached | "
+                 f"{s['bert_base_every_step_over_cached']:.2f}x ({t['bert_base_every_step']:.2f} s / {t['cached']:.2f} s) "
+                 "| - | - |")
+    p = result["probe"]
+    lines.append(f"| 2 | linear probe: backbone every epoch / cached features | {p['speedup']:.1f}x "
+                 f"({p['backbone_every_epoch']['seconds']:.1f} s / {p['cached']['seconds']:.1f} s, "
+                 f"{p['cached']['epochs_run']} epochs; AUROC gap {p['auroc_gap']:.4f}) | >= 10x, gap <= 0.005 | "
+                 f"{'yes' if p['met'] else 'no'} |")
+    d = result["loading"]
+    lines.append(f"| 3 | store loading / model images per s | {d['ratio']:.1f}x ({d['loader_images_per_s']:.0f} / "
+                 f"{d['model_images_per_s']:.1f}) | >= 3x | {'yes' if d['met'] else 'no'} |")
+    h = result["heads"]
+    for task in ("segmentation", "detection"):
+        r = h[task]
+        lines.append(f"| 4 | {task} head, {h['epochs']} epochs: maps recomputed / cached | {r['speedup']:.2f}x "
+                     f"({r['recomputed']['seconds']:.1f} s / {r['cached']['seconds']:.1f} s) | - | - |")
+    r = result.get("repro")
+    if r:
+        lines.append(f"| 5 | default `dvc repro` (commit {r['workspace_commit']}, {r['measured']['date']}) | "
+                     f"{r['repro_s'] / 60:.1f} min wall, {r['repro_cpu_s'] / 60:.1f} min CPU, peak RSS "
+                     f"{r['peak_rss_gib']:.2f} GiB | 30 min (issue 7) | {'yes' if r['repro_s'] <= 1800 else 'no'} |")
+        lines.append(f"| 5 | no-op `dvc repro` | {r['noop_s']:.1f} s | <= 10 s | {'yes' if r['noop_met'] else 'no'} |")
+    else:
+        lines.append(f"| 5 | default `dvc repro` | not measured: run `python -m benchmark.bench --repro DIR` "
+                     f"(writes {REPRO_FILE}) | - | - |")
+    lines.append(f"\nBench wall time {result['wall_s']:.0f} s, peak RSS {result['peak_rss_gib']:.2f} GiB.")
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.bench`` does with its parsed arguments."""
+    if args.repro is not None:
+        figures = run_repro(args.repro)
+        write_json(args.out / REPRO_FILE, figures)
+        print(json.dumps(figures, indent=2))
+        return 0
+    from benchmark.core.config import load_profile
+
+    cfg = BenchConfig.quick() if args.quick else BenchConfig()
+    profile = load_profile(args.params, "paper")
+    torch.set_num_threads(cfg.threads)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        stores = build_stores(Path(tmp), cfg)
+        print("bench: stores ready; 1/4 pre-training step", flush=True)
+        step = bench_pretrain_step(stores, cfg)
+        print("bench: 2/4 linear probe", flush=True)
+        probe = bench_probe(stores, cfg, profile["probe"])
+        print("bench: 3/4 data loading", flush=True)
+        loading = bench_loading(stores, cfg, step)
+        print("bench: 4/4 segmentation and detection heads", flush=True)
+        heads = bench_heads(stores, cfg, profile)
+        del stores
+    repro_path = args.out / REPRO_FILE
+    result = {"config": asdict(cfg), "quick": args.quick, "machine": machine(), "pretrain_step": step, "probe": probe,
+              "loading": loading, "heads": heads,
+              "repro": json.loads(repro_path.read_text()) if repro_path.is_file() else None,
+              "wall_s": time.perf_counter() - start,
+              "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    write_json(args.out / "bench.json", result)
+    write_text(args.out / "bench.md", to_markdown(result))
+    print(to_markdown(result))
+    return 0
