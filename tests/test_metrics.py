@@ -207,3 +207,45 @@ def test_rank_auroc_equals_scikit_learn_with_ties():
         assert auroc(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
     assert auroc([0, 0, 1], [0.1, 0.4, 0.35]) == pytest.approx(0.5)  # by hand: 1 of 2 pairs ordered
     assert np.isnan(auroc([1, 1], [0.2, 0.3]))
+
+
+def test_dice_honours_its_threshold():
+    gt = _square(side=4).unsqueeze(0)
+    prob = _square(left=4, side=4).unsqueeze(0) * 0.4
+    assert dice(prob, gt) == 0.0  # 0.4 < 0.5: nothing predicted
+    assert dice(prob, gt, threshold=0.3) == pytest.approx(2 * 8 / (16 + 16))
+    assert mean_dice_fg_bg(prob, gt, threshold=0.3) > mean_dice_fg_bg(prob, gt)
+
+
+def test_mean_dice_fg_bg_of_a_class_absent_from_both_is_one():
+    empty = torch.zeros(2, 8, 8)
+    assert mean_dice_fg_bg(empty, empty) == 1.0  # foreground absent everywhere: 1, background perfect: 1
+    full = torch.ones(2, 8, 8)
+    assert mean_dice_fg_bg(full, full) == 1.0  # background absent everywhere
+    assert mean_dice_fg_bg(full, empty) == 0.0  # each class predicted where it is not: 0 and 0
+
+
+def test_score_detections_fields_recomputed_independently():
+    """Every field of a detection result from an independent computation: COCOeval at the given
+    thresholds, the same skip rule by hand, and a percentile bootstrap of COCOeval itself."""
+    rng = np.random.default_rng(11)
+    preds, targets = [], []
+    for _ in range(6):
+        p, t = _random_case(rng)
+        preds += p
+        targets += t
+    thresholds = (0.5, 0.6)
+    scored = score_detections(preds, targets, bootstrap=20, seed=4, iou_thresholds=thresholds)
+    assert scored["iou_thresholds"] == [0.5, 0.6]
+    assert scored["value"] == pytest.approx(cocoeval_map(preds, targets, thresholds), abs=1e-12)
+    assert scored["value"] != pytest.approx(cocoeval_map(preds, targets), abs=1e-6)  # the thresholds matter here
+    keep = [i for i, (p, t) in enumerate(zip(preds, targets)) if len(p["boxes"]) and len(t["boxes"])]
+    assert scored["map_mgca_compat"] == pytest.approx(
+        cocoeval_map([preds[i] for i in keep], [targets[i] for i in keep], thresholds), abs=1e-12)
+    assert scored["boxes_test"] == sum(len(t["boxes"]) for t in targets)
+    draw = np.random.default_rng(4)
+    values = []
+    for _ in range(20):
+        idx = draw.integers(0, len(preds), len(preds))
+        values.append(cocoeval_map([preds[i] for i in idx], [targets[i] for i in idx], thresholds))
+    assert scored["ci95"] == pytest.approx(list(np.quantile(values, [0.025, 0.975])), abs=1e-12)
