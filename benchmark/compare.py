@@ -1,17 +1,6 @@
 """``python -m benchmark.compare``: our results beside reference numbers, with tolerances.
 
-The reference is a CSV with ``method, dataset, task, metric, fraction, value`` (in %, as
-``benchmark/reference/published.csv``); an optional ``ours`` column names the variant of our
-metric that the number was computed as: the published detection mAP is the reference code's
-(images without a prediction or without a box skipped), so it is compared with our
-``map_mgca_compat``, never with our all-image mAP. Our cells are the report's: mean over seeds, in %.
-Every reference cell is compared; the command exits with 1 when a cell is outside its
-tolerance or has no result (unless ``--allow-missing``), so CI can hold results to
-committed golden numbers and a real-data run can be held to the paper's. A reference with
-a ``protocol`` column is read for one protocol (``--protocol``, default mgca).
-
-Golden numbers change only through ``--write-reference FILE``, which writes every cell of
-the given results (mean over seeds, in %) for review as a diff, and compares nothing.
+The work, and why it is done this way: :mod:`benchmark.reporting.compare`.
 """
 
 from __future__ import annotations

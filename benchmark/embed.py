@@ -1,13 +1,6 @@
 """``python -m benchmark.embed``: frozen-LM embeddings of every pre-training report.
 
-Writes ``OUT/embeddings.npy`` (row i = manifest row i of the store) and ``OUT/lm.json``
-(which LM, from where; schema version, shape, dtype and SHA-256 of the array, and the
-SHA-256 of the store manifest the rows follow). Uses the persistent cache in ``--cache``
-so unchanged reports are never encoded twice.
-
-:func:`load_embeddings` is how a consumer reads them: it checks all of the above (the
-array is small, N x dim float32, so its full SHA-256 is checked on every load) and
-rejects a truncated, edited, older or foreign file with a DataError naming it.
+The work, and why it is done this way: :mod:`benchmark.pretraining.embed`.
 """
 
 from __future__ import annotations

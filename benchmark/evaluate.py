@@ -1,14 +1,6 @@
 """``python -m benchmark.evaluate --checkpoint FILE --name "My encoder"``: your encoder through every evaluation.
 
-One command instead of six: the checkpoint is imported through the key-mapping table of
-:mod:`benchmark.pretraining.import_weights` (its architecture detected from its keys unless ``--arch`` is
-given, and said), then features, linear probe, segmentation and detection run on the active
-profile's prepared stores and split manifests (``dvc repro`` makes them), exactly as the
-pipeline runs them for every method. Everything goes to ``--work/<slug>/`` (model, features,
-one JSON per run, and a ``leaderboard.md`` that puts your encoder beside the methods of
-``--results``); nothing of the pipeline's own outputs is written. The rows of your encoder are
-printed at the end. To track it with DVC as a method like any other, use a ``pretrained:``
-entry in ``benchmark/configs/methods.yaml`` instead (README, "Evaluate your encoder").
+The work, and why it is done this way: :mod:`benchmark.evaluation.external`.
 """
 
 from __future__ import annotations

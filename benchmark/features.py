@@ -1,12 +1,6 @@
 """``python -m benchmark.features``: pooled features of a frozen encoder, extracted once.
 
-The linear probe trains only a linear layer on a frozen encoder, so the encoder's
-output for every image is computed once (eval mode, no augmentation, no gradients)
-and cached as ``OUT/<dataset>/features.npy`` aligned with the store manifest, beside
-``features.json``: schema version, shape, dtype and SHA-256 of the array, and what it
-was made from (the encoder's SHA-256 and metadata, the store's manifest SHA-256, the
-input size). :func:`load_features` checks all of it before the probe uses a single
-number: the array is small (N x D float32), so its full SHA-256 is checked on every load.
+The work, and why it is done this way: :mod:`benchmark.evaluation.features`.
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
 """torchvision's ImageNet weights from the local torch hub cache, never downloaded at run time.
 
-The official code of every method starts its ResNet-50 from ImageNet weights (M-FLAG and GLoRIA
-torchvision's V1 file, MGCA's current code V2). :func:`imagenet_file` finds the file of one
-version in ``torch.hub.get_dir()/checkpoints``; :func:`missing_message` says which file to put
-where; ``python -m benchmark.imagenet --arch resnet50 --weights IMAGENET1K_V1`` puts it there on
-a machine with internet, checking the SHA-256 prefix torchvision publishes in the file name.
-Every run records the file, its version and its SHA-256.
+The work, and why it is done this way: :mod:`benchmark.pretraining.imagenet`.
 """
 
 from __future__ import annotations

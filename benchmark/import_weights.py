@@ -1,11 +1,6 @@
 """``python -m benchmark.import_weights``: released checkpoints -> the shared encoder interface.
 
-One key-mapping table (:data:`LAYOUTS`) says where each release keeps its ResNet trunk;
-the trunk's own names (torchvision's ``conv1``/``bn1``/``layerN`` or an
-``nn.Sequential`` of its children, ``0``/``1``/``4``-``7``) are mapped to
-:class:`~benchmark.pretraining.encoders.ImageEncoder`. Checkpoints are read with
-``torch.load(weights_only=True)`` (or safetensors), so nothing unpickles arbitrary
-objects. A checkpoint whose keys fit no layout fails with the keys that did not match.
+The work, and why it is done this way: :mod:`benchmark.pretraining.import_weights`.
 """
 
 from __future__ import annotations

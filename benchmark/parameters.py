@@ -1,10 +1,6 @@
 """``python -m benchmark.parameters``: trainable vs. frozen parameters in the paper configuration.
 
-M-FLAG's efficiency claim (the paper reports 78 % fewer trainable parameters) comes from
-freezing the language model. This module counts, by building the modules (no weights
-needed), what each side trains: M-FLAG trains ResNet-50 + ``proj_v`` + ``proj_t`` and keeps a
-BERT-base-sized LM frozen; a method that fine-tunes its text encoder trains the same
-image side plus the BERT-base encoder. The arithmetic is printed so it can be checked.
+The work, and why it is done this way: :mod:`benchmark.pretraining.parameter_counts`.
 """
 
 from __future__ import annotations

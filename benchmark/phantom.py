@@ -1,8 +1,6 @@
 """``python -m benchmark.phantom --out DIR [--profile NAME]``: write phantom raw datasets.
 
-Each dataset goes to ``DIR/<name>`` in its real on-disk layout. Output is built in a
-temporary folder and renamed into place, so an interrupted run leaves nothing that
-looks complete. The same profile and seed give byte-identical label files and images.
+The work, and why it is done this way: :mod:`benchmark.data.phantom.write`.
 """
 
 from __future__ import annotations

@@ -1,17 +1,6 @@
 """``python -m benchmark.probe``: linear probe on cached frozen features (paper protocol).
 
-One linear layer on the pooled feature; AdamW (lr 5e-4, wd 1e-6), batch 48, up to
-50 epochs, early stopping on validation loss (patience 10), best-validation weights
-restored. Targets and metrics as in the paper's Table 1: RSNA pneumonia (binary, AUROC),
-CheXpert's five competition labels (multi-label, BCE, mean AUROC over the labels) and
-COVIDx normal / pneumonia / COVID-19 (three classes, cross-entropy, accuracy), each
-with a bootstrap 95 % interval. One process per method runs every dataset x fraction x
-seed (a process start costs seconds of imports; the probe itself milliseconds) and
-writes one result JSON per run, plus the latent-space geometry of the encoder's pooled
-test features per dataset (:mod:`benchmark.evaluation.geometry`), into a temporary folder that
-replaces ``--out`` as a whole at the end (:func:`benchmark.evaluation.downstream.results_folder`).
-The cached features are checked before use (:func:`benchmark.evaluation.features.load_features`):
-complete, from this store, and, with ``--encoder-meta``, from that encoder.
+The work, and why it is done this way: :mod:`benchmark.evaluation.probe`.
 """
 
 from __future__ import annotations

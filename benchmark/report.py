@@ -1,21 +1,6 @@
 """``python -m benchmark.report``: the paper's tables and plots from the per-run result JSONs.
 
-Writes ``leaderboard.md`` / ``.tex`` / ``.csv`` (one row per cell), ``metrics.json`` (for
-``dvc metrics show``) and ``plots/`` (PNG, for ``dvc plots show``):
-
-1. linear-probe classification (CheXpert AUC, RSNA AUC, COVIDx ACC x 1 / 10 / 100 %);
-2. segmentation Dice (SIIM, RSNA) and detection mAP (RSNA, Object-CXR), plus the named
-   metric variants;
-3. trainable / frozen parameters of each method's pre-training run;
-4. latent-space geometry of each encoder (effective rank, top-1 % variance share) with a
-   plot of the singular-value spectra;
-5. metric vs. training fraction per task, one line per method.
-
-Rows are methods, columns are metric x training fraction, cells are mean ± std over
-seeds (in %). Results from different data kinds, profiles, language models or
-backends are never mixed in one table: each combination gets its own table with a
-header that says what produced it. The published numbers on the real datasets are
-printed beside, labelled as such, so phantom numbers cannot be mistaken for them.
+The work, and why it is done this way: :mod:`benchmark.reporting.report`.
 """
 
 from __future__ import annotations

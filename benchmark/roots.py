@@ -1,11 +1,6 @@
 """``python -m benchmark.roots``: point the pipeline at the real datasets (``paper`` profile).
 
-The DVC stages read raw layouts under ``raw`` (``params.yaml``): ``data/raw/phantom``,
-written by the phantom stage, or ``data/raw/real``, where this command makes one link per
-dataset (``data/raw/real/<dataset>`` -> its root). A dataset's root is the environment
-variable ``MEDVLP_ROOT_<DATASET>`` (e.g. ``MEDVLP_ROOT_CHEXPERT=/data/CheXpert-v1.0``) or
-else the profile's ``datasets.<dataset>.root``. Each root is checked for its dataset's
-label file before any link is made.
+The work, and why it is done this way: :mod:`benchmark.data.roots`.
 """
 
 from __future__ import annotations

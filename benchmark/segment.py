@@ -1,14 +1,6 @@
 """``python -m benchmark.segment``: U-Net on a frozen pre-trained encoder (MGCA protocol).
 
-The decoder is segmentation_models_pytorch's U-Net decoder on the encoder's C2-C5 maps
-(the encoder interface; no stride-2 skip); the encoder stays in eval mode without
-gradients, so with ``cache_features`` its maps are computed once per image and reused
-every epoch. Loss 10 · focal(γ = 2) − log(soft Dice); AdamW; early stopping on the
-validation loss with the best weights restored. For the datasets in ``balance_train``
-(SIIM in the MGCA protocol) the training set keeps every positive image and as many
-negatives. Test metric: mean per-image Dice at 0.5
-(:func:`benchmark.evaluation.metrics.dice`) with a bootstrap 95 % interval over test images, plus
-BenchX's two-class mDice, named as such. One result JSON per seed.
+The work, and why it is done this way: :mod:`benchmark.evaluation.segment`.
 """
 
 from __future__ import annotations

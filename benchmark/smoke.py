@@ -1,22 +1,6 @@
 """``python -m benchmark.smoke``: the ``smoke`` profile end to end, as CI runs it, against golden numbers.
 
-Copies the pipeline (``dvc.yaml``, ``params.yaml`` and the code) into a scratch folder,
-switches it to the ``smoke`` profile with three methods (M-FLAG and the two controls, whose
-negative one runs the random encoder: the DAG is the same for every method, and each stage
-is a process), runs ``dvc repro`` there and compares the results with ``results/reference/smoke.csv``.
-
-The smoke profile computes in float64 (:mod:`benchmark.core.numerics`), so its cells are the same
-on every x86-64 CPU and thread count (measured: identical to 4 decimals under
-``ATEN_CPU_CAPABILITY`` default / avx2 / avx512 and with 1 thread); the tolerance below is a
-margin for BLAS builds we could not try, not a measured spread. Cells at their trivial
-floor are reported as such and do not count as evidence (``--min-evidence``).
-
-``--mutations`` plants known defects, one at a time, as literal edits of the scratch copy's
-code (nothing of the repository changes), re-runs only the stages DVC finds affected, and
-reports whether the golden comparison caught each one; the honest run must pass.
-
-Golden numbers change only through ``--write-golden``, which rewrites that file from the
-run for review as a diff; nothing else writes it.
+The work, and why it is done this way: :mod:`benchmark.tools.smoke`.
 """
 
 from __future__ import annotations

@@ -1,19 +1,6 @@
 """Split manifests: train / valid / test and nested 1 / 10 / 100 % training fractions.
 
-The mechanism is one function for every dataset and protocol; the protocol itself is
-data (``benchmark/configs/protocols.yaml``). Units (patients) are ordered by a salted
-SHA-256 of their id, so the split depends on the set of ids alone, never on row order;
-sizes follow scikit-learn's ``train_test_split`` arithmetic (ceil of the held-out
-share), which reproduces the published MGCA sizes exactly. Training fractions are
-prefixes of a second salted order, hence nested (1 % is inside 10 % inside 100 %).
-
-CLI::
-
-    python -m benchmark.splits --dataset rsna --labels PATH --protocol mgca --json
-    python -m benchmark.splits write --dataset rsna --labels PATH|--root DIR --protocol mgca --out FILE
-    python -m benchmark.splits write-all --root data/raw/phantom --out data/splits   # params' split_manifests
-    python -m benchmark.splits publish --out splits   # rebuild the committed manifests + index.json
-    python -m benchmark.splits verify --dataset rsna --root DIR [--protocol mgca]
+The work, and why it is done this way: :mod:`benchmark.data.splits`.
 """
 
 from __future__ import annotations

@@ -1,18 +1,6 @@
 """``python -m benchmark.stage_deps [--check]``: each DVC stage's code dependencies, derived from its imports.
 
-A stage must re-run when any code it runs changes, and only then. Listing that code by
-hand drifts (``features`` once missed ``encoders.py``, ``probe`` missed ``metrics.py``), so
-the code entries of every stage's ``deps`` in ``dvc.yaml`` are generated here: the module
-its command runs, every project module that module imports (top level and inside
-functions, transitively, with the packages each import passes through), and the entries
-the lazy registries load for the stage's item (a reader, a phantom writer). Data
-dependencies (everything outside ``benchmark/``, ``mflag/``, ``baselines/``) are kept as
-written. ``--check`` exits 1 when ``dvc.yaml`` differs from what would be written (a test
-runs it); without it the file is rewritten in place, comments kept.
-
-The method-card stage (:mod:`benchmark.method_card`) lists the plug-in folders whole; each
-``pretrain@`` stage depends on its method's card instead, so an edit re-runs only the methods
-it touches.
+The work, and why it is done this way: :mod:`benchmark.tools.code_deps`.
 """
 
 from __future__ import annotations
