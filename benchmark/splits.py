@@ -13,31 +13,43 @@ from benchmark.core.errors import run_cli
 
 #: the sub-commands; without one, ``sizes``
 SUBCOMMANDS = ("sizes", "write", "write-all", "publish", "verify")
+#: one line each, shown by every sub-command's --help
+WHAT = {"sizes": "print the split sizes of one dataset and protocol (the default)",
+        "write": "write one dataset's manifest (CSV with a .sha256 beside it)",
+        "write-all": "write the manifests params.yaml lists for every dataset (the DVC stage)",
+        "publish": "write the committed manifests of the real label files torchxrayvision ships, and splits/index.json",
+        "verify": "recompute a dataset's manifest from its label file and compare it with the committed one"}
+EPILOG = "sub-commands:\n" + "\n".join(f"  {name:<10} {WHAT[name]}" for name in SUBCOMMANDS) + \
+    "\n`python -m benchmark.splits <sub-command> --help` shows each one's flags."
 
 
 def build_parser(command: str = "sizes") -> argparse.ArgumentParser:
     """The parser of one sub-command."""
     if command == "write-all":
-        parser = argparse.ArgumentParser(prog="python -m benchmark.splits write-all")
+        parser = argparse.ArgumentParser(prog="python -m benchmark.splits write-all", description=WHAT["write-all"],
+                                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.add_argument("--root", required=True, type=Path, help="folder holding one raw dataset root per dataset")
         parser.add_argument("--out", required=True, type=Path, help="folder of manifests to write (OUT/<dataset>/<protocol>.csv)")
         parser.add_argument("--params", type=Path, default=Path("params.yaml"),
                             help="params file whose split_manifests are written (default: params.yaml)")
         return parser
     if command == "publish":
-        parser = argparse.ArgumentParser(prog="python -m benchmark.splits publish")
+        parser = argparse.ArgumentParser(prog="python -m benchmark.splits publish", description=WHAT["publish"],
+                                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.add_argument("--out", type=Path, default=Path("splits"),
                             help="folder of the committed manifests and index.json (default: splits)")
         return parser
     if command == "verify":
-        parser = argparse.ArgumentParser(prog="python -m benchmark.splits verify")
+        parser = argparse.ArgumentParser(prog="python -m benchmark.splits verify", description=WHAT["verify"],
+                                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.add_argument("--dataset", required=True, help="the dataset whose committed manifest is checked")
         parser.add_argument("--root", required=True, type=Path, help="the dataset root (its label file is found by name)")
         parser.add_argument("--protocol", default="mgca", help="split protocol (default: mgca)")
         parser.add_argument("--manifests", type=Path, default=Path("splits"),
                             help="folder of the committed manifests (default: splits)")
         return parser
-    parser = argparse.ArgumentParser(prog=f"python -m benchmark.splits {command}", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m benchmark.splits {command}", description=WHAT[command],
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="the dataset to split")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--labels", type=Path, help="the dataset's raw label file")

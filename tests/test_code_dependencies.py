@@ -95,6 +95,18 @@ print(json.dumps({{"loaded": loaded, "bare": bare}}))
         assert found["bare"] == [], f"flags without help: {found['bare']}"
 
 
+def test_splits_help_lists_its_sub_commands(capsys):
+    from benchmark import splits
+
+    for argv in (["--help"], ["publish", "--help"]):
+        try:
+            splits.main(argv)
+        except SystemExit as done:
+            assert done.code == 0
+        shown = capsys.readouterr().out
+        assert all(f"  {name} " in shown for name in splits.SUBCOMMANDS), shown
+
+
 def _defined_names(path: Path) -> set[str]:
     import ast
 
