@@ -13,8 +13,10 @@ from benchmark.evaluation.metrics import (
     detection_map,
     dice,
     dice_per_image,
+    empty_mask_breakdown,
     mean_dice_fg_bg,
     score_detections,
+    segmentation_floors,
 )
 
 
@@ -249,3 +251,38 @@ def test_score_detections_fields_recomputed_independently():
         idx = draw.integers(0, len(preds), len(preds))
         values.append(cocoeval_map([preds[i] for i in idx], [targets[i] for i in idx], thresholds))
     assert scored["ci95"] == pytest.approx(list(np.quantile(values, [0.025, 0.975])), abs=1e-12)
+
+
+def test_segmentation_floors_by_hand():
+    """Three 4x4 images, one with a 2x2 mask. Predicting nothing: Dice 0, 1, 1 -> 2/3; predicting
+    everything: 2*4/(16+4) = 0.4, 0, 0 -> 0.133. Pixel-level mDice: nothing gives fg 0 and bg
+    2*44/(48+44); everything gives fg 2*4/(48+4) and bg 0."""
+    true = torch.zeros(3, 4, 4)
+    true[0, :2, :2] = 1
+    floors = segmentation_floors(true)
+    assert floors["floor"] == pytest.approx(2 / 3) and floors["floor_predictor"] == "predict nothing"
+    assert floors["mean_dice_fg_bg_floor"] == pytest.approx((0 + 2 * 44 / (48 + 44)) / 2)
+    assert floors["mean_dice_fg_bg_floor_predictor"] == "predict nothing"
+    full = torch.ones(2, 4, 4)  # every pixel is foreground: predicting everything is perfect
+    assert segmentation_floors(full) == {"floor": 1.0, "floor_predictor": "predict everything",
+                                         "mean_dice_fg_bg_floor": 1.0,
+                                         "mean_dice_fg_bg_floor_predictor": "predict everything"}
+    mostly = torch.ones(2, 4, 4)
+    mostly[1] = 0  # nothing: Dice 0 and 1 -> 0.5; everything: 1 and 0 -> 0.5; a tie keeps "predict nothing"
+    assert segmentation_floors(mostly)["floor_predictor"] == "predict nothing"
+
+
+def test_empty_mask_breakdown_by_hand():
+    true = torch.zeros(4, 4, 4)
+    true[0, 0, 0] = true[1, 1, 1] = 1  # images 0 and 1 have a mask, 2 and 3 do not
+    prob = torch.zeros(4, 4, 4)
+    prob[0, 0, 0] = 0.9  # found
+    prob[2, 3, 3] = 0.5  # a false positive at exactly the threshold
+    prob[3, 3, 3] = 0.49  # below it: empty
+    per_image = np.array([1.0, 0.0, 0.0, 1.0])
+    assert empty_mask_breakdown(per_image, prob, true) == {
+        "positives_test": 2, "dice_positive_images": 0.5, "negatives_predicted_empty": 0.5}
+    assert empty_mask_breakdown(per_image[2:], prob[2:], true[2:]) == {
+        "positives_test": 0, "dice_positive_images": None, "negatives_predicted_empty": 0.5}
+    assert empty_mask_breakdown(per_image[:2], prob[:2], true[:2]) == {
+        "positives_test": 2, "dice_positive_images": 0.5, "negatives_predicted_empty": None}

@@ -206,3 +206,19 @@ def test_a_nan_run_is_marked_not_averaged_away(tmp_path):
     markdown, summary = report_lib.render(load_results(tmp_path))
     assert summary["nan_runs"].iloc[0] == 1 and np.isnan(summary["mean"].iloc[0])
     assert "NaN (1 of 2 runs)" in markdown
+
+
+def test_load_timings_joins_every_visible_timings_file_with_its_result_paths(tmp_path):
+    import pandas as pd
+
+    from benchmark.reporting.results import load_timings
+
+    assert list(load_timings(tmp_path).columns) == ["result"] and load_timings(tmp_path).empty
+    for folder, rows in (("a/classification", [("x.json", 1.5), ("y.json", 2.0)]), ("b/detection", [("z.json", 3.0)]),
+                         (".a.123.tmp", [("half.json", 9.0)])):  # a temporary folder of a stage still writing
+        (tmp_path / folder).mkdir(parents=True)
+        pd.DataFrame(rows, columns=["result", "wall_time_s"]).to_csv(tmp_path / folder / "timings.csv", index=False)
+    table = load_timings(tmp_path)
+    assert table["result"].tolist() == [str(tmp_path / "a/classification/x.json"),
+                                        str(tmp_path / "a/classification/y.json"), str(tmp_path / "b/detection/z.json")]
+    assert table["wall_time_s"].tolist() == [1.5, 2.0, 3.0]

@@ -111,3 +111,43 @@ def test_gzipped_manifests_are_byte_identical_across_writes(tmp_path):
     write_manifest(tmp_path / "two" / "m.csv.gz", frame)
     assert (tmp_path / "one" / "m.csv.gz").read_bytes() == (tmp_path / "two" / "m.csv.gz").read_bytes()
     pd.testing.assert_frame_equal(read_splits(tmp_path / "one" / "m.csv.gz"), read_splits(tmp_path / "two" / "m.csv.gz"))
+
+
+def test_publish_rewrites_every_committed_manifest_and_the_index_byte_for_byte(tmp_path):
+    """``splits publish`` is how splits/ was made: from the label files torchxrayvision ships, the
+    same bytes for every manifest and the same index.json."""
+    from benchmark.data.splits import publish
+
+    index = publish(tmp_path)
+    committed = json.loads((REPO / "splits" / "index.json").read_text())
+    assert index == committed
+    assert json.loads((tmp_path / "index.json").read_text()) == committed
+    for name in committed:
+        assert (tmp_path / name).read_bytes() == (REPO / "splits" / name).read_bytes(), name
+
+
+def test_write_all_writes_each_listed_manifest_with_its_checksum(phantom_root, tmp_path, capsys):
+    from benchmark.data.split_manifest import checksum_path
+    from benchmark.data.splits import find_label_file, is_manifest_folder, write_all
+
+    import yaml
+
+    params = tmp_path / "params.yaml"
+    body = yaml.safe_load((REPO / "params.yaml").read_text())
+    body["split_manifests"] = {"rsna-mgca": {"dataset": "rsna", "protocol": "mgca"},
+                               "covidx-clean": {"dataset": "covidx", "protocol": "clean"}}
+    params.write_text(yaml.safe_dump(body))
+    out = tmp_path / "manifests"
+    write_all(phantom_root, out, params)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "covidx/clean.csv", "covidx/clean.csv.sha256", "rsna/mgca.csv", "rsna/mgca.csv.sha256"]
+    for dataset, protocol in (("rsna", "mgca"), ("covidx", "clean")):
+        want, _ = compute(dataset, find_label_file(dataset, phantom_root / dataset), protocol)
+        path = out / dataset / f"{protocol}.csv"
+        pd.testing.assert_frame_equal(read_splits(path), want)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert checksum_path(path).read_text().split()[0] == digest
+    assert "splits rsna-mgca:" in capsys.readouterr().out
+    assert is_manifest_folder(out)
+    (out / "rsna" / "notes.txt").write_text("mine")
+    assert not is_manifest_folder(out)  # a folder holding anything else is not ours to replace

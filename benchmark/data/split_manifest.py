@@ -62,18 +62,19 @@ def recorded_sha256(path: Path) -> str | None:
     return None
 
 
-def read_splits(path: str | Path) -> pd.DataFrame:
+def read_splits(path: str | Path, sha256: str | None = None) -> pd.DataFrame:
     """A split manifest, checked on every read: the bytes are the ones recorded when it was
     written (a hand edit or a cut file is caught), the columns are ``id,split,min_fraction``,
     every id is non-empty and listed once (so no id is in two splits), every split is one of
     train / valid / test, and a training row's ``min_fraction`` is an integer in 1..100 while
-    other rows have none. A failure names the file and its first bad row."""
+    other rows have none. A failure names the file and its first bad row. ``sha256`` is for the
+    writer itself, which checks the file it has just written before recording its digest."""
     from benchmark.data.readers.base import csv_row
 
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "split manifest not found; run `python -m benchmark.splits write`")
-    recorded = recorded_sha256(path)
+    recorded = sha256 or recorded_sha256(path)
     if recorded is None:
         raise DataError(path, f"no checksum recorded for this manifest ({checksum_path(path).name} missing); write it "
                         "with `python -m benchmark.splits write`, never by hand")

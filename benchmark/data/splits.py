@@ -211,11 +211,11 @@ def write_index(folder: Path) -> dict:
     """``index.json`` beside committed manifests: sha256 and sizes of every ``<dataset>/<protocol>.csv``."""
     index = {}
     for path in sorted(folder.glob(f"*/*{MANIFEST_SUFFIX}")):
-        frame = read_splits(path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        frame = read_splits(path, sha256=digest)  # the index is being written: the digest is the file's own
         protocol = path.name.removesuffix(MANIFEST_SUFFIX)
         fractions = load_protocols()[protocol]["fractions"] if protocol in load_protocols() else [1, 10, 100]
-        index[f"{path.parent.name}/{path.name}"] = {
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), **split_sizes(frame, fractions)}
+        index[f"{path.parent.name}/{path.name}"] = {"sha256": digest, **split_sizes(frame, fractions)}
     write_json(folder / "index.json", index)
     return index
 

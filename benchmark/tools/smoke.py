@@ -5,11 +5,10 @@ switches it to the ``smoke`` profile with three methods (M-FLAG and the two cont
 negative one runs the random encoder: the DAG is the same for every method, and each stage
 is a process), runs ``dvc repro`` there and compares the results with ``results/reference/smoke.csv``.
 
-The smoke profile computes in float64 (:mod:`benchmark.core.numerics`), so its cells are the same
-on every x86-64 CPU and thread count (measured: identical to 4 decimals under
-``ATEN_CPU_CAPABILITY`` default / avx2 / avx512 and with 1 thread); the tolerance below is a
-margin for BLAS builds we could not try, not a measured spread. Cells at their trivial
-floor are reported as such and do not count as evidence (``--min-evidence``).
+The smoke profile computes in float64 (:mod:`benchmark.core.numerics`), so its cells move little
+between x86-64 CPUs and thread counts; the tolerance below is derived from the spread measured
+under other kernel levels and thread counts (see it). Cells at their trivial floor are reported
+as such and do not count as evidence (``--min-evidence``).
 
 ``--mutations`` plants known defects, one at a time, as literal edits of the scratch copy's
 code (nothing of the repository changes), re-runs only the stages DVC finds affected, and
@@ -36,11 +35,14 @@ REPO = Path(__file__).resolve().parents[2]
 COPY = ("dvc.yaml", "params.yaml", "benchmark", "mflag", "baselines")
 METHODS = ("mflag", "supervised", "shuffled")
 GOLDEN = REPO / "results" / "reference" / "smoke.csv"
-#: |ours - golden| allowed, in points. Measured spread of every smoke cell, in float64, over
-#: ATEN_CPU_CAPABILITY default / avx2 / avx512, 1 vs 2 threads and oneDNN/MKL capped at AVX2
-#: on an Intel Xeon (AVX-512): 0.0000. In float32 the same runs moved cells by up to 5 points
-#: (RSNA Dice between an AVX2 and an AVX-512 machine). 0.05 is a margin for other BLAS builds.
-TOLERANCE = 0.05
+#: |ours - golden| allowed, in points. Measured spread of the 99 smoke cells, in float64, on an
+#: Intel Xeon (AVX-512) against golden numbers made there with the default settings: 0.09 under
+#: ATEN_CPU_CAPABILITY=default (one cell, the positive control's RSNA AUROC at 100 %, 70.79 ->
+#: 70.70; the other 98 cells 0.00), 0.00 in earlier runs under avx2, one thread and oneDNN/MKL
+#: capped at AVX2. 0.25 is about 3x the largest measured spread and below the smallest change a
+#: planted defect made (0.42: detection-boxes-shifted). In float32 the same runs moved cells by up
+#: to 5 points (RSNA Dice between an AVX2 and an AVX-512 machine).
+TOLERANCE = 0.25
 #: cells that must match the golden numbers while clear of their trivial floor
 MIN_EVIDENCE = 12  # measured: 16 in the golden numbers of 2026-12-02 (99 cells, 3 methods)
 
