@@ -127,10 +127,10 @@ def test_publish_rewrites_every_committed_manifest_and_the_index_byte_for_byte(t
 
 
 def test_write_all_writes_each_listed_manifest_with_its_checksum(phantom_root, tmp_path, capsys):
+    import yaml
+
     from benchmark.data.split_manifest import checksum_path
     from benchmark.data.splits import find_label_file, is_manifest_folder, write_all
-
-    import yaml
 
     params = tmp_path / "params.yaml"
     body = yaml.safe_load((REPO / "params.yaml").read_text())
