@@ -31,7 +31,7 @@ from benchmark.data.store import Store
 from benchmark.evaluation.downstream import EVAL_BATCH, HeadRun, MapSource, shuffled
 from benchmark.evaluation.head_stage import run_head_stage
 from benchmark.evaluation.metrics import DetectionMatches, score_detections
-from benchmark.evaluation.training import fit_early_stopping
+from benchmark.evaluation.training import fit_early_stopping, not_converged_mark
 from benchmark.reporting.results import write_result
 
 METRIC = "map"
@@ -248,7 +248,7 @@ def run_native(run: HeadRun, out: Path) -> None:
                 check = "" if scored["cocoeval_agrees"] else f", COCOeval gives {scored['map_cocoeval']:.6f}: recorded"
                 print(f"detect {run.args.method} {data.name} {fraction}% seed {seed}: mAP {scored['value']:.4f} "
                       f"[{lo:.3f}, {hi:.3f}] (mgca_compat {scored['map_mgca_compat']:.4f}; epochs {fit['epochs_run']}, "
-                      f"best {fit['best_epoch']}{'' if fit['converged'] else ', NOT CONVERGED'}{check}) -> {out / path.name} "
+                      f"best {fit['best_epoch']}{not_converged_mark(fit)}{check}) -> {out / path.name} "
                       f"{run.progress.step()}")
 
 

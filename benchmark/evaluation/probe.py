@@ -30,7 +30,7 @@ from benchmark.evaluation.downstream import result_record, results_folder, shuff
 from benchmark.evaluation.features import load_features, unavailable_reason
 from benchmark.evaluation.geometry import feature_geometry, write_geometry
 from benchmark.evaluation.linear_probe import PROBE_HEADS, TARGETS, fit_and_predict
-from benchmark.evaluation.training import RunProgress
+from benchmark.evaluation.training import RunProgress, not_converged_mark
 from benchmark.pretraining.encoders import ENCODER_FILE
 from benchmark.reporting.results import bootstrap_ci, write_result
 
@@ -104,7 +104,7 @@ def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractio
             how = f"C {fit['c']:g}" if solver == "lbfgs" else f"epochs {fit['epochs_run']}"
             print(f"probe {args.method} {dataset} {fraction}% seed {seed}: {target.metric} {value:.4f} "
                   f"[{lo:.3f}, {hi:.3f}] (floor {floor:.3f}; {solver}, {how}"
-                  f"{'' if fit['converged'] else ', NOT CONVERGED'}) -> {args.out / path.name}"
+                  f"{not_converged_mark(fit)}) -> {args.out / path.name}"
                   + (f" {progress.step()}" if progress else ""))
 
 

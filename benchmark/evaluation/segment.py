@@ -31,7 +31,7 @@ from benchmark.data.store import Store
 from benchmark.evaluation.downstream import EVAL_BATCH, HeadRun, MapSource, balanced_train_rows, bootstrap_mean_ci, shuffled
 from benchmark.evaluation.head_stage import run_head_stage
 from benchmark.evaluation.metrics import dice_per_image, empty_mask_breakdown, mean_dice_fg_bg, segmentation_floors
-from benchmark.evaluation.training import fit_early_stopping
+from benchmark.evaluation.training import fit_early_stopping, not_converged_mark
 from benchmark.reporting.results import write_result
 
 METRIC = "dice"
@@ -156,7 +156,7 @@ def run_native(run: HeadRun, out: Path) -> None:
                     **fit, train_balanced=balanced is not None, batch_size=batch, wall_time_s=round(time.perf_counter() - start, 3)))
                 print(f"segment {run.args.method} {data.name} {fraction}% seed {seed}: dice {value:.4f} "
                       f"[{lo:.3f}, {hi:.3f}] (floor {floors['floor']:.3f}; epochs {fit['epochs_run']}, best "
-                      f"{fit['best_epoch']}{'' if fit['converged'] else ', NOT CONVERGED'}) -> {out / path.name} "
+                      f"{fit['best_epoch']}{not_converged_mark(fit)}) -> {out / path.name} "
                       f"{run.progress.step()}")
 
 

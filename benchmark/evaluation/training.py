@@ -96,6 +96,11 @@ def fit_early_stopping(model: nn.Module, train_epoch: Callable[[int], float], va
     return Fit(epoch, best_epoch, best, valid_metric, stop, max_epochs, patience, history)
 
 
+def not_converged_mark(record: dict) -> str:
+    """The suffix a stage's progress line gets for a run that stopped at its limit while improving."""
+    return "" if record["converged"] else ", NOT CONVERGED"
+
+
 class RunProgress:
     """"run k of N" and the time left, for stages that run datasets x fractions x seeds in one process
     (hours of otherwise silent work on the paper profile)."""
