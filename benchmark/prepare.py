@@ -7,7 +7,7 @@ from pathlib import Path
 
 from benchmark.core.config import add_profile_args
 from benchmark.core.errors import run_cli
-from benchmark.data.readers import READERS  # light: a reader loads on use
+from benchmark.data.datasets import READERS  # light: a reader loads on use
 
 
 def build_parser() -> argparse.ArgumentParser:

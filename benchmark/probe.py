@@ -10,13 +10,13 @@ from pathlib import Path
 
 from benchmark.core.config import add_profile_args
 from benchmark.core.errors import run_cli
-from benchmark.evaluation.stage_args import PROBE_DATASETS
+from benchmark.data.datasets import datasets_for
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark.probe", description=__doc__.splitlines()[0])
     parser.add_argument("--method", required=True, help="the method name the results are recorded under")
-    parser.add_argument("--datasets", required=True, nargs="+", choices=sorted(PROBE_DATASETS),
+    parser.add_argument("--datasets", required=True, nargs="+", choices=datasets_for("classification"),
                         help="datasets to probe, in one process")
     parser.add_argument("--fractions", nargs="+", type=int, choices=(1, 10, 100),
                         help="training fractions in %% (default: the profile's)")

@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 
 from benchmark.core.errors import run_cli
-from benchmark.evaluation.stage_args import SEGMENT_DATASETS, head_parser
+from benchmark.evaluation.stage_args import head_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return head_parser("python -m benchmark.segment", __doc__.splitlines()[0], SEGMENT_DATASETS)
+    return head_parser("python -m benchmark.segment", __doc__.splitlines()[0], "segmentation")
 
 
 def main(argv: list[str] | None = None) -> int:

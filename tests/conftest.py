@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.core.config import load_profile
-from benchmark.data.phantom import WRITERS
+from benchmark.data.datasets import WRITERS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,6 +30,32 @@ def _torch_defaults():
     yield
     torch.set_default_dtype(torch.float32)  # also for the next module's fixtures, set up before its first test
     torch.set_num_threads(_TORCH_THREADS)
+
+
+@pytest.fixture(scope="module")
+def module_dir(tmp_path_factory):
+    """Folders a test module shares between its tests, removed when the module ends (pytest keeps
+    module folders to the end of the session, and models and DVC caches summed to 8.5 GB: a CI run
+    failed with its disk full). A module with a failed test keeps its folders for reading."""
+    made: list[Path] = []
+    failed_before = _FAILURES[0]
+
+    def make(name: str) -> Path:
+        made.append(tmp_path_factory.mktemp(name))
+        return made[-1]
+
+    yield make
+    if _FAILURES[0] == failed_before:
+        for path in made:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+_FAILURES = [0]  # failed test phases so far in this session
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.failed:
+        _FAILURES[0] += 1
 
 
 @pytest.fixture(scope="session")

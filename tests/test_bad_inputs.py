@@ -50,8 +50,8 @@ from PIL import Image
 
 from benchmark import prepare
 from benchmark.core.errors import run_cli
+from benchmark.data.datasets import get_reader
 from benchmark.data.dicom_io import write_dicom
-from benchmark.data.readers import get_reader
 from benchmark.data.store import Store
 
 SIZE = 64  # store size; replacement images are SIZE x SIZE so the letterbox keeps their pixels exactly

@@ -59,8 +59,8 @@ class Case:
 
 
 @pytest.fixture(scope="module")
-def ws(phantom_root, tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("stages")
+def ws(phantom_root, module_dir) -> Path:
+    work = module_dir("stages")
     for dataset in ("rsna", "covidx"):
         head_inputs(phantom_root, work, dataset)
     assert features.main(["--encoder", str(work / "encoder"), "--stores", str(work / "stores"), "--datasets", "covidx",

@@ -32,15 +32,15 @@ CX_IMAGES, NIH_IMAGES = 200, 200
 
 
 @pytest.fixture(scope="module")
-def chexpert_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("chexpert")
+def chexpert_root(module_dir) -> Path:
+    root = module_dir("chexpert")
     write_chexpert(root, seed=SEED, image_size=SIZE, images=CX_IMAGES)
     return root
 
 
 @pytest.fixture(scope="module")
-def nih_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("nih")
+def nih_root(module_dir) -> Path:
+    root = module_dir("nih")
     write_nih(root, seed=SEED, image_size=SIZE, images=NIH_IMAGES)
     return root
 

@@ -152,9 +152,7 @@ def test_every_project_import_names_a_module_and_a_name_that_exist():
 
 
 def test_registries_name_modules_that_exist():
-    from benchmark.data.phantom import WRITERS
-    from benchmark.data.readers import READERS
-    from benchmark.data.splits import LABEL_TABLES
+    from benchmark.data.datasets import LABEL_TABLES, READERS, WRITERS
     from benchmark.pretraining.method_specs import PLUGIN_MODULES
 
     for registry in (WRITERS, READERS, LABEL_TABLES):

@@ -39,14 +39,14 @@ SEED, SIZE = 3, 128
 
 
 @pytest.fixture(scope="module")
-def covidx_phantom(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
-    root = tmp_path_factory.mktemp("covidx")
+def covidx_phantom(module_dir) -> tuple[Path, pd.DataFrame]:
+    root = module_dir("covidx")
     return root, write_covidx(root, seed=SEED, image_size=SIZE, train=160, test=40)
 
 
 @pytest.fixture(scope="module")
-def object_phantom(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
-    root = tmp_path_factory.mktemp("object_cxr")
+def object_phantom(module_dir) -> tuple[Path, pd.DataFrame]:
+    root = module_dir("object_cxr")
     return root, write_object_cxr(root, seed=SEED, image_size=SIZE, train=160, dev=40)
 
 

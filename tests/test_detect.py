@@ -72,8 +72,8 @@ def test_decode_recovers_the_box_and_map_is_one():
 
 
 @pytest.fixture(scope="module")
-def rsna_smoke(phantom_root, tmp_path_factory):
-    return head_inputs(phantom_root, tmp_path_factory.mktemp("detect"), "rsna")
+def rsna_smoke(phantom_root, module_dir):
+    return head_inputs(phantom_root, module_dir("detect"), "rsna")
 
 
 def test_short_training_lowers_the_loss(rsna_smoke, smoke_profile):

@@ -24,8 +24,8 @@ CONFIGS = [("upernet_fcn.py", "segment", "segmentation", "siim"),
 
 
 @pytest.fixture(scope="module")
-def work(phantom_root, tmp_path_factory):
-    work = tmp_path_factory.mktemp("openmmlab")
+def work(phantom_root, module_dir):
+    work = module_dir("openmmlab")
     for dataset in ("siim", "rsna", "object_cxr"):
         head_inputs(phantom_root, work, dataset)
     return work

@@ -4,18 +4,19 @@ import json
 
 import pandas as pd
 import pytest
+from support import copy_pipeline
 
 from benchmark.reporting.results import load_timings
 from benchmark.tools import smoke
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
+def smoke_run(module_dir):
     # four methods keep the suite short (each DVC stage is a process that imports torch): every
     # method trains in test_pretrain_engine.py, the DAG is the same for all of them, and an
     # encoder without weights (ImageNet offline) is followed through every head in test_report.py;
     # the two controls are here because their downstream stages differ (labels, shuffling)
-    work = smoke.prepare(tmp_path_factory.mktemp("pipeline"))
+    work = smoke.prepare(module_dir("pipeline"))
     first = smoke.dvc(work, "repro")
     return work, first
 
@@ -97,11 +98,9 @@ def test_a_planted_defect_fails_the_golden_comparison(smoke_run, tmp_path):
     """The comparison is sensitive: the probe's training labels shuffled against their images
     (one of `python -m benchmark.smoke --mutations`' planted defects, the cheapest to re-run)
     moves evidence cells outside tolerance. The others are in the README with their last output."""
-    import shutil
-
     work, _ = smoke_run
     copy = tmp_path / "planted"
-    shutil.copytree(work, copy, symlinks=True)
+    copy_pipeline(work, copy)
     defect = next(d for d in smoke.DEFECTS if d.name == "probe-labels-shuffled")
     smoke.plant(copy, defect)
     reran = [line for line in smoke.dvc(copy, "repro").splitlines() if line.startswith("Running stage")]
@@ -142,13 +141,12 @@ def test_a_pretrained_method_and_a_plugin_edit_rerun_only_their_methods(smoke_ru
     """Your encoder as a `pretrained:` method of methods.yaml runs through `dvc repro` like any other,
     with its title in the tables; and editing one plug-in file re-runs only its own method (each
     pretrain@ stage depends on its method's card, not on every plug-in and entry)."""
-    import shutil
 
     import yaml
 
     work, _ = smoke_run
     copy = tmp_path / "with-mine"
-    shutil.copytree(work, copy, symlinks=True)
+    copy_pipeline(work, copy)
     _torchvision_state_dict(copy / "my_resnet.pth")
     methods = copy / "benchmark" / "configs" / "methods.yaml"
     methods.write_text(methods.read_text() + "\nmine:\n  plugin: pretrained\n  title: My encoder\n  text: none\n"

@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def pretrain_inputs(phantom_root, tmp_path_factory):
+def pretrain_inputs(phantom_root, module_dir):
     """Smoke MIMIC store + report embeddings, and a params file with a few more steps than smoke."""
-    work = tmp_path_factory.mktemp("engine")
+    work = module_dir("engine")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["profile"] = "smoke"
     params["profiles"]["smoke"]["pretrain"].update({"epochs": 2, "batch_size": 16, "checkpoint_every": 2})
@@ -36,19 +36,19 @@ def pretrain_inputs(phantom_root, tmp_path_factory):
     return work
 
 
-def _pretrain(work: Path, method: str, out: str, launcher: list[str] | None = None, env: dict | None = None,
+def _pretrain(work: Path, method: str, out: Path, launcher: list[str] | None = None, env: dict | None = None,
               params: str = "params.yaml"):
     args = ["-m", "benchmark.pretrain", "--method", method, "--store", str(work / "store"), "--text", str(work / "text"),
-            "--out", str(work / out), "--params", str(work / params)]
+            "--out", str(out), "--params", str(work / params)]
     cmd = (launcher or [sys.executable]) + args
     full_env = {**os.environ, "TQDM_DISABLE": "1", **(env or {})}
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=full_env)
 
 
-def _pretrain_here(work: Path, method: str, out: str) -> None:
+def _pretrain_here(work: Path, method: str, out: Path) -> None:
     """The same command in this process (no interpreter start-up)."""
     assert pretrain.main(["--method", method, "--store", str(work / "store"), "--text", str(work / "text"),
-                          "--out", str(work / out), "--params", str(work / "params.yaml")]) == 0
+                          "--out", str(out), "--params", str(work / "params.yaml")]) == 0
 
 
 def _ok(proc):
@@ -57,26 +57,26 @@ def _ok(proc):
 
 
 @pytest.mark.parametrize("method", ["convirt", "gloria", "mgca", "mflag-no-ortho", "mflag-lm-unfrozen"])
-def test_each_method_trains_and_records_parameters(pretrain_inputs, method):
-    work = pretrain_inputs
+def test_each_method_trains_and_records_parameters(pretrain_inputs, method, tmp_path):
+    work, models = pretrain_inputs, tmp_path / "models"  # models in tmp_path: gone once the test passes
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["profiles"]["smoke"]["pretrain"].update({"epochs": 1, "checkpoint_every": 0})  # one epoch shows it trains
     (work / "one_epoch.yaml").write_text(yaml.safe_dump(params))
     assert pretrain.main(["--method", method, "--store", str(work / "store"), "--text", str(work / "text"),
-                          "--out", str(work / "models" / method), "--params", str(work / "one_epoch.yaml")]) == 0
-    meta = json.loads((work / "models" / method / "meta.json").read_text())
-    log = (work / "models" / method / "train_log.csv").read_text().splitlines()
+                          "--out", str(models / method), "--params", str(work / "one_epoch.yaml")]) == 0
+    meta = json.loads((models / method / "meta.json").read_text())
+    log = (models / method / "train_log.csv").read_text().splitlines()
     assert len(log) == 1 + 1 and meta["epochs"] == 1  # header + one row per epoch
     assert meta["parameters"]["trainable"] > meta["encoder_parameters"]  # heads (and LM layers) train too
     assert meta["lm"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
     if method == "mflag-no-ortho":
         assert meta["lm"]["trainable_layers"] == 0 and meta["parameters"]["frozen"] == meta["lm"]["parameters"]
-        log = pd.read_csv(work / "models" / method / "train_log.csv")
+        log = pd.read_csv(models / method / "train_log.csv")
         assert (log["orthogonality"] == 0).all() and (log["loss"] - log["alignment"]).abs().max() < 1e-6
     else:  # smoke caps the trainable LM at its top layer; the other five and the embeddings are frozen
         assert meta["lm"]["trainable_layers"] == 1
         assert meta["parameters"]["frozen"] > 0.5 * meta["lm"]["parameters"]
-    assert not (work / "models" / f"{method}.ckpt").exists()  # checkpoints go once the run is written
+    assert not (models / f"{method}.ckpt").exists()  # checkpoints go once the run is written
 
 
 # Linear biases right before a BatchNorm have no effect on any output (the BatchNorm subtracts
@@ -85,7 +85,7 @@ def test_each_method_trains_and_records_parameters(pretrain_inputs, method):
 PRE_BN_BIASES = {"proj_v.0.bias", "proj_v.3.bias", "proj_t.0.bias", "proj_t.3.bias"}
 
 
-def test_torchrun_two_processes_match_one(pretrain_inputs):
+def test_torchrun_two_processes_match_one(pretrain_inputs, tmp_path):
     """Two gloo processes with half the batch each == one process with the whole batch.
 
     AdamW divides by the gradient's magnitude, so entries whose gradient is at rounding level
@@ -95,17 +95,17 @@ def test_torchrun_two_processes_match_one(pretrain_inputs):
     mistake, torch's BatchNorm left in place) it is 1.36. The bound 1e-6 sits between them with
     a margin of 1,000x on the honest side (in float32 the honest distance was up to 6 %).
     """
-    work = pretrain_inputs
+    work, models = pretrain_inputs, tmp_path / "models"
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["profiles"]["smoke"]["pretrain"].update({"epochs": 1, "batch_size": 24, "lr": 1.0e-2})
     (work / "ddp.yaml").write_text(yaml.safe_dump(params))
-    _ok(_pretrain(work, "mflag", "models/single", params="ddp.yaml"))
+    _ok(_pretrain(work, "mflag", models / "single", params="ddp.yaml"))
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    proc = _ok(_pretrain(work, "mflag", "models/ddp", launcher, env={"OMP_NUM_THREADS": "1"}, params="ddp.yaml"))
+    proc = _ok(_pretrain(work, "mflag", models / "ddp", launcher, env={"OMP_NUM_THREADS": "1"}, params="ddp.yaml"))
     assert "resuming" not in proc.stdout
-    single = load_file(str(work / "models" / "single" / "model.safetensors"))
-    ddp = load_file(str(work / "models" / "ddp" / "model.safetensors"))
-    assert json.loads((work / "models" / "ddp" / "meta.json").read_text())["world_size"] == 2
+    single = load_file(str(models / "single" / "model.safetensors"))
+    ddp = load_file(str(models / "ddp" / "model.safetensors"))
+    assert json.loads((models / "ddp" / "meta.json").read_text())["world_size"] == 2
     assert single.keys() == ddp.keys()
     from benchmark.pretraining.engine import build_method
     from benchmark.pretraining.methods import TextInput, get_method
@@ -121,29 +121,29 @@ def test_torchrun_two_processes_match_one(pretrain_inputs):
         assert (single[key] - ddp[key]).norm() <= 1e-6 * moved, key
 
 
-def test_killed_run_resumes_to_identical_weights(pretrain_inputs, capsys):
-    work = pretrain_inputs
-    _pretrain_here(work, "convirt", "models/straight")
-    killed = _pretrain(work, "convirt", "models/resumed", env={KILL_AFTER_STEP_ENV: "3"})
+def test_killed_run_resumes_to_identical_weights(pretrain_inputs, capsys, tmp_path):
+    work, models = pretrain_inputs, tmp_path / "models"
+    _pretrain_here(work, "convirt", models / "straight")
+    killed = _pretrain(work, "convirt", models / "resumed", env={KILL_AFTER_STEP_ENV: "3"})
     assert killed.returncode == -9  # SIGKILL after step 3; the last checkpoint is from step 2
-    assert not (work / "models" / "resumed").exists()
-    info = json.loads((work / "models" / "resumed.ckpt" / "checkpoint.json").read_text())
+    assert not (models / "resumed").exists()
+    info = json.loads((models / "resumed.ckpt" / "checkpoint.json").read_text())
     assert info["step"] == 2
-    _pretrain_here(work, "convirt", "models/resumed")
+    _pretrain_here(work, "convirt", models / "resumed")
     out = capsys.readouterr().out
     assert "resuming from" in out and re.search(r"at step 2/\d+", out)
-    a = load_file(str(work / "models" / "straight" / "model.safetensors"))
-    b = load_file(str(work / "models" / "resumed" / "model.safetensors"))
+    a = load_file(str(models / "straight" / "model.safetensors"))
+    b = load_file(str(models / "resumed" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert (work / "models" / "straight" / "train_log.csv").read_text() == (work / "models" / "resumed" / "train_log.csv").read_text()
+    assert (models / "straight" / "train_log.csv").read_text() == (models / "resumed" / "train_log.csv").read_text()
 
 
 def test_corrupt_or_foreign_checkpoint_is_rejected(pretrain_inputs, tmp_path):
-    work = pretrain_inputs
-    killed = _pretrain(work, "mflag", "models/victim", env={KILL_AFTER_STEP_ENV: "3"})
+    work, models = pretrain_inputs, tmp_path / "models"
+    killed = _pretrain(work, "mflag", models / "victim", env={KILL_AFTER_STEP_ENV: "3"})
     assert killed.returncode == -9
     ckpt = tmp_path / "ckpt"
-    shutil.copytree(work / "models" / "victim.ckpt", ckpt)
+    shutil.copytree(models / "victim.ckpt", ckpt)
     fp = json.loads((ckpt / "checkpoint.json").read_text())["fingerprint"]
     model = torch.nn.Linear(2, 2)
     assert "different run configuration" in data_error(load_checkpoint, ckpt, model, "other")
@@ -151,10 +151,10 @@ def test_corrupt_or_foreign_checkpoint_is_rejected(pretrain_inputs, tmp_path):
     weights.write_bytes(weights.read_bytes()[:-100])
     assert "SHA-256 mismatch" in data_error(load_checkpoint, ckpt, model, fp)
     # the engine refuses to resume from the truncated file rather than half-loading it
-    shutil.copy(weights, work / "models" / "victim.ckpt" / "weights.safetensors")
-    proc = _pretrain(work, "mflag", "models/victim")
+    shutil.copy(weights, models / "victim.ckpt" / "weights.safetensors")
+    proc = _pretrain(work, "mflag", models / "victim")
     assert proc.returncode != 0 and "SHA-256 mismatch" in proc.stderr
-    shutil.rmtree(work / "models" / "victim.ckpt")
+    shutil.rmtree(models / "victim.ckpt")
 
 
 def _imagenet_params(work: Path, **pretrain) -> Path:
@@ -175,7 +175,7 @@ def test_a_trained_method_starts_from_the_cached_imagenet_file(pretrain_inputs, 
 
     from benchmark.pretraining import imagenet
 
-    work = pretrain_inputs
+    work, models = pretrain_inputs, tmp_path / "models"
     torch.manual_seed(3)
     fake = tmp_path / "fake.pth"
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), fake)
@@ -186,11 +186,11 @@ def test_a_trained_method_starts_from_the_cached_imagenet_file(pretrain_inputs, 
     monkeypatch.setattr(imagenet, "weight_url", lambda arch, version: f"https://example.org/resnet18-{prefix}.pth")
     params = _imagenet_params(work, lr=1e-12)  # a step too small to move the weights: the start is what we see
     assert pretrain.main(["--method", "mflag", "--store", str(work / "store"), "--text", str(work / "text"),
-                          "--out", str(work / "models" / "from-imagenet"), "--params", str(params)]) == 0
-    meta = json.loads((work / "models" / "from-imagenet" / "meta.json").read_text())
+                          "--out", str(models / "from-imagenet"), "--params", str(params)]) == 0
+    meta = json.loads((models / "from-imagenet" / "meta.json").read_text())
     assert meta["init"]["kind"] == "imagenet" and meta["init"]["file"] == f"resnet18-{prefix}.pth"
     assert meta["init"]["weights"] == "IMAGENET1K_V1" and meta["init"]["sha256"].startswith(prefix)
-    weights = load_file(str(work / "models" / "from-imagenet" / "encoder.safetensors"))
+    weights = load_file(str(models / "from-imagenet" / "encoder.safetensors"))
     start = torch.load(tmp_path / "hub" / "checkpoints" / f"resnet18-{prefix}.pth", weights_only=True)
     assert torch.allclose(weights["stem.0.weight"].float(), start["conv1.weight"], atol=1e-6)
 
@@ -198,16 +198,16 @@ def test_a_trained_method_starts_from_the_cached_imagenet_file(pretrain_inputs, 
 def test_a_missing_imagenet_file_stops_the_stage_before_any_work(pretrain_inputs, tmp_path, monkeypatch, capsys):
     from benchmark.core.errors import run_cli
 
-    work = pretrain_inputs
+    work, models = pretrain_inputs, tmp_path / "models"
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty-hub"))
     params = _imagenet_params(work)
     with pytest.raises(SystemExit) as info:
         run_cli(pretrain.main, ["--method", "convirt", "--store", str(work / "store"), "--text", str(work / "text"),
-                                "--out", str(work / "models" / "no-imagenet"), "--params", str(params)])
+                                "--out", str(models / "no-imagenet"), "--params", str(params)])
     err = capsys.readouterr()
     assert info.value.code == 2 and "Traceback" not in err.err
     line = err.err.strip().splitlines()[-1]
     assert line.startswith("error: ") and "ImageNet weights IMAGENET1K_V1 for resnet18 are not in the torch hub cache" in line
     assert "put resnet18-f37072fd.pth into" in line and "python -m benchmark.imagenet --arch resnet18" in line
     assert "LM layers frozen" not in err.out  # stopped before the language model was loaded
-    assert not (work / "models" / "no-imagenet").exists()
+    assert not (models / "no-imagenet").exists()

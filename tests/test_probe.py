@@ -10,11 +10,11 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from benchmark.evaluation.geometry import feature_geometry
-from benchmark.evaluation.linear_probe import TARGETS, fit_linear_probe, fit_logistic_probe
+from benchmark.evaluation.linear_probe import fit_linear_probe, fit_logistic_probe, probe_target
 
 
 def test_chexpert_score_is_the_mean_auroc_over_labels_with_both_classes():
-    target = TARGETS["chexpert"]
+    target = probe_target("chexpert")
     y = np.array([[1, 0, 0, 1, 0], [0, 1, 0, 1, 1], [1, 1, 0, 0, 0], [0, 0, 0, 0, 1]], dtype=float)
     logits = np.array([[0.9, 0.1, 0.3, 0.8, 0.2], [0.2, 0.8, 0.1, 0.7, 0.9], [0.4, 0.3, 0.5, 0.1, 0.6],
                        [0.6, 0.2, 0.2, 0.3, 0.4]])
@@ -27,7 +27,7 @@ def test_chexpert_score_is_the_mean_auroc_over_labels_with_both_classes():
 
 
 def test_covidx_score_is_three_class_accuracy():
-    target = TARGETS["covidx"]
+    target = probe_target("covidx")
     assert target.outputs == 3 and target.metric == "accuracy"
     logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 3.0, 1.0], [1.0, 0.0, 0.5]])
     assert target.score(np.array([0, 2, 2, 0]), logits) == pytest.approx(0.75)
@@ -39,10 +39,10 @@ def test_multiclass_probe_learns_separable_classes():
     y = gen.integers(0, 3, 300)
     x = (centres[y] + gen.normal(size=(300, 8))).astype(np.float32)
     cfg = {"lr": 5e-2, "weight_decay": 1e-6, "batch_size": 32, "max_epochs": 30, "patience": 5}
-    layer, fit = fit_linear_probe(x[:200], y[:200], x[200:250], y[200:250], cfg, 0, TARGETS["covidx"])
+    layer, fit = fit_linear_probe(x[:200], y[:200], x[200:250], y[200:250], cfg, 0, probe_target("covidx"))
     with torch.no_grad():
         logits = layer(torch.from_numpy(x[250:])).numpy()
-    assert layer.out_features == 3 and TARGETS["covidx"].score(y[250:], logits) > 0.9
+    assert layer.out_features == 3 and probe_target("covidx").score(y[250:], logits) > 0.9
     assert fit["best_epoch"] >= 1
 
 
@@ -64,12 +64,12 @@ def test_geometry_of_a_spread_and_of_a_collapsed_space():
 
 
 @pytest.fixture(scope="module")
-def probe_inputs(phantom_root, tmp_path_factory):
+def probe_inputs(phantom_root, module_dir):
     from support import head_inputs
 
     from benchmark import features
 
-    work = tmp_path_factory.mktemp("probe")
+    work = module_dir("probe")
     for dataset in ("chexpert", "covidx"):
         head_inputs(phantom_root, work, dataset)
     assert features.main(["--encoder", str(work / "encoder"), "--stores", str(work / "stores"), "--datasets", "chexpert",
@@ -91,7 +91,7 @@ def test_probe_cli_on_chexpert_and_covidx(probe_inputs, tmp_path):
     assert len(results) == 2 * 3  # datasets x fractions x one smoke seed
     assert results["value"].between(0, 1).all()
     chexpert = results[results["dataset"] == "chexpert"].iloc[0]
-    assert chexpert["labels"] == list(TARGETS["chexpert"].columns) and len(chexpert["positives"]["test"]) == 5
+    assert chexpert["labels"] == list(probe_target("chexpert").columns) and len(chexpert["positives"]["test"]) == 5
     covidx = results[(results["dataset"] == "covidx") & (results["fraction"] == 100)].iloc[0]
     assert sum(covidx["positives"]["test"]) == covidx["n"]["test"]  # class counts of the three classes
     geometry = load_geometry(tmp_path)
@@ -168,7 +168,7 @@ def test_converged_probe_matches_scikit_learn_logistic_regression(probe_inputs):
     store = Store.open(work / "stores" / "covidx")
     feats = np.load(work / "features" / "covidx" / "features.npy")
     rows = split_rows(store, work / "splits" / "covidx" / "mgca.csv", 100)
-    target = TARGETS["covidx"]
+    target = probe_target("covidx")
     y = target.labels(store.manifest)
     probe, fit = fit_logistic_probe(feats[rows["train"]], y[rows["train"]], feats[rows["valid"]], y[rows["valid"]],
                                     {"c_grid": [0.01, 0.1, 1.0, 10.0]}, target)
@@ -190,16 +190,18 @@ def test_logistic_probe_handles_labels_missing_from_a_small_fraction():
     y[:, 0] = x[:, 0] > 0  # one learnable label, four with a single class in training
     y_valid = y.copy()
     y_valid[:2, 1] = 1
-    probe, fit = fit_logistic_probe(x, y, x, y_valid, {"c_grid": [1.0]}, TARGETS["chexpert"])
+    probe, fit = fit_logistic_probe(x, y, x, y_valid, {"c_grid": [1.0]}, probe_target("chexpert"))
     logits = probe.logits(x)
     assert logits.shape == (40, 5) and (logits[:, 1] == -30.0).all()
-    assert TARGETS["chexpert"].score(y, logits) > 0.99  # only label 0 has both classes in y: it is learnt
+    assert probe_target("chexpert").score(y, logits) > 0.99  # only label 0 has both classes in y: it is learnt
     three = np.array([0, 2] * 20)  # COVIDx at 1 %: class 1 never seen, never predicted
-    probe, _ = fit_logistic_probe(x, three, x, three, {"c_grid": [1.0]}, TARGETS["covidx"])
+    probe, _ = fit_logistic_probe(x, three, x, three, {"c_grid": [1.0]}, probe_target("covidx"))
     assert probe.logits(x).shape == (40, 3) and (probe.logits(x).argmax(1) != 1).all()
 
 
 def test_the_probe_command_offers_the_datasets_that_have_a_target():
-    from benchmark.evaluation.stage_args import PROBE_DATASETS
+    from benchmark import probe
 
-    assert sorted(PROBE_DATASETS) == sorted(TARGETS)
+    choices = next(a.choices for a in probe.build_parser()._actions if a.dest == "datasets")
+    assert list(choices) == ["chexpert", "rsna", "covidx"]  # Table 1's columns, in the paper's order
+    assert all(probe_target(name).outputs >= 1 for name in choices)

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from support import data_error
 
+from benchmark.data.datasets import get_reader
 from benchmark.data.dicom_io import read_dicom_uint8, write_dicom
 from benchmark.data.imaging import Letterbox, letterbox
 from benchmark.data.phantom.sources import findings_from_mesh, load_iu_reports
-from benchmark.data.readers import get_reader
 from benchmark.data.readers.mimic import report_text
 from benchmark.data.store import Store, build_store
 

@@ -21,7 +21,7 @@ from support import data_error, head_inputs
 from benchmark import features, prepare, probe, report
 from benchmark.core.atomic import KILL_BEFORE_RENAME_ENV, write_json
 from benchmark.core.errors import run_cli
-from benchmark.data.phantom import WRITERS
+from benchmark.data.datasets import WRITERS
 from benchmark.data.store import Store
 from benchmark.evaluation.features import load_features
 from benchmark.pretraining.checkpoint import TrainState, load_checkpoint, save_checkpoint
@@ -35,9 +35,9 @@ DATASET = "covidx"  # the smallest smoke phantom set with a probe target (140 im
 
 
 @pytest.fixture(scope="module")
-def work(smoke_profile, tmp_path_factory) -> Path:
+def work(smoke_profile, module_dir) -> Path:
     """A smoke COVIDx raw copy, its store, split manifest, a seeded random encoder and its features."""
-    work = tmp_path_factory.mktemp("reliability")
+    work = module_dir("reliability")
     spec = smoke_profile["phantom"]
     (work / "raw" / DATASET).mkdir(parents=True)
     WRITERS[DATASET](work / "raw" / DATASET, seed=spec["seed"], image_size=spec["image_size"], **spec["datasets"][DATASET])

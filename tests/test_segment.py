@@ -33,8 +33,8 @@ def test_segmentation_loss_hand_computed():
 
 
 @pytest.fixture(scope="module")
-def siim_smoke(phantom_root, tmp_path_factory):
-    return head_inputs(phantom_root, tmp_path_factory.mktemp("segment"), "siim")
+def siim_smoke(phantom_root, module_dir):
+    return head_inputs(phantom_root, module_dir("segment"), "siim")
 
 
 def test_cli_writes_one_result_per_fraction(siim_smoke, tmp_path):

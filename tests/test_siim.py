@@ -188,15 +188,15 @@ def test_real_masks_follow_the_siim_conventions():
 
 
 @pytest.fixture(scope="module")
-def siim_phantom(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
-    root = tmp_path_factory.mktemp("siim")
+def siim_phantom(module_dir) -> tuple[Path, pd.DataFrame]:
+    root = module_dir("siim")
     written = write_siim(root, seed=3, image_size=PHANTOM_SIZE, images=PHANTOM_IMAGES)
     return root, written
 
 
 @pytest.fixture(scope="module")
-def siim_store(siim_phantom, tmp_path_factory) -> Store:
-    out = tmp_path_factory.mktemp("siim_store") / "store"
+def siim_store(siim_phantom, module_dir) -> Store:
+    out = module_dir("siim_store") / "store"
     build_store(SiimPneumothoraxReader(), siim_phantom[0], out, PHANTOM_SIZE)
     return Store.open(out)
 

@@ -19,9 +19,9 @@ def sizes(dataset, path, protocol="mgca"):
 
 
 @pytest.fixture(scope="module")
-def chexpert_root(tmp_path_factory):
+def chexpert_root(module_dir):
     """torchxrayvision's real CheXpert train labels plus a valid.csv shaped like the release (234 rows, 202 frontal)."""
-    root = tmp_path_factory.mktemp("chexpert")
+    root = module_dir("chexpert")
     train = pd.read_csv(txv_data_file("chexpert_train.csv.gz"))
     train.to_csv(root / "train.csv", index=False)
     valid = train.iloc[:234].copy()

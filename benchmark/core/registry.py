@@ -9,20 +9,28 @@ strings; :meth:`LazyRegistry.module` names the module for the dependency generat
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 
 class LazyRegistry(Mapping[str, Any]):
-    def __init__(self, entries: dict[str, str]) -> None:
-        self._entries = dict(entries)
-        self._loaded: dict[str, Any] = {}
+    """``entries`` is a dict, or a function returning one (a view of another registry, such as
+    one field of every dataset spec, which sees entries registered later)."""
+
+    def __init__(self, entries: dict[str, str] | Callable[[], dict[str, str]]) -> None:
+        self._source = entries if callable(entries) else dict(entries)
+        self._loaded: dict[tuple[str, str], Any] = {}
+
+    @property
+    def _entries(self) -> dict[str, str]:
+        return self._source() if callable(self._source) else self._source
 
     def __getitem__(self, name: str) -> Any:
-        if name not in self._loaded:
-            module, _, attribute = self._entries[name].partition(":")
-            self._loaded[name] = getattr(importlib.import_module(module), attribute)
-        return self._loaded[name]
+        target = self._entries[name]
+        if (name, target) not in self._loaded:
+            module, _, attribute = target.partition(":")
+            self._loaded[name, target] = getattr(importlib.import_module(module), attribute)
+        return self._loaded[name, target]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
@@ -32,7 +40,9 @@ class LazyRegistry(Mapping[str, Any]):
 
     def add(self, name: str, target: str) -> None:
         """Register ``name`` -> ``"module:attribute"`` (plug-ins of other packages)."""
-        self._entries[name] = target
+        if callable(self._source):
+            raise TypeError("this registry is a view of another one: register there")
+        self._source[name] = target
 
     def module(self, name: str) -> str:
         """The dotted module that defines entry ``name``."""

@@ -8,8 +8,8 @@ import time
 from benchmark.core.config import load_profile
 from benchmark.core.errors import DataError
 from benchmark.core.guards import check_output, has_file
+from benchmark.data.datasets import get_reader
 from benchmark.data.imaging import MIN_SIDE
-from benchmark.data.readers import get_reader
 from benchmark.data.store import build_store
 
 

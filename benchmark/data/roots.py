@@ -16,7 +16,8 @@ from pathlib import Path
 
 from benchmark.core.config import load_profile
 from benchmark.core.errors import DataError
-from benchmark.data.splits import LABEL_FILES, find_label_file
+from benchmark.data.datasets import DATASETS
+from benchmark.data.splits import find_label_file
 
 
 def env_name(dataset: str) -> str:
@@ -37,7 +38,7 @@ def link_roots(roots: dict[str, Path], out: Path) -> dict[str, Path]:
     for name, root in roots.items():
         if not root.is_dir():
             raise DataError(root, f"{name} root not found (set {env_name(name)} or datasets.{name}.root)")
-        if name in LABEL_FILES:
+        if name in DATASETS and DATASETS[name].label_file:
             find_label_file(name, root)
     out.mkdir(parents=True, exist_ok=True)
     links = {}

@@ -31,7 +31,7 @@ import yaml
 
 from benchmark.core.atomic import atomic_dir, write_csv, write_json
 from benchmark.core.errors import DataError
-from benchmark.core.registry import LazyRegistry
+from benchmark.data.datasets import DATASETS, LABEL_TABLES
 from benchmark.data.split_manifest import SPLITS, checksum_path, read_splits, write_manifest
 
 MANIFEST_SUFFIX = ".csv.gz"  # committed manifests: splits/<dataset>/<protocol>.csv.gz
@@ -39,20 +39,15 @@ MANIFEST_SUFFIX = ".csv.gz"  # committed manifests: splits/<dataset>/<protocol>.
 # protocols whose published sizes were made otherwise name their rule in the config.
 ROUNDING = {"ceil": math.ceil, "floor": math.floor, "round": lambda x: int(round(x))}
 
-# dataset -> function(label file) -> table with ``id`` and ``group`` (one row per sample)
-LABEL_TABLES = LazyRegistry({
-    "chexpert": "benchmark.data.readers.chexpert:chexpert_label_table",
-    "rsna": "benchmark.data.readers.rsna:rsna_label_table",
-    "covidx": "benchmark.data.readers.covidx:covidx_label_table",
-    "siim": "benchmark.data.readers.siim:siim_label_table",
-    "object_cxr": "benchmark.data.readers.object_cxr:object_cxr_label_table",
-    "nih": "benchmark.data.readers.nih:nih_label_table",
-})
-
-
 def load_protocols() -> dict:
+    """``protocols.yaml``, with the rules plug-in datasets bring for protocols it has no rule for."""
     text = importlib.resources.files("benchmark").joinpath("configs/protocols.yaml").read_text()
-    return yaml.safe_load(text)
+    protocols = yaml.safe_load(text)
+    for name, spec in DATASETS.items():
+        for protocol, rule in spec.protocols.items():
+            if protocol in protocols:
+                protocols[protocol]["datasets"].setdefault(name, rule)
+    return protocols
 
 
 def protocol_spec(protocol: str, dataset: str) -> tuple[dict, list[int]]:
@@ -220,17 +215,13 @@ def write_index(folder: Path) -> dict:
     return index
 
 
-# dataset -> glob of its main label file inside the dataset root (for ``verify``)
-LABEL_FILES = {"rsna": "stage_2_train_labels.csv", "chexpert": "train.csv", "siim": "train-rle.csv",
-               "nih": "Data_Entry_2017*.csv*", "covidx": "train*.txt", "object_cxr": "train.csv"}
-
-
 def find_label_file(dataset: str, root: Path) -> Path:
-    if dataset not in LABEL_FILES:
+    pattern = DATASETS[dataset].label_file if dataset in DATASETS else None
+    if pattern is None:
         raise DataError(root, f"no label-file rule for dataset {dataset!r}")
-    hits = sorted(Path(root).glob(LABEL_FILES[dataset]))
+    hits = sorted(Path(root).glob(pattern))
     if len(hits) != 1:
-        raise DataError(root, f"expected one {LABEL_FILES[dataset]} in the dataset root, found {len(hits)}")
+        raise DataError(root, f"expected one {pattern} in the dataset root, found {len(hits)}")
     return hits[0]
 
 
@@ -267,11 +258,6 @@ def verify(dataset: str, root: Path, protocol: str, manifests: Path) -> int:
     return 1
 
 
-# Real label files shipped inside torchxrayvision: their manifests are committed under splits/.
-PUBLIC_LABEL_FILES = {"chexpert": "chexpert_train.csv.gz", "rsna": "kaggle_stage_2_train_labels.csv.zip",
-                      "siim": "siim-pneumothorax-train-rle.csv.gz", "nih": "Data_Entry_2017_v2020.csv.gz"}
-
-
 def is_manifest_folder(folder: Path) -> bool:
     """A folder written by ``write-all``: per-dataset folders of manifests and their checksums only."""
     return all(child.is_dir() and all(f.name.endswith((".csv", ".csv.sha256")) for f in child.iterdir())
@@ -298,8 +284,9 @@ def publish(out: Path) -> dict:
 
     for protocol, body in load_protocols().items():
         for dataset in body["datasets"]:
-            if dataset in PUBLIC_LABEL_FILES:
-                splits, fractions = compute(dataset, txv_data_file(PUBLIC_LABEL_FILES[dataset]), protocol)
+            public = DATASETS[dataset].public_label_file if dataset in DATASETS else None
+            if public:  # a real label file shipped inside torchxrayvision: its manifest is committed
+                splits, fractions = compute(dataset, txv_data_file(public), protocol)
                 write_csv(out / dataset / f"{protocol}{MANIFEST_SUFFIX}", splits)  # index.json records their SHA-256
                 print(f"publish {dataset}/{protocol}: {json.dumps(split_sizes(splits, fractions))}")
     return write_index(out)

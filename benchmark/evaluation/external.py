@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from benchmark.core.errors import DataError
-from benchmark.evaluation.stage_args import DETECT_DATASETS, PROBE_DATASETS, SEGMENT_DATASETS
+from benchmark.data.datasets import datasets_for
 
 
 def slug_of(name: str) -> str:
@@ -31,7 +31,7 @@ def slug_of(name: str) -> str:
 
 def check_prepared(stores: Path, splits: Path, protocol: str) -> None:
     """The stores and manifests the evaluations read must exist: say which command makes them."""
-    for dataset in sorted({*PROBE_DATASETS, *SEGMENT_DATASETS, *DETECT_DATASETS}):
+    for dataset in sorted({*datasets_for("classification"), *datasets_for("segmentation"), *datasets_for("detection")}):
         if not (stores / dataset / "store.json").is_file():
             raise DataError(stores / dataset, f"no prepared store; run `dvc repro prepare@{dataset}` first")
         if not (splits / dataset / f"{protocol}.csv").is_file():
@@ -77,13 +77,13 @@ def run(args: argparse.Namespace) -> int:
     data = ["--stores", str(args.stores), "--splits", str(args.splits), "--protocol", args.protocol]
     runs = root / "results"
     steps = [
-        (features.main, ["--encoder", str(model), "--stores", str(args.stores), "--datasets", *PROBE_DATASETS,
+        (features.main, ["--encoder", str(model), "--stores", str(args.stores), "--datasets", *datasets_for("classification"),
                          "--out", str(root / "features")]),
-        (probe.main, ["--method", slug, "--datasets", *PROBE_DATASETS, "--features", str(root / "features"),
+        (probe.main, ["--method", slug, "--datasets", *datasets_for("classification"), "--features", str(root / "features"),
                       "--encoder-meta", str(model / "meta.json"), *data, "--out", str(runs / "classification")]),
-        (segment.main, ["--method", slug, "--encoder", str(model), "--datasets", *SEGMENT_DATASETS, *data,
+        (segment.main, ["--method", slug, "--encoder", str(model), "--datasets", *datasets_for("segmentation"), *data,
                         "--out", str(runs / "segmentation")]),
-        (detect.main, ["--method", slug, "--encoder", str(model), "--datasets", *DETECT_DATASETS, *data,
+        (detect.main, ["--method", slug, "--encoder", str(model), "--datasets", *datasets_for("detection"), *data,
                        "--out", str(runs / "detection")]),
     ]
     for step, argv_step in steps:

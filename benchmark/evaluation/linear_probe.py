@@ -1,7 +1,7 @@
 """Linear probes on frozen features: what each dataset predicts, and the two ways to fit it.
 
-- :class:`ProbeTarget` / :data:`TARGETS`: the label columns, the kind of target and the test
-  metric of each probe dataset (Table 1), and the score of the best trivial predictor.
+- :class:`ProbeTarget` / :func:`probe_target`: the label columns, the kind of target and the test
+  metric of each probe dataset (Table 1, from its dataset spec), and the score of the best trivial predictor.
 - ``adamw``: MGCA's probe, one linear layer trained with AdamW and early stopping on the
   validation loss (:mod:`benchmark.evaluation.training`); the paper's protocol, which on small data stops
   long before convergence (the run records whether it converged).
@@ -21,7 +21,7 @@ from torch import nn
 
 from benchmark.core.errors import DataError
 from benchmark.core.numerics import dtype
-from benchmark.data.readers.chexpert import COMPETITION_LABELS
+from benchmark.data.datasets import DATASETS, ProbeSpec
 from benchmark.evaluation.metrics import auroc
 from benchmark.evaluation.training import fit_early_stopping
 
@@ -70,22 +70,25 @@ class ProbeTarget:
         return [c for j, c in enumerate(self.columns) if len(np.unique(y_true[:, j])) == 2]
 
 
-TARGETS = {
-    "rsna": ProbeTarget(("target",), "binary", "auroc"),
-    "chexpert": ProbeTarget(COMPETITION_LABELS, "multilabel", "auroc"),
-    "covidx": ProbeTarget(("target",), "multiclass", "accuracy", classes=3),  # normal 0, pneumonia 1, COVID-19 2
-}
+def probe_target(dataset: str) -> ProbeTarget:
+    """The probe target of a dataset spec (:mod:`benchmark.data.datasets`), plug-ins included."""
+    spec: ProbeSpec | None = DATASETS[dataset].probe if dataset in DATASETS else None
+    if spec is None:
+        raise DataError(None, f"dataset {dataset!r} has no linear-probe target (have: "
+                              f"{', '.join(n for n, s in DATASETS.items() if s.probe)})")
+    return ProbeTarget(spec.resolved_columns(), spec.kind, spec.metric, spec.classes)
 
 
 def fit_linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray,
-                     cfg: dict, seed: int, target: ProbeTarget = TARGETS["rsna"],
+                     cfg: dict, seed: int, target: ProbeTarget | None = None,
                      encode: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[nn.Linear, dict]:
     """Train one linear layer (BCE, or cross-entropy for a multiclass target); early stopping
     on validation loss; returns the best weights.
 
     ``x_*`` are cached features. With ``encode`` they are raw inputs instead and every batch
     goes through ``encode`` each epoch: the uncached probe that ``benchmark.bench`` times
-    against this one (same batches, same updates)."""
+    against this one (same batches, same updates). The target defaults to RSNA's (binary)."""
+    target = target or probe_target("rsna")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     multiclass = target.kind == "multiclass"

@@ -29,7 +29,7 @@ from benchmark.data.store import Store, sha256_file
 from benchmark.evaluation.downstream import result_record, results_folder, shuffled, split_rows, write_unavailable
 from benchmark.evaluation.features import load_features, unavailable_reason
 from benchmark.evaluation.geometry import feature_geometry, write_geometry
-from benchmark.evaluation.linear_probe import PROBE_HEADS, TARGETS, fit_and_predict
+from benchmark.evaluation.linear_probe import PROBE_HEADS, fit_and_predict, probe_target
 from benchmark.evaluation.training import RunProgress, not_converged_mark
 from benchmark.pretraining.encoders import ENCODER_FILE
 from benchmark.reporting.results import bootstrap_ci, write_result
@@ -48,7 +48,7 @@ def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractio
                   meta: dict, encoder_sha256: str | None, out: Path, progress: RunProgress | None = None) -> None:
     """Every fraction x seed of one dataset; results into ``out``."""
     cfg = profile["probe"]
-    target = TARGETS[dataset]
+    target = probe_target(dataset)
     common = {"method": args.method, "task": "classification", "head": PROBE_HEADS.get(str(cfg.get("solver", "adamw")), "linear"),
               "metric": target.metric,
               "profile": profile, "protocol": args.protocol}

@@ -1,9 +1,8 @@
 """The datasets each evaluation stage takes and the arguments the frozen-encoder heads share.
 
 Light on purpose (argparse only): the commands build their parsers from it, so that
-``python -m benchmark.<stage> --help`` answers before torch or pandas is imported. The
-probe's datasets are the keys of :data:`benchmark.evaluation.linear_probe.TARGETS` (a test
-checks that they agree).
+``python -m benchmark.<stage> --help`` answers before torch or pandas is imported. Which
+datasets each stage offers follows from the dataset specs (:func:`benchmark.data.datasets.datasets_for`).
 """
 
 from __future__ import annotations
@@ -12,15 +11,12 @@ import argparse
 from pathlib import Path
 
 from benchmark.core.config import add_profile_args
-
-#: datasets of the linear probe (Table 1), the segmentation heads and the detection heads
-PROBE_DATASETS = ("chexpert", "rsna", "covidx")
-SEGMENT_DATASETS = ("siim", "rsna")
-DETECT_DATASETS = ("rsna", "object_cxr")
+from benchmark.data.datasets import datasets_for
 
 
-def head_parser(prog: str, description: str, datasets: tuple[str, ...]) -> argparse.ArgumentParser:
+def head_parser(prog: str, description: str, task: str) -> argparse.ArgumentParser:
     """The arguments every frozen-encoder head stage takes (segmentation, detection)."""
+    datasets = datasets_for(task)
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--method", required=True, help="the method name the results are recorded under")
     parser.add_argument("--datasets", required=True, nargs="+", choices=datasets, help="datasets to run, in one process")

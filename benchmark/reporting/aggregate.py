@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from benchmark.reporting.titles import DATASET_TITLES, METHOD_NAMES
+from benchmark.reporting.titles import METHOD_NAMES, dataset_title
 
 # result fields that hold a second metric of the same run (field -> task): rows of their own
 VARIANT_FIELDS = {"mean_dice_fg_bg": "segmentation", "map_mgca_compat": "detection"}
@@ -82,7 +82,7 @@ def control_failures(summary: pd.DataFrame) -> list[str]:
     for row in summary[primary & summary["control"].isin(["positive", "negative"])].itertuples():
         if row.seeds == 0 or pd.isna(row.floor):
             continue
-        where = (f"{METHOD_NAMES.get(row.method, row.method)}: {DATASET_TITLES.get(row.dataset, row.dataset)} "
+        where = (f"{METHOD_NAMES.get(row.method, row.method)}: {dataset_title(row.dataset)} "
                  f"{row.task} {row.metric} at {int(row.fraction)}%")
         if row.control == "positive" and row.at_floor is not False:
             out.append(f"{where} = {row.mean:.1f}, not above the floor {row.floor:.1f} (interval from {row.ci_low:.1f})")

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmark.core.atomic import atomic_dir  # noqa: E402
-from benchmark.reporting.titles import METHOD_NAMES, TABLES, group_slug, order  # noqa: E402
+from benchmark.reporting.titles import METHOD_NAMES, group_slug, order, tables  # noqa: E402
 
 
 def _title(method: str) -> str:
@@ -71,7 +71,7 @@ def spectrum_plot(geometry: pd.DataFrame, dataset: str, path: Path) -> None:
 def write_plots(groups: list, out: Path) -> list[Path]:
     """Every plot of the report's table groups into ``out`` (replaced as a whole)."""
 
-    curves = {key: title for columns in list(TABLES.values())[:2] for key, title in columns.items()}
+    curves = {key: title for columns in list(tables().values())[:2] for key, title in columns.items()}
     written = []
     with atomic_dir(out) as tmp:
         for info, sub, geometry in groups:

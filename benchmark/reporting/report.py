@@ -36,7 +36,7 @@ from benchmark.core.errors import DataError
 from benchmark.core.guards import check_output
 from benchmark.reporting.aggregate import MARK_FLOOR, MARK_UNCONVERGED, MARKS_LEGEND, control_failures, summarise
 from benchmark.reporting.results import load_results
-from benchmark.reporting.titles import DATASET_TITLES, HEAD_TITLES, METHOD_NAMES, TABLES, group_slug, order, title_of
+from benchmark.reporting.titles import HEAD_TITLES, METHOD_NAMES, dataset_title, group_slug, order, tables, title_of
 
 
 def published() -> pd.DataFrame:
@@ -177,7 +177,7 @@ def geometry_table(geometry: pd.DataFrame) -> pd.DataFrame:
         row = {"Method": title_of(method, geometry)}
         for dataset in datasets:
             hit = geometry[(geometry["method"] == method) & (geometry["dataset"] == dataset)]
-            title = DATASET_TITLES.get(dataset, dataset)
+            title = dataset_title(dataset)
             if len(hit):
                 g = hit.iloc[0]
                 row[f"{title} eff. rank / dim"] = f"{g['effective_rank']:.1f} / {g['dim']}"
@@ -218,7 +218,7 @@ def build(results: pd.DataFrame, geometry: pd.DataFrame | None = None) -> tuple[
         heads = ", ".join(f"{task}: {HEAD_TITLES.get(h, h)}" for task, h in
                           sub[["task", "head"]].dropna().drop_duplicates().sort_values(["task", "head"]).itertuples(index=False))
         blocks.append(Block("p", f"Heads: {heads}."))
-        for title, columns in TABLES.items():
+        for title, columns in tables().items():
             if _present(sub, columns):
                 shown.append(title)
                 blocks.append(Block("table", title, table(sub, columns, name_heads=info["backend"] != "native")))
@@ -241,7 +241,7 @@ def build(results: pd.DataFrame, geometry: pd.DataFrame | None = None) -> tuple[
                                 geometry_table(geo)))
         groups.append((info, sub, geo))
     blocks.append(Block("h2", "Published numbers on the real datasets (for reference, MGCA protocol)"))
-    for title, columns in TABLES.items():
+    for title, columns in tables().items():
         ref = published_table(columns)
         if title in shown and len(ref):
             blocks.append(Block("table", title, ref))

@@ -96,8 +96,7 @@ def interleaved(variants: dict[str, Callable[[], object]], rounds: int) -> dict[
 
 def build_stores(root: Path, cfg: BenchConfig) -> dict:
     """Small phantom MIMIC (reports) and RSNA (labels, boxes, masks) stores under ``root``."""
-    from benchmark.data.phantom import WRITERS
-    from benchmark.data.readers import get_reader
+    from benchmark.data.datasets import WRITERS, get_reader
     from benchmark.data.store import Store, build_store
 
     n_rsna = 3 * sum(cfg.probe_images) + 40  # ~22% of RSNA patients are positive

@@ -27,11 +27,26 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("benchmark", "mflag", "baselines")
 #: code a stage loads by name at run time (lazy registries), beyond its imports: stage -> item -> modules
 DYNAMIC = {
-    "phantom": lambda item: [f"benchmark.data.phantom.{item}"],
-    "prepare": lambda item: [f"benchmark.data.readers.{item}"],
+    "phantom": lambda item: [_registry_module("WRITERS", item)],
+    "prepare": lambda item: [_registry_module("READERS", item)],
     "splits": lambda item: _label_table_modules(),  # every dataset's label table
     "method": lambda item: _plugin_modules(),  # a card hashes its plug-in's sources: any plug-in's imports count
+    "probe": lambda item: _probe_column_modules(),  # label columns a probe spec names by reference
 }
+
+
+def _registry_module(registry: str, item: str) -> str:
+    """The module a dataset spec names for ``item`` in a registry view (its reader, its writer)."""
+    from benchmark.data import datasets
+
+    return getattr(datasets, registry).module(item)
+
+
+def _probe_column_modules() -> list[str]:
+    from benchmark.data.datasets import DATASETS
+
+    return sorted({spec.probe.columns.partition(":")[0] for spec in DATASETS.values()
+                   if spec.probe and isinstance(spec.probe.columns, str)})
 
 
 def _plugin_modules() -> list[str]:
@@ -41,7 +56,7 @@ def _plugin_modules() -> list[str]:
 
 
 def _label_table_modules() -> list[str]:
-    from benchmark.data.splits import LABEL_TABLES
+    from benchmark.data.datasets import LABEL_TABLES
 
     return [LABEL_TABLES.module(name) for name in LABEL_TABLES]
 #: stages that load plug-ins by name: the plug-in folders are deps as a whole (the method card
@@ -70,7 +85,7 @@ def imports(path: Path, root: Path = REPO) -> set[str]:
     if path.name != "__init__.py":
         package = package.rpartition(".")[0]
     tree = ast.parse(path.read_text())
-    for node in ast.walk(tree):
+    for node in _runtime_nodes(tree):
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -89,6 +104,20 @@ def imports(path: Path, root: Path = REPO) -> set[str]:
                 if module_file(".".join(parts[:i]), root) is not None:
                     found.add(".".join(parts[:i]))
     return found
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node of ``tree`` except those under ``if TYPE_CHECKING:`` (imports for annotations only,
+    never run)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and ast.unparse(child.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+                todo += child.orelse
+                continue
+            todo.append(child)
 
 
 def closure(module: str, root: Path = REPO, extra: tuple[str, ...] = ()) -> set[str]:

@@ -5,17 +5,4 @@ CheXpert, RSNA, SIIM, NIH) the phantom reuses it; COVIDx and Object-CXR use docu
 synthetic annotations. Every writer takes ``(out, *, seed, image_size, workers, **sizes)``.
 """
 
-from benchmark.core.registry import LazyRegistry
-
-#: dataset -> its writer, imported on first use (a stage imports only the writer it runs)
-WRITERS = LazyRegistry({
-    "mimic": "benchmark.data.phantom.mimic:write_mimic",
-    "chexpert": "benchmark.data.phantom.chexpert:write_chexpert",
-    "rsna": "benchmark.data.phantom.rsna:write_rsna",
-    "covidx": "benchmark.data.phantom.covidx:write_covidx",
-    "siim": "benchmark.data.phantom.siim:write_siim",
-    "object_cxr": "benchmark.data.phantom.object_cxr:write_object_cxr",
-    "nih": "benchmark.data.phantom.nih:write_nih",
-})
-
-__all__ = ["WRITERS"]
+# The registry of writers is a view of the dataset specs: benchmark.data.datasets.WRITERS.

@@ -15,7 +15,7 @@ from benchmark.core.atomic import atomic_dir
 from benchmark.core.config import load_profile
 from benchmark.core.errors import DataError
 from benchmark.core.guards import check_output, has_file
-from benchmark.data.phantom import WRITERS
+from benchmark.data.datasets import WRITERS
 
 #: written into every phantom dataset (hidden: no reader sees it), so that the stage replaces only
 #: folders it wrote itself and never a real dataset given as --out by mistake
