@@ -31,7 +31,7 @@ def build_parser(command: str = "sizes") -> argparse.ArgumentParser:
         parser.add_argument("--root", required=True, type=Path, help="folder holding one raw dataset root per dataset")
         parser.add_argument("--out", required=True, type=Path, help="folder of manifests to write (OUT/<dataset>/<protocol>.csv)")
         parser.add_argument("--params", type=Path, default=Path("params.yaml"),
-                            help="params file whose split_manifests are written (default: params.yaml)")
+                            help="params file (its split_manifests, if listed, restrict the manifests written; default: params.yaml)")
         return parser
     if command == "publish":
         parser = argparse.ArgumentParser(prog="python -m benchmark.splits publish", description=WHAT["publish"],

@@ -57,7 +57,7 @@ class ToyReader(Reader):
 
 
 SPEC_FIELDS = dict(title="Toy-CXR", reader=f"{HERE}:ToyReader", phantom=f"{HERE}:write_toy", label_file="labels.csv",
-                   label_table=f"{HERE}:toy_label_table", probe=ProbeSpec(("target",), "binary", "auroc"), column_order=25,
+                   label_table=f"{HERE}:toy_label_table", split_deps=("labels.csv",), probe=ProbeSpec(("target",), "binary", "auroc"), column_order=25,
                    protocols={"mgca": {"unit": "id", "holdout": 0.4, "valid_of_holdout": 0.5, "salt": "mgca-toy"}})
 
 
@@ -108,3 +108,21 @@ def test_a_spec_names_only_known_head_tasks():
 
     with pytest.raises(ValueError, match="unknown head task"):
         DatasetSpec("bad", "Bad", reader=f"{HERE}:ToyReader", heads=("classification",))
+
+
+def test_dvc_yaml_dataset_lists_follow_the_registry(toy_dataset):
+    """With the toy dataset registered, stage_deps would add it to every list that names datasets;
+    without it, the committed dvc.yaml is what it generates (test_code_dependencies)."""
+    import yaml
+
+    from benchmark.tools.code_deps import updated_yaml
+
+    current, generated = updated_yaml()
+    stages = yaml.safe_load(generated)["stages"]
+    assert "toy" not in yaml.safe_load(current)["stages"]["prepare"]["foreach"]
+    assert stages["prepare"]["foreach"][-1] == "toy" and stages["phantom"]["foreach"][-1] == "toy"
+    probe = stages["probe"]["do"]
+    assert "--datasets chexpert rsna toy covidx " in probe["cmd"]
+    assert "data/splits/toy/mgca.csv" in probe["deps"] and "data/store/toy" in stages["features"]["do"]["deps"]
+    assert "${raw}/toy/labels.csv" in stages["splits"]["deps"]
+    assert "toy" not in stages["segment"]["do"]["cmd"]  # no head task

@@ -9,8 +9,9 @@ stages loop over (``python -m benchmark.stage_deps``) all follow from :data:`DAT
 
 Adding a dataset in this tree touches four files: its reader module, its phantom writer
 module, one :class:`DatasetSpec` below, and its split rules in
-``benchmark/configs/protocols.yaml`` (then ``python -m benchmark.stage_deps`` rewrites the
-generated parts of ``dvc.yaml``). Another installed package adds one without editing this
+``benchmark/configs/protocols.yaml``; then ``python -m benchmark.stage_deps`` rewrites the dataset
+lists of ``dvc.yaml`` (a test fails until it has), and the splits stage writes a manifest for
+every (dataset, protocol) pair with a rule. Another installed package adds one without editing this
 tree: an entry point in the group :data:`ENTRY_POINT_GROUP` naming a ``DatasetSpec``
 (``"package.module:SPEC"``), whose ``protocols`` field carries its split rules.
 
@@ -62,7 +63,8 @@ class ProbeSpec:
 @dataclass(frozen=True)
 class DatasetSpec:
     """One dataset. ``reader``, ``phantom`` and ``label_table`` name code (``"module:attribute"``);
-    ``label_file`` is a glob inside the dataset root (the file the splits are made from);
+    ``label_file`` is a glob inside the dataset root (the file the splits are made from) and
+    ``split_deps`` every file of the root the splits read (``dvc.yaml``'s deps of the splits stage);
     ``public_label_file`` is torchxrayvision's copy of that real file, from which the committed
     manifests under ``splits/`` are published; ``column_order`` places its columns within each
     table (the paper's order); ``protocols`` gives split rules for protocols of
@@ -74,6 +76,7 @@ class DatasetSpec:
     phantom: str | None = None
     label_file: str | None = None
     label_table: str | None = None
+    split_deps: tuple[str, ...] = ()
     public_label_file: str | None = None
     probe: ProbeSpec | None = None
     heads: tuple[str, ...] = ()  # "segmentation", "detection"
@@ -136,29 +139,32 @@ DATASETS = _Registry([
                 phantom="benchmark.data.phantom.mimic:write_mimic", pretraining=True),
     DatasetSpec("chexpert", "CheXpert", "benchmark.data.readers.chexpert:CheXpertReader",
                 phantom="benchmark.data.phantom.chexpert:write_chexpert", label_file="train.csv",
-                label_table="benchmark.data.readers.chexpert:chexpert_label_table",
+                label_table="benchmark.data.readers.chexpert:chexpert_label_table", split_deps=("train.csv", "valid.csv"),
                 public_label_file="chexpert_train.csv.gz", column_order=0,
                 probe=ProbeSpec("benchmark.data.readers.chexpert:COMPETITION_LABELS", "multilabel", "auroc")),
     DatasetSpec("rsna", "RSNA", "benchmark.data.readers.rsna:RsnaPneumoniaReader",
                 phantom="benchmark.data.phantom.rsna:write_rsna", label_file="stage_2_train_labels.csv",
-                label_table="benchmark.data.readers.rsna:rsna_label_table",
+                label_table="benchmark.data.readers.rsna:rsna_label_table", split_deps=("stage_2_train_labels.csv",),
                 public_label_file="kaggle_stage_2_train_labels.csv.zip", column_order=20,
                 probe=ProbeSpec(("target",), "binary", "auroc"), heads=("segmentation", "detection")),
     DatasetSpec("covidx", "COVIDx", "benchmark.data.readers.covidx:CovidxReader",
                 phantom="benchmark.data.phantom.covidx:write_covidx", label_file="train*.txt",
                 label_table="benchmark.data.readers.covidx:covidx_label_table", column_order=30,
+                split_deps=("train_COVIDx9A.txt", "test_COVIDx9A.txt"),
                 probe=ProbeSpec(("target",), "multiclass", "accuracy", classes=3)),  # normal 0, pneumonia 1, COVID-19 2
     DatasetSpec("siim", "SIIM", "benchmark.data.readers.siim:SiimPneumothoraxReader",
                 phantom="benchmark.data.phantom.siim:write_siim", label_file="train-rle.csv",
-                label_table="benchmark.data.readers.siim:siim_label_table",
+                label_table="benchmark.data.readers.siim:siim_label_table", split_deps=("train-rle.csv",),
                 public_label_file="siim-pneumothorax-train-rle.csv.gz", column_order=10, heads=("segmentation",)),
     DatasetSpec("object_cxr", "Object-CXR", "benchmark.data.readers.object_cxr:ObjectCxrReader",
                 phantom="benchmark.data.phantom.object_cxr:write_object_cxr", label_file="train.csv",
                 label_table="benchmark.data.readers.object_cxr:object_cxr_label_table", column_order=40,
+                split_deps=("train.csv", "dev.csv"),
                 heads=("detection",)),
     DatasetSpec("nih", "NIH ChestX-ray14", "benchmark.data.readers.nih:NihChestXray14Reader",
                 phantom="benchmark.data.phantom.nih:write_nih", label_file="Data_Entry_2017*.csv*",
-                label_table="benchmark.data.readers.nih:nih_label_table", public_label_file="Data_Entry_2017_v2020.csv.gz"),
+                label_table="benchmark.data.readers.nih:nih_label_table", public_label_file="Data_Entry_2017_v2020.csv.gz",
+                split_deps=("Data_Entry_2017_v2020.csv", "train_val_list.txt", "test_list.txt")),
 ])
 
 

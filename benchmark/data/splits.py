@@ -264,14 +264,25 @@ def is_manifest_folder(folder: Path) -> bool:
                for child in folder.iterdir() if not child.name.startswith("."))
 
 
+def manifest_pairs(listed: dict | None = None) -> dict[str, dict]:
+    """The manifests the splits stage writes: the params file's ``split_manifests`` if it lists
+    them, else every (dataset, protocol) pair with a rule in the protocols, for every registered
+    dataset with a label table (so a new dataset's manifests need no params edit)."""
+    if listed:
+        return dict(listed)
+    return {f"{dataset}-{protocol}": {"dataset": dataset, "protocol": protocol}
+            for protocol, body in load_protocols().items() for dataset in body["datasets"]
+            if dataset in DATASETS and DATASETS[dataset].label_table}
+
+
 def write_all(root: Path, out: Path, params: Path) -> None:
-    """Every ``split_manifests`` entry of the params file, from dataset roots under ``root``."""
+    """Every manifest of :func:`manifest_pairs`, from dataset roots under ``root``."""
     from benchmark.core.config import load_params
     from benchmark.core.guards import check_output
 
     check_output(out, [root], "split-manifest folder", is_manifest_folder)
     with atomic_dir(out) as tmp:
-        for name, item in load_params(params)["split_manifests"].items():
+        for name, item in manifest_pairs(load_params(params).get("split_manifests")).items():
             dataset, protocol = item["dataset"], item["protocol"]
             splits, fractions = compute(dataset, find_label_file(dataset, root / dataset), protocol)
             write_manifest(tmp / dataset / f"{protocol}.csv", splits)

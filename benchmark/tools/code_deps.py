@@ -181,8 +181,62 @@ def code_deps(stage: str, runs: list[tuple[str | None, str]], root: Path = REPO)
     return sorted(common | patterns | (varying - covered)) + list(whole)
 
 
+#: stages whose dataset lists follow from the dataset specs: stage -> the task whose datasets it runs
+#: (``all``: every dataset; ``phantom``: every dataset with a phantom writer)
+DATASET_STAGES = {"phantom": "phantom", "prepare": "all", "features": "classification", "probe": "classification",
+                  "segment": "segmentation", "detect": "detection"}
+_STORE_OR_SPLIT = re.compile(r"^data/(store/[^/]+|splits/[^/]+/[^/]+\.csv)$")
+
+
+def stage_datasets(stage: str) -> list[str]:
+    from benchmark.data.datasets import DATASETS, datasets_for
+
+    task = DATASET_STAGES[stage]
+    if task == "all":
+        return list(DATASETS)
+    if task == "phantom":
+        return [name for name, spec in DATASETS.items() if spec.phantom]
+    return list(datasets_for(task))
+
+
+def _set_dataset_lists(spec) -> None:
+    """Rewrite, from the dataset specs, the datasets each stage loops over or names: ``foreach``
+    lists, ``--datasets`` of a command, the store and split-manifest deps, the splits stage's
+    label-file deps."""
+    from ruamel.yaml.scalarstring import FoldedScalarString
+
+    from benchmark.data.datasets import DATASETS
+
+    for stage, body in spec["stages"].items():
+        if stage not in DATASET_STAGES:
+            continue
+        names = stage_datasets(stage)
+        if "foreach" in body and not isinstance(body["foreach"], str):
+            body["foreach"][:] = names
+            continue
+        body = body.get("do", body)
+        cmd = re.sub(r"--datasets(?: [A-Za-z0-9_][\w-]*)+", "--datasets " + " ".join(names), str(body["cmd"]))
+        if cmd != str(body["cmd"]):
+            body["cmd"] = FoldedScalarString(cmd)
+        deps = list(body.get("deps") or [])
+        at = next((i for i, d in enumerate(deps) if isinstance(d, str) and _STORE_OR_SPLIT.match(d)), len(deps))
+        protocols = [d.rsplit("/", 1)[1] for d in deps if isinstance(d, str) and d.startswith("data/splits/")]
+        kept = [d for d in deps if not (isinstance(d, str) and _STORE_OR_SPLIT.match(d))]
+        stores = [f"data/store/{n}" for n in names if any(str(d).startswith("data/store/") for d in deps)]
+        manifests = [f"data/splits/{n}/{protocols[0]}" for n in names] if protocols else []
+        body["deps"] = kept[:at] + stores + manifests + kept[at:]
+    splits = spec["stages"].get("splits")
+    if splits is not None:
+        deps = list(splits["deps"])
+        label_files = [d for d in deps if isinstance(d, str) and d.startswith("${raw}/")]
+        at = deps.index(label_files[0]) if label_files else 0
+        kept = [d for d in deps if d not in label_files]
+        wanted = [f"${{raw}}/{name}/{file}" for name, ds in DATASETS.items() if ds.label_table for file in ds.split_deps]
+        splits["deps"] = kept[:at] + wanted + kept[at:]
+
+
 def updated_yaml(root: Path = REPO) -> tuple[str, str]:
-    """(current dvc.yaml text, the text with every stage's code deps regenerated)."""
+    """(current dvc.yaml text, the text with every stage's dataset lists and code deps regenerated)."""
     from ruamel.yaml import YAML
 
     path = root / "dvc.yaml"
@@ -192,6 +246,7 @@ def updated_yaml(root: Path = REPO) -> tuple[str, str]:
     yaml.indent(mapping=2, sequence=4, offset=2)
     spec = yaml.load(text)
     params = YAML(typ="safe").load((root / "params.yaml").read_text())
+    _set_dataset_lists(spec)
     for stage, runs in stage_modules(spec, params).items():
         body = spec["stages"][stage].get("do", spec["stages"][stage])
         deps = body.get("deps") or []
