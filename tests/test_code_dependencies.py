@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmark.__main__ import COMMANDS as LISTED
+from benchmark.core import code_graph
 from benchmark.tools import code_deps
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,15 +27,15 @@ def test_imports_are_found_inside_functions_and_relative(tmp_path):
         (pkg / name).write_text("")
     (pkg / "a.py").write_text("import os\nfrom benchmark import b\n\ndef f():\n    from .sub.d import x\n")
     (pkg / "sub" / "d.py").write_text("from ..c import y\n")
-    assert code_deps.imports(pkg / "a.py", tmp_path) == {"benchmark", "benchmark.b", "benchmark.sub", "benchmark.sub.d"}
-    assert code_deps.imports(pkg / "sub" / "d.py", tmp_path) == {"benchmark", "benchmark.c"}
-    assert code_deps.closure("benchmark.a", tmp_path) == {"benchmark", "benchmark.a", "benchmark.b", "benchmark.sub",
+    assert code_graph.imports(pkg / "a.py", tmp_path) == {"benchmark", "benchmark.b", "benchmark.sub", "benchmark.sub.d"}
+    assert code_graph.imports(pkg / "sub" / "d.py", tmp_path) == {"benchmark", "benchmark.c"}
+    assert code_graph.closure("benchmark.a", tmp_path) == {"benchmark", "benchmark.a", "benchmark.b", "benchmark.sub",
                                                            "benchmark.sub.d", "benchmark.c"}
 
 
 def test_the_import_graph_has_no_cycle():
-    modules = sorted({code_deps.module_name(p) for pkg in code_deps.PACKAGES for p in (REPO / pkg).rglob("*.py")})
-    graph = {m: sorted(i for i in code_deps.imports(code_deps.module_file(m)) if i != m) for m in modules}
+    modules = sorted({code_graph.module_name(p) for pkg in code_graph.PACKAGES for p in (REPO / pkg).rglob("*.py")})
+    graph = {m: sorted(i for i in code_graph.imports(code_graph.module_file(m)) if i != m) for m in modules}
     state: dict[str, int] = {}
 
     def visit(node: str, path: list[str]) -> None:
@@ -53,6 +54,24 @@ def test_the_import_graph_has_no_cycle():
     for module in modules:
         if module not in state:
             visit(module, [module])
+
+
+#: the library packages, each importing only those before it (the pipeline's roles, bottom up)
+LAYERS = ("core", "data", "pretraining", "reporting", "evaluation", "tools")
+
+
+def test_library_packages_import_only_the_layers_below():
+    """No loop between packages either (evaluation <-> reporting and pretraining <-> tools once were)."""
+    problems = []
+    for layer, package in enumerate(LAYERS):
+        for path in sorted((REPO / "benchmark" / package).rglob("*.py")):
+            for module in code_graph.imports(path):
+                parts = module.split(".")
+                if len(parts) > 1 and parts[0] == "benchmark" and parts[1] in LAYERS and LAYERS.index(parts[1]) > layer:
+                    problems.append(f"{path.relative_to(REPO)} imports {module}")
+    assert not problems, "\n".join(problems)
+    assert sorted(p.name for p in (REPO / "benchmark").iterdir() if (p / "__init__.py").is_file() and p.name != "configs") \
+        == sorted(LAYERS)
 
 
 #: the commands, ``python -m benchmark.<command>`` (as ``python -m benchmark`` lists them), and imagenet
@@ -132,21 +151,21 @@ def test_every_project_import_names_a_module_and_a_name_that_exist():
     import ast
 
     problems = []
-    for pkg in (*code_deps.PACKAGES, "tests"):
+    for pkg in (*code_graph.PACKAGES, "tests"):
         for path in sorted((REPO / pkg).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Import):
                     for alias in node.names:
-                        if alias.name.split(".")[0] in code_deps.PACKAGES and code_deps.module_file(alias.name) is None:
+                        if alias.name.split(".")[0] in code_graph.PACKAGES and code_graph.module_file(alias.name) is None:
                             problems.append(f"{path.relative_to(REPO)}:{node.lineno}: no module {alias.name}")
-                elif isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] in code_deps.PACKAGES:
-                    source = code_deps.module_file(node.module)
+                elif isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] in code_graph.PACKAGES:
+                    source = code_graph.module_file(node.module)
                     if source is None:
                         problems.append(f"{path.relative_to(REPO)}:{node.lineno}: no module {node.module}")
                         continue
                     defined = _defined_names(source)
                     for alias in node.names:
-                        if alias.name not in defined and code_deps.module_file(f"{node.module}.{alias.name}") is None:
+                        if alias.name not in defined and code_graph.module_file(f"{node.module}.{alias.name}") is None:
                             problems.append(f"{path.relative_to(REPO)}:{node.lineno}: {node.module} has no {alias.name}")
     assert not problems, "\n".join(problems)
 
@@ -157,6 +176,6 @@ def test_registries_name_modules_that_exist():
 
     for registry in (WRITERS, READERS, LABEL_TABLES):
         for name in registry:
-            assert code_deps.module_file(registry.module(name)) is not None, registry.module(name)
+            assert code_graph.module_file(registry.module(name)) is not None, registry.module(name)
     for module in PLUGIN_MODULES.values():
-        assert code_deps.module_file(module) is not None, module
+        assert code_graph.module_file(module) is not None, module

@@ -57,7 +57,8 @@ class ToyReader(Reader):
 
 
 SPEC_FIELDS = dict(title="Toy-CXR", reader=f"{HERE}:ToyReader", phantom=f"{HERE}:write_toy", label_file="labels.csv",
-                   label_table=f"{HERE}:toy_label_table", split_deps=("labels.csv",), probe=ProbeSpec(("target",), "binary", "auroc"), column_order=25,
+                   label_table=f"{HERE}:toy_label_table", split_deps=("labels.csv",),
+                   probe=ProbeSpec(("target",), "binary", "auroc"), column_order=25,
                    protocols={"mgca": {"unit": "id", "holdout": 0.4, "valid_of_holdout": 0.5, "salt": "mgca-toy"}})
 
 

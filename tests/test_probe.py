@@ -79,8 +79,7 @@ def probe_inputs(phantom_root, module_dir):
 
 def test_probe_cli_on_chexpert_and_covidx(probe_inputs, tmp_path):
     from benchmark import probe
-    from benchmark.evaluation.geometry import load_geometry
-    from benchmark.reporting.results import load_results
+    from benchmark.reporting.results import load_geometry, load_results
 
     work = probe_inputs
     assert probe.main(["--method", "random", "--datasets", "chexpert", "covidx", "--features", str(work / "features"),

@@ -123,7 +123,8 @@ def test_report_writes_tables_tex_metrics_and_plots_from_fixture_results(tmp_pat
     """No training: hand-written result and geometry files through ``python -m benchmark.report``."""
     import json
 
-    from benchmark.evaluation.geometry import feature_geometry, write_geometry
+    from benchmark.evaluation.geometry import feature_geometry
+    from benchmark.reporting.results import write_geometry
 
     runs = tmp_path / "runs"
     lm = {"name": "sentence-transformers/all-MiniLM-L6-v2"}

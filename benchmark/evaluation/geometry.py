@@ -9,23 +9,16 @@ directions. Measured per encoder on the pooled test features of a downstream dat
 - the share of the variance (squared singular values) held by the top 1 % of dimensions
   (at least one).
 
-Written next to the probe's results as ``geometry__<dataset>.json`` (no ``metric`` key,
-so :func:`benchmark.reporting.results.load_results` leaves them out; :func:`load_geometry` reads them).
+Written next to the probe's results as ``geometry__<dataset>.json`` by
+:func:`benchmark.reporting.results.write_geometry`, the home of every run-record format (no
+``metric`` key, so ``load_results`` leaves them out; ``load_geometry`` reads them).
 """
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
-
-from benchmark.core.atomic import write_json
-from benchmark.core.errors import DataError
-
-GEOMETRY_PREFIX = "geometry__"
 
 
 def feature_geometry(features: np.ndarray) -> dict:
@@ -47,20 +40,3 @@ def feature_geometry(features: np.ndarray) -> dict:
     return {"n": int(x.shape[0]), "dim": int(x.shape[1]), "singular_values": singular.tolist(),
             "effective_rank": effective_rank, "top1pct_dims": max(1, math.ceil(x.shape[1] / 100)),
             "top1pct_variance_share": share}
-
-
-def write_geometry(folder: str | Path, record: dict) -> Path:
-    path = Path(folder) / f"{GEOMETRY_PREFIX}{record['dataset']}.json"
-    write_json(path, record)
-    return path
-
-
-def load_geometry(folder: str | Path) -> pd.DataFrame:
-    """Every geometry JSON under ``folder``, one row per (method, dataset)."""
-    rows = []
-    for path in sorted(Path(folder).rglob(f"{GEOMETRY_PREFIX}*.json")):
-        try:
-            rows.append({**json.loads(path.read_text()), "file": str(path)})
-        except json.JSONDecodeError as err:
-            raise DataError(path, f"not valid JSON ({err.msg} at line {err.lineno})") from None
-    return pd.DataFrame(rows)

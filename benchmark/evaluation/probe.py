@@ -28,11 +28,11 @@ from benchmark.core.numerics import configure
 from benchmark.data.store import Store, sha256_file
 from benchmark.evaluation.downstream import result_record, results_folder, shuffled, split_rows, write_unavailable
 from benchmark.evaluation.features import load_features, unavailable_reason
-from benchmark.evaluation.geometry import feature_geometry, write_geometry
+from benchmark.evaluation.geometry import feature_geometry
 from benchmark.evaluation.linear_probe import PROBE_HEADS, fit_and_predict, probe_target
 from benchmark.evaluation.training import RunProgress, not_converged_mark
 from benchmark.pretraining.encoders import ENCODER_FILE
-from benchmark.reporting.results import bootstrap_ci, write_result
+from benchmark.reporting.results import bootstrap_ci, write_geometry, write_result
 
 
 def read_encoder_meta(path: Path | None) -> dict:

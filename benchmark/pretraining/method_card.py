@@ -26,7 +26,7 @@ from benchmark.core.errors import DataError
 def plugin_sources(module: str) -> dict[str, str]:
     """Path -> SHA-256 of the plug-in's module and every project module it imports (for a plug-in
     of another installed package: its module file)."""
-    from benchmark.tools.code_deps import REPO, closure, module_file
+    from benchmark.core.code_graph import REPO, closure, module_file
 
     if module_file(module) is None:
         spec = importlib.util.find_spec(module)

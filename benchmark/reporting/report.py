@@ -324,8 +324,8 @@ def visible_geometry(geometry: pd.DataFrame, root: Path) -> pd.DataFrame:
 
 def run(args: argparse.Namespace) -> int:
     """What ``python -m benchmark.report`` does with its parsed arguments."""
-    from benchmark.evaluation.geometry import load_geometry
     from benchmark.reporting.plots import write_plots
+    from benchmark.reporting.results import load_geometry
 
     # the plots folder is replaced as a whole: never the results it is drawn from, nor a folder of other files
     check_output(args.out / "plots", [args.results], "plots folder",

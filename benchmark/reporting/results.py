@@ -142,3 +142,25 @@ def bootstrap_ci(metric, y_true: np.ndarray, y_score: np.ndarray, n: int = 1000,
         return float("nan"), float("nan")
     lo, hi = np.quantile(values, [alpha / 2, 1 - alpha / 2])
     return float(lo), float(hi)
+
+
+#: the probe's latent-space geometry records (:mod:`benchmark.evaluation.geometry`), one per
+#: (method, dataset): ``geometry__<dataset>.json`` beside the probe's results
+GEOMETRY_PREFIX = "geometry__"
+
+
+def write_geometry(folder: str | Path, record: dict) -> Path:
+    path = Path(folder) / f"{GEOMETRY_PREFIX}{record['dataset']}.json"
+    write_json(path, record)
+    return path
+
+
+def load_geometry(folder: str | Path) -> pd.DataFrame:
+    """Every geometry JSON under ``folder``, one row per (method, dataset)."""
+    rows = []
+    for path in sorted(Path(folder).rglob(f"{GEOMETRY_PREFIX}*.json")):
+        try:
+            rows.append({**json.loads(path.read_text()), "file": str(path)})
+        except json.JSONDecodeError as err:
+            raise DataError(path, f"not valid JSON ({err.msg} at line {err.lineno})") from None
+    return pd.DataFrame(rows)

@@ -18,13 +18,12 @@ it touches.
 from __future__ import annotations
 
 import argparse
-import ast
 import io
 import re
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("benchmark", "mflag", "baselines")
+from benchmark.core.code_graph import PACKAGES, REPO, closure, module_file
+
 #: code a stage loads by name at run time (lazy registries), beyond its imports: stage -> item -> modules
 DYNAMIC = {
     "phantom": lambda item: [_registry_module("WRITERS", item)],
@@ -62,81 +61,6 @@ def _label_table_modules() -> list[str]:
 #: stages that load plug-ins by name: the plug-in folders are deps as a whole (the method card
 #: stage, whose output then changes only for the methods an edit touches)
 WHOLE_FOLDERS = {"method": ("mflag", "baselines")}
-
-
-def module_file(name: str, root: Path = REPO) -> Path | None:
-    base = root / Path(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def module_name(path: Path, root: Path = REPO) -> str:
-    return ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
-
-
-def imports(path: Path, root: Path = REPO) -> set[str]:
-    """Project modules ``path`` imports anywhere (also inside functions), with the packages an
-    import passes through (importing a.b.c runs a/__init__ and a/b/__init__). What lazy
-    registries load by name is added per stage (:data:`DYNAMIC`)."""
-    found: set[str] = set()
-    package = module_name(path, root)
-    if path.name != "__init__.py":
-        package = package.rpartition(".")[0]
-    tree = ast.parse(path.read_text())
-    for node in _runtime_nodes(tree):
-        names: list[str] = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")
-                parts = parts[: len(parts) - node.level + 1]
-                base = ".".join(parts + ([base] if base else []))
-            names = [base] + [f"{base}.{a.name}" for a in node.names]
-        for name in names:
-            parts = name.split(".")
-            if parts[0] not in PACKAGES:
-                continue
-            for i in range(1, len(parts) + 1):
-                if module_file(".".join(parts[:i]), root) is not None:
-                    found.add(".".join(parts[:i]))
-    return found
-
-
-def _runtime_nodes(tree: ast.AST):
-    """Every node of ``tree`` except those under ``if TYPE_CHECKING:`` (imports for annotations only,
-    never run)."""
-    todo = [tree]
-    while todo:
-        node = todo.pop()
-        yield node
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and ast.unparse(child.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
-                todo += child.orelse
-                continue
-            todo.append(child)
-
-
-def closure(module: str, root: Path = REPO, extra: tuple[str, ...] = ()) -> set[str]:
-    """Every project module that running ``python -m module`` can import."""
-    start = [module] + list(extra)
-    if module_file(module, root) is not None and module_file(module, root).name == "__init__.py" \
-            and module_file(f"{module}.__main__", root) is not None:
-        start.append(f"{module}.__main__")
-    seen: set[str] = set()
-    todo = start
-    while todo:
-        name = todo.pop()
-        if name in seen or module_file(name, root) is None:
-            continue
-        seen.add(name)
-        todo += sorted(imports(module_file(name, root), root))
-        parts = name.split(".")  # a module's packages run first
-        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
-    return seen
 
 
 def is_code(dep: str) -> bool:
