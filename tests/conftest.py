@@ -63,14 +63,44 @@ def smoke_profile() -> dict:
     return load_profile(REPO / "params.yaml", "smoke")
 
 
-@pytest.fixture(scope="session")
-def phantom_root(tmp_path_factory, smoke_profile) -> Path:
-    """Phantom MIMIC and RSNA copies (smoke sizes) in their raw layouts."""
-    root = tmp_path_factory.mktemp("phantom")
-    spec = smoke_profile["phantom"]
+#: a folder in which the session's phantom copy is kept between pytest sessions (the mutation run
+#: starts thousands of sessions: writing the phantom each time was most of a mutant's seconds)
+PHANTOM_CACHE_ENV = "MEDVLP_TEST_PHANTOM_CACHE"
+
+
+def _write_phantom(root: Path, spec: dict) -> None:
     for name, settings in spec["datasets"].items():
         (root / name).mkdir()
         WRITERS[name](root / name, seed=spec["seed"], image_size=spec["image_size"], **settings)
+
+
+@pytest.fixture(scope="session")
+def phantom_root(tmp_path_factory, smoke_profile) -> Path:
+    """Phantom copies of every dataset (smoke sizes) in their raw layouts. Tests only read it (a test
+    that corrupts data works on a copy: ``rsna_copy``, ``mimic_copy``). With ``MEDVLP_TEST_PHANTOM_CACHE``
+    set, it is written once into that folder, under a key of the phantom settings and writers' code."""
+    import hashlib
+    import json
+    import os
+
+    spec = smoke_profile["phantom"]
+    cache = os.environ.get(PHANTOM_CACHE_ENV)
+    if not cache:
+        root = tmp_path_factory.mktemp("phantom")
+        _write_phantom(root, spec)
+        return root
+    code = b"".join(p.read_bytes() for p in sorted((REPO / "benchmark" / "data" / "phantom").glob("*.py")))
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode() + code).hexdigest()[:16]
+    root = Path(cache) / key
+    if not root.is_dir():
+        tmp = Path(cache) / f".{key}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        _write_phantom(tmp, spec)
+        try:
+            tmp.rename(root)
+        except OSError:  # another session wrote it first
+            shutil.rmtree(tmp, ignore_errors=True)
     return root
 
 

@@ -144,3 +144,13 @@ def test_cli_missing_root_one_line_nonzero(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "nope" in lines[0] and "not found" in lines[0]
     assert not out.exists()
+
+
+def test_rsna_mask_is_the_union_of_its_boxes_in_original_pixels():
+    """RSNA's segmentation target (MGCA): every box filled, as booleans, clipped at the top-left edge."""
+    row = pd.Series({"boxes": json.dumps([[2.0, 1.0, 5.0, 3.0], [4.0, 2.0, 6.4, 4.0], [-1.0, -2.0, 1.0, 1.0]])})
+    mask = get_reader("rsna").load_mask(None, row, 6, 8)
+    assert mask.dtype == bool and mask.shape == (6, 8)
+    want = np.zeros((6, 8), dtype=bool)
+    want[1:3, 2:5] = want[2:4, 4:6] = want[0:1, 0:1] = True
+    assert (mask == want).all() and int(mask.sum()) == 6 + 4 - 1 + 1

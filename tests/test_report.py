@@ -223,3 +223,4 @@ def test_load_timings_joins_every_visible_timings_file_with_its_result_paths(tmp
     assert table["result"].tolist() == [str(tmp_path / "a/classification/x.json"),
                                         str(tmp_path / "a/classification/y.json"), str(tmp_path / "b/detection/z.json")]
     assert table["wall_time_s"].tolist() == [1.5, 2.0, 3.0]
+    assert table.index.tolist() == [0, 1, 2]  # one row label per timing, not each file's own 0, 1, ...

@@ -1,0 +1,61 @@
+"""The one early-stopping loop (benchmark.evaluation.training), field by field: which epoch is
+kept on ties, when patience ends a run, what a result records about it, and what is refused."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from benchmark.core.errors import DataError
+from benchmark.evaluation.training import Fit, fit_early_stopping
+
+
+def _run(scores: list[float], **kwargs) -> tuple[nn.Module, Fit]:
+    """A one-weight model whose weight is the epoch that produced it; validation gives ``scores``."""
+    model = nn.Linear(1, 1, bias=False)
+    values = iter(scores)
+
+    def train_epoch(epoch: int) -> float:
+        with torch.no_grad():
+            model.weight.fill_(float(epoch))
+        return 0.5 / epoch
+
+    return model, fit_early_stopping(model, train_epoch, lambda: next(values), **kwargs)
+
+
+def test_every_field_of_a_run_that_patience_ended():
+    model, fit = _run([3.0, 2.0, 2.0, 5.0, 1.0], max_epochs=10, patience=2)
+    # epoch 3 ties the best (2.0): only a strictly better score counts, so epochs 3 and 4 are stale
+    assert fit == Fit(epochs_run=4, best_epoch=2, best_valid=2.0, valid_metric="loss", stop="patience", max_epochs=10,
+                      patience=2, history=[{"epoch": e, "train_loss": 0.5 / e, "valid": v}
+                                           for e, v in zip((1, 2, 3, 4), (3.0, 2.0, 2.0, 5.0))])
+    assert float(model.weight) == 2.0
+    assert fit.record() == {"epochs_run": 4, "best_epoch": 2, "best_valid": 2.0, "valid_metric": "loss",
+                            "stop": "patience", "max_epochs": 10, "patience": 2, "history": fit.history, "converged": True}
+
+
+def test_a_tie_keeps_the_earlier_epoch_when_higher_is_better():
+    model, fit = _run([0.4, 0.4, 0.3], max_epochs=3, patience=2, mode="max", valid_metric="map")
+    assert fit.best_epoch == 1 and float(model.weight) == 1.0 and fit.stop == "patience" and fit.epochs_run == 3
+    assert fit.valid_metric == "map" and fit.record()["converged"] is True
+
+
+def test_one_epoch_and_patience_one_are_allowed():
+    model, fit = _run([0.7], max_epochs=1, patience=1)
+    assert (fit.epochs_run, fit.best_epoch, fit.stop, fit.max_epochs, fit.patience) == (1, 1, "max_epochs", 1, 1)
+    assert fit.record()["converged"] is False and float(model.weight) == 1.0
+
+
+def test_a_first_epoch_without_a_score_does_not_use_up_patience():
+    """Patience counts epochs after a finite score too: a NaN first epoch is one stale epoch, not two."""
+    model, fit = _run([float("nan"), 3.0, 4.0, 5.0], max_epochs=4, patience=2)
+    assert fit.best_epoch == 2 and float(model.weight) == 2.0 and fit.epochs_run == 4 and fit.stop == "patience"
+
+
+@pytest.mark.parametrize("max_epochs, patience", [(0, 3), (3, 0), (0, 0)])
+def test_limits_below_one_are_refused_naming_where(max_epochs, patience):
+    with pytest.raises(DataError, match=r"training: max_epochs \(\d\) and patience \(\d\) must be >= 1"):
+        _run([1.0], max_epochs=max_epochs, patience=patience)
+    with pytest.raises(DataError, match=r"segmentation rsna: max_epochs"):
+        _run([1.0], max_epochs=max_epochs, patience=patience, where="segmentation rsna")
