@@ -46,6 +46,72 @@ def test_multiclass_probe_learns_separable_classes():
     assert fit["best_epoch"] >= 1
 
 
+def _mgca_probe_by_hand(x, y, xv, yv, *, lr, weight_decay, batch, epochs, seed, multiclass, outputs):
+    """MGCA's probe written out from the protocol, independently of the harness: one linear layer
+    (initialised right after seeding), AdamW, a fresh seeded permutation per epoch cut into batches,
+    BCE (binary, multilabel) or cross-entropy (multiclass); the train loss of an epoch is the mean
+    over samples; the layer is returned with the weights of its lowest validation loss."""
+    torch.manual_seed(seed)
+    order = torch.Generator().manual_seed(seed)
+    layer = torch.nn.Linear(x.shape[1], outputs)
+    optim = torch.optim.AdamW(layer.parameters(), lr=lr, weight_decay=weight_decay)
+    loss_fn = torch.nn.CrossEntropyLoss() if multiclass else torch.nn.BCEWithLogitsLoss()
+    as_y = (lambda a: torch.tensor(a, dtype=torch.long)) if multiclass else \
+        (lambda a: torch.tensor(a, dtype=torch.float32).reshape(len(a), -1))
+    x, xv, y, yv = torch.tensor(x, dtype=torch.float32), torch.tensor(xv, dtype=torch.float32), as_y(y), as_y(yv)
+    history, best = [], None
+    for epoch in range(1, epochs + 1):
+        seen = []
+        for idx in torch.randperm(len(x), generator=order).split(batch):
+            optim.zero_grad()
+            loss = loss_fn(layer(x[idx]), y[idx])
+            loss.backward()
+            optim.step()
+            seen.append(float(loss) * len(idx))
+        with torch.no_grad():
+            valid = float(loss_fn(layer(xv), yv))
+        history.append({"epoch": epoch, "train_loss": sum(seen) / len(x), "valid": valid})
+        if best is None or valid < best[0]:
+            best = (valid, epoch, {k: v.clone() for k, v in layer.state_dict().items()})
+    return best, history
+
+
+@pytest.mark.parametrize("dataset", ["rsna", "covidx", "chexpert"])
+def test_the_adamw_probe_is_mgca_protocol_step_for_step(dataset):
+    """Binary, multiclass and multilabel targets: the same weights, train losses and validation
+    losses as the protocol written out by hand (float64 features in, as the feature cache holds)."""
+    target = probe_target(dataset)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(53, 6))  # 53: the last batch of 16 is short
+    if target.kind == "multiclass":
+        y = rng.integers(0, 3, 53)
+    else:
+        y = (rng.random((53, target.outputs)) < 0.4).astype(float).squeeze(-1 if target.outputs == 1 else ())
+    cfg = {"lr": 3e-2, "weight_decay": 0.3, "batch_size": 16, "max_epochs": 6, "patience": 10}
+    layer, fit = fit_linear_probe(x[:40], y[:40], x[40:], y[40:], cfg, 7, target)
+    (best_valid, best_epoch, state), history = _mgca_probe_by_hand(
+        x[:40], y[:40], x[40:], y[40:], lr=3e-2, weight_decay=0.3, batch=16, epochs=6, seed=7,
+        multiclass=target.kind == "multiclass", outputs=target.outputs)
+    assert fit["history"] == history and len(history) == 6  # the same operations in the same order: equal
+    assert (fit["best_epoch"], fit["best_valid"], fit["stop"]) == (best_epoch, best_valid, "max_epochs")
+    for name, value in layer.state_dict().items():
+        assert torch.equal(value, state[name]), name
+    assert len({round(h["valid"], 6) for h in history}) > 3  # the weights moved every epoch
+
+
+def test_the_adamw_probe_defaults_to_a_binary_target_and_names_itself_in_errors():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(30, 4)), rng.integers(0, 2, 30).astype(float)
+    cfg = {"lr": 1e-2, "weight_decay": 0.0, "batch_size": 8, "max_epochs": 2, "patience": 2}
+    layer, _ = fit_linear_probe(x[:20], y[:20], x[20:], y[20:], cfg, 0)
+    same, _ = fit_linear_probe(x[:20], y[:20], x[20:], y[20:], cfg, 0, probe_target("rsna"))
+    assert layer.out_features == 1 and torch.equal(layer.weight, same.weight)
+    from benchmark.core.errors import DataError
+
+    with pytest.raises(DataError, match="linear probe: max_epochs"):
+        fit_linear_probe(x[:20], y[:20], x[20:], y[20:], {**cfg, "max_epochs": 0}, 0)
+
+
 def test_geometry_of_a_spread_and_of_a_collapsed_space():
     gen = np.random.default_rng(0)
     basis = np.linalg.qr(gen.normal(size=(200, 200)))[0]
