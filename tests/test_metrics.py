@@ -9,6 +9,7 @@ from torchmetrics.segmentation import DiceScore
 from benchmark.evaluation.metrics import (
     MGCA_IOU_THRESHOLDS,
     DetectionMatches,
+    bootstrap_map_ci,
     cocoeval_map,
     detection_map,
     dice,
@@ -273,16 +274,75 @@ def test_segmentation_floors_by_hand():
 
 
 def test_empty_mask_breakdown_by_hand():
-    true = torch.zeros(4, 4, 4)
-    true[0, 0, 0] = true[1, 1, 1] = 1  # images 0 and 1 have a mask, 2 and 3 do not
-    prob = torch.zeros(4, 4, 4)
+    true = torch.zeros(5, 4, 4)
+    true[0, 0, 0] = true[1, 1, 1] = 1  # images 0 and 1 have a mask, 2, 3 and 4 do not
+    prob = torch.zeros(5, 4, 4)
     prob[0, 0, 0] = 0.9  # found
     prob[2, 3, 3] = 0.5  # a false positive at exactly the threshold
-    prob[3, 3, 3] = 0.49  # below it: empty
-    per_image = np.array([1.0, 0.0, 0.0, 1.0])
+    prob[3, 3, 3] = 0.49  # below it: empty (and image 4 is empty): 2 of 3 negatives predicted empty
+    per_image = np.array([1.0, 0.0, 0.0, 1.0, 1.0])
     assert empty_mask_breakdown(per_image, prob, true) == {
-        "positives_test": 2, "dice_positive_images": 0.5, "negatives_predicted_empty": 0.5}
+        "positives_test": 2, "dice_positive_images": 0.5, "negatives_predicted_empty": pytest.approx(2 / 3)}
     assert empty_mask_breakdown(per_image[2:], prob[2:], true[2:]) == {
-        "positives_test": 0, "dice_positive_images": None, "negatives_predicted_empty": 0.5}
+        "positives_test": 0, "dice_positive_images": None, "negatives_predicted_empty": pytest.approx(2 / 3)}
     assert empty_mask_breakdown(per_image[:2], prob[:2], true[:2]) == {
         "positives_test": 2, "dice_positive_images": 0.5, "negatives_predicted_empty": None}
+
+
+def test_a_probability_at_the_threshold_counts_as_foreground():
+    true = torch.zeros(1, 2, 2)
+    true[0, 0, 0] = 1
+    prob = torch.zeros(1, 2, 2)
+    prob[0, 0, 0] = 0.5
+    assert dice(prob, true) == 1.0 and mean_dice_fg_bg(prob, true) == 1.0
+    prob[0, 0, 0] = 0.4999
+    assert dice(prob, true) == 0.0 and mean_dice_fg_bg(prob, true) == pytest.approx((0 + 2 * 3 / 7) / 2)
+
+
+def test_mean_dice_fg_bg_of_one_stray_pixel_is_zero_for_its_class():
+    """A class present in one pixel of the prediction only (total 1) scores 0, not the 1 of an absent class."""
+    true = torch.zeros(1, 3, 3)
+    prob = torch.zeros(1, 3, 3)
+    prob[0, 1, 1] = 1.0  # foreground: 1 predicted pixel, none true -> 0; background: 2*8/(8+9)
+    assert mean_dice_fg_bg(prob, true) == pytest.approx((0 + 2 * 8 / 17) / 2)
+
+
+def test_bootstrap_interval_edges():
+    """No resamples or no images: no interval. One resample or one image: an interval of one value.
+    ``images`` restricts the resampling to those images (the mgca_compat subset)."""
+    rng = np.random.default_rng(5)
+    preds, targets = [], []
+    for _ in range(4):
+        p, t = _random_case(rng)
+        preds += p
+        targets += t
+    matches = DetectionMatches.compute(preds, targets, MGCA_IOU_THRESHOLDS)
+    assert all(np.isnan(bootstrap_map_ci(matches, 0, 1)))
+    assert all(np.isnan(bootstrap_map_ci(matches, 10, 1, images=[])))
+    draw = np.random.default_rng(1)
+    one = matches.map(np.arange(len(preds))[draw.integers(0, len(preds), len(preds))])
+    assert bootstrap_map_ci(matches, 1, 1) == pytest.approx((one, one), abs=1e-12)
+    single = next(i for i, t in enumerate(targets) if len(t["boxes"]))
+    value = matches.map(np.array([single]))
+    assert bootstrap_map_ci(matches, 5, 2, images=[single]) == pytest.approx((value, value), abs=1e-12)
+    subset = np.array([i for i, t in enumerate(targets) if len(t["boxes"])][:4])
+    draw = np.random.default_rng(3)
+    values = [matches.map(subset[draw.integers(0, len(subset), len(subset))]) for _ in range(30)]
+    assert bootstrap_map_ci(matches, 30, 3, images=subset) == pytest.approx(
+        tuple(np.quantile(values, [0.025, 0.975])), abs=1e-12)
+
+
+def test_a_cocoeval_disagreement_is_recorded_with_both_values(monkeypatch):
+    from benchmark.evaluation import metrics
+
+    rng = np.random.default_rng(8)
+    preds, targets = _random_case(rng)
+    honest = score_detections(preds, targets, bootstrap=0, seed=0, iou_thresholds=(0.5, 0.6))
+    assert honest["map_cocoeval"] == pytest.approx(cocoeval_map(preds, targets, (0.5, 0.6)), abs=1e-12)
+    assert honest["cocoeval_agrees"] is True
+    assert honest["floor"] == 0.0 and honest["floor_predictor"] == "predict nothing"
+    assert honest["map_mgca_compat_floor_predictor"] == "predict nothing"
+    monkeypatch.setattr(metrics, "cocoeval_map", lambda p, t, thresholds: honest["value"] + 0.01)
+    off = score_detections(preds, targets, bootstrap=0, seed=0, iou_thresholds=(0.5, 0.6))
+    assert off["cocoeval_agrees"] is False and off["value"] == honest["value"]
+    assert off["map_cocoeval"] == pytest.approx(honest["value"] + 0.01)
