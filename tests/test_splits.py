@@ -151,3 +151,37 @@ def test_write_all_writes_each_listed_manifest_with_its_checksum(phantom_root, t
     assert is_manifest_folder(out)
     (out / "rsna" / "notes.txt").write_text("mine")
     assert not is_manifest_folder(out)  # a folder holding anything else is not ours to replace
+
+
+def test_the_splits_stage_writes_every_pair_with_a_rule_unless_params_lists_some():
+    from benchmark.data.splits import manifest_pairs
+
+    pairs = manifest_pairs()
+    assert list(pairs) == ["chexpert-mgca", "rsna-mgca", "covidx-mgca", "siim-mgca", "object_cxr-mgca",
+                           "chexpert-clean", "rsna-clean", "covidx-clean", "siim-clean", "object_cxr-clean", "nih-clean"]
+    assert pairs["object_cxr-clean"] == {"dataset": "object_cxr", "protocol": "clean"}
+    listed = {"mine": {"dataset": "rsna", "protocol": "clean"}}
+    assert manifest_pairs(listed) == listed and manifest_pairs({}) == pairs
+
+
+def test_write_all_replaces_its_own_folder_and_refuses_any_other(phantom_root, tmp_path):
+    import yaml
+
+    from benchmark.core.errors import DataError
+    from benchmark.data.splits import write_all
+
+    params = tmp_path / "params.yaml"
+    body = yaml.safe_load((REPO / "params.yaml").read_text())
+    body["split_manifests"] = {"rsna-mgca": {"dataset": "rsna", "protocol": "mgca"}}
+    params.write_text(yaml.safe_dump(body))
+    out = tmp_path / "manifests"
+    write_all(phantom_root, out, params)
+    (out / ".dvcignore").write_text("")  # hidden entries (a tool's own files) do not make it foreign
+    write_all(phantom_root, out, params)  # its own output: replaced
+    assert (out / "rsna" / "mgca.csv").is_file()
+    foreign = tmp_path / "foreign"
+    (foreign / "rsna").mkdir(parents=True)
+    (foreign / "rsna" / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match="exists and is not a split-manifest folder written by this stage"):
+        write_all(phantom_root, foreign, params)
+    assert (foreign / "rsna" / "notes.txt").read_text() == "mine"
