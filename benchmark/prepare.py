@@ -16,6 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", required=True, type=Path, help="dataset root in its raw layout")
     parser.add_argument("--out", required=True, type=Path, help="store folder to write")
     parser.add_argument("--size", type=int, default=None, help="image size (default: profile store.image_size)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes decoding images (default: the cores available); the store is the same for any number")
     add_profile_args(parser)
     return parser
 

@@ -28,6 +28,10 @@ class DataError(Exception):
         self.row = row
         self.problem = problem
 
+    def __reduce__(self):
+        """Rebuilt from its parts when it crosses a process boundary (a parallel store build)."""
+        return (DataError, (self.path, self.problem, self.row))
+
 
 def first_line(err: BaseException) -> str:
     """The first line of a library's error message (its type name when the message is empty),

@@ -10,7 +10,7 @@ from benchmark.core.errors import DataError
 from benchmark.core.guards import check_output, has_file
 from benchmark.data.datasets import get_reader
 from benchmark.data.imaging import MIN_SIDE
-from benchmark.data.store import build_store
+from benchmark.data.store import available_cores, build_store
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,8 +20,11 @@ def run(args: argparse.Namespace) -> int:
     size = args.size if args.size is not None else int(load_profile(args.params, args.profile)["store"]["image_size"])
     check_output(args.out, [args.root], "store", has_file("store.json"))
     start = time.perf_counter()
-    info = build_store(get_reader(args.dataset), args.root, args.out, size)
+    workers = available_cores() if args.workers is None else args.workers
+    if workers < 1:
+        raise DataError(None, f"--workers {args.workers}: give at least 1")
+    info = build_store(get_reader(args.dataset), args.root, args.out, size, workers)
     skipped = ", ".join(f"{v} {k}" for k, v in info["skipped"].items()) or "none"
     print(f"prepare {args.dataset}: {info['count']} images at {size}px -> {args.out} "
-          f"({time.perf_counter() - start:.1f}s; skipped: {skipped})")
+          f"({time.perf_counter() - start:.1f}s, {workers} worker(s); skipped: {skipped})")
     return 0

@@ -155,13 +155,72 @@ def check_one_split_per_content(manifest: pd.DataFrame, root: Path) -> None:
                         f"({a['official_split']}): one image in two splits")
 
 
-def build_store(reader: Reader, root: Path, out: Path, size: int) -> dict:
-    """Read every record of ``root`` with ``reader`` and write the store to ``out``.
+def _prepare_one(reader: Reader, root: Path, size: int, row: pd.Series) -> tuple:
+    """One record: ``("skip", reason)``, or ``("ok", image, mask or None, manifest fields)`` with the
+    image (and mask) letterboxed to ``size``. The whole per-image work, so that the serial and the
+    parallel build run the same code and write the same bytes."""
+    from benchmark.data.imaging import SkippedImage, degenerate
+
+    try:
+        pixels = reader.load_image(root, row["path"])
+        reason = degenerate(pixels)
+        if reason:
+            raise SkippedImage(reason)
+    except SkippedImage as why:
+        return ("skip", why.reason)
+    h, w = pixels.shape
+    image = letterbox(pixels, size)
+    mask = None
+    if reader.has_masks:
+        mask = letterbox(reader.load_mask(root, row, h, w).astype(np.uint8), size, resample=Image.NEAREST)
+    placed = reader.place_targets(row, h, w, Letterbox.fit(h, w, size), root)
+    fields = {"orig_height": h, "orig_width": w, **placed, "pixel_sha256": hashlib.sha256(image.tobytes()).hexdigest()[:32]}
+    return ("ok", image, mask, fields)
+
+
+_WORKER: dict = {}  # a build worker's reader, root, size and records (set once per process)
+
+
+def _worker_start(reader: Reader, root: Path, size: int, records: pd.DataFrame) -> None:
+    _WORKER.update(reader=reader, root=root, size=size, records=records)
+
+
+def _worker_one(i: int) -> tuple:
+    return _prepare_one(_WORKER["reader"], _WORKER["root"], _WORKER["size"], _WORKER["records"].iloc[i])
+
+
+#: records a worker takes at a time; a window of ``workers * WINDOW_PER_WORKER`` records is decoded
+#: before it is written, so a build's memory does not grow with the number of images
+CHUNK, WINDOW_PER_WORKER = 8, 64
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _prepared(reader: Reader, root: Path, size: int, records: pd.DataFrame, workers: int):
+    """``_prepare_one`` of every record, in record order: in this process, or in ``workers``
+    processes window by window (a DataError in a worker reaches the caller as it is)."""
+    n = len(records)
+    workers = max(1, min(int(workers), n // CHUNK or 1))
+    if workers == 1:
+        for i in range(n):
+            yield _prepare_one(reader, root, size, records.iloc[i])
+        return
+    import multiprocessing
+
+    window = workers * WINDOW_PER_WORKER
+    with multiprocessing.get_context("fork").Pool(workers, _worker_start, (reader, root, size, records)) as pool:
+        for start in range(0, n, window):
+            yield from pool.map(_worker_one, range(start, min(n, start + window)), chunksize=CHUNK)
+
+
+def build_store(reader: Reader, root: Path, out: Path, size: int, workers: int = 1) -> dict:
+    """Read every record of ``root`` with ``reader`` and write the store to ``out``, decoding in
+    ``workers`` processes (the same bytes as one process: results are written in record order).
 
     Images that cannot serve (beyond the pixel limit, smaller than ``MIN_SIDE``, a single
     grey value) are left out and counted by reason, never dropped silently."""
-    from benchmark.data.imaging import SkippedImage, degenerate
-
     records = reader.records(root)
     skipped = dict(records.attrs.get("skipped", {}))
     n = len(records)
@@ -169,25 +228,17 @@ def build_store(reader: Reader, root: Path, out: Path, size: int) -> dict:
         images = allocated_memmap(tmp / "images.npy", (n, size, size))
         masks = allocated_memmap(tmp / "masks.npy", (n, size, size)) if reader.has_masks else None
         extra_rows, kept = [], []
-        for i, (_, row) in enumerate(tqdm(records.iterrows(), total=n, desc=f"prepare {reader.name}",
-                                          unit="img", leave=False)):
-            try:
-                pixels = reader.load_image(root, row["path"])
-                reason = degenerate(pixels)
-                if reason:
-                    raise SkippedImage(reason)
-            except SkippedImage as why:
-                skipped[why.reason] = skipped.get(why.reason, 0) + 1
+        done = _prepared(reader, root, size, records, workers)
+        for i, result in enumerate(tqdm(done, total=n, desc=f"prepare {reader.name}", unit="img", leave=False)):
+            if result[0] == "skip":
+                skipped[result[1]] = skipped.get(result[1], 0) + 1
                 continue
-            h, w = pixels.shape
+            _, image, mask, fields = result
             k = len(kept)
-            images[k] = letterbox(pixels, size)
+            images[k] = image
             if masks is not None:
-                mask = reader.load_mask(root, row, h, w).astype(np.uint8)
-                masks[k] = letterbox(mask, size, resample=Image.NEAREST)
-            placed = reader.place_targets(row, h, w, Letterbox.fit(h, w, size), root)
-            extra_rows.append({"orig_height": h, "orig_width": w, **placed,
-                               "pixel_sha256": hashlib.sha256(images[k].tobytes()).hexdigest()[:32]})
+                masks[k] = mask
+            extra_rows.append(fields)
             kept.append(i)
         if not kept:
             raise DataError(root, f"no usable image (skipped: {skipped})")
