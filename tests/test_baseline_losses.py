@@ -119,6 +119,9 @@ def test_prototype_loss_hand_computed():
     log_p_text = -math.log(1 + math.e) + torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     expected = -0.5 * ((0.5 * log_p_text).sum(1).mean() + (q_text * math.log(0.5)).sum(1).mean())
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    # the swapped prediction treats both modalities alike: exchanging them leaves the loss unchanged
+    swapped = prototype_loss(txt, img, epsilon=0.05, iterations=3, temperature=0.2)
+    assert swapped.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_merge_word_pieces_sums_pieces():
