@@ -139,3 +139,13 @@ def test_word_weights_clip_to_percentiles_and_sum_to_one():
     lo, hi = torch.quantile(torch.tensor([0.1, 0.2, 0.3, 0.4, 5.0]), 0.1), torch.quantile(torch.tensor([0.1, 0.2, 0.3, 0.4, 5.0]), 0.9)
     clipped = torch.tensor([0.1, 0.2, 0.3, 0.4, 5.0]).clamp(lo, hi)
     assert torch.allclose(w[0], clipped / clipped.sum()) and w.sum().item() == pytest.approx(1.0)
+
+
+def test_gloria_cosine_ignores_the_length_of_short_word_vectors():
+    """One word along its only region: cos = 1 whatever the word's length (0.1 here), so the score is
+    log(exp(gamma2)) = gamma2; a second, padded word changes nothing."""
+    regions = torch.tensor([[[3.0, 4.0]]])  # (Bi=1, R=1, E=2)
+    words = torch.tensor([[[0.06, 0.08], [5.0, -1.0]]])  # (Bt=1, W=2, E=2): |w0| = 0.1, w1 is padding
+    mask = torch.tensor([[True, False]])
+    score = gloria_local_similarity(words, mask, regions, gamma1=4.0, gamma2=5.0)
+    assert score.shape == (1, 1) and score.item() == pytest.approx(5.0, rel=1e-6)
