@@ -10,6 +10,9 @@ OPENMMLAB_STAMP := $(VENV)/.openmmlab-stamp
 MMCV_WHEELS ?= ../shared/wheels
 OPENMMLAB_EXTRA := -e ".[dev,openmmlab]"
 export PATH := $(BIN):$(PATH)
+# no second copy of the ~2.5 GB of wheels in pip's cache: CI's disk once ran out (a fresh clone
+# installs once, so the cache would never be read)
+export PIP_NO_CACHE_DIR := 1
 
 # The CUDA wheels torch 2.9.1 pulls from the registry are ~2.5 GB; a dropped connection must
 # not fail the run, so pip resumes partial downloads and each install is retried twice.
