@@ -346,3 +346,44 @@ def test_a_cocoeval_disagreement_is_recorded_with_both_values(monkeypatch):
     off = score_detections(preds, targets, bootstrap=0, seed=0, iou_thresholds=(0.5, 0.6))
     assert off["cocoeval_agrees"] is False and off["value"] == honest["value"]
     assert off["map_cocoeval"] == pytest.approx(honest["value"] + 0.01)
+
+
+def _box(x1, y1, x2, y2) -> list[float]:
+    return [float(x1), float(y1), float(x2), float(y2)]
+
+
+def test_only_the_top_100_detections_of_an_image_count():
+    """COCO's maxDets = 100: a true positive ranked 101st in its image is never seen."""
+    gt = [{"boxes": torch.tensor([_box(0, 0, 10, 10)])}]
+    wrong = [_box(50 + i, 50, 60 + i, 60) for i in range(100)]
+    late = [{"boxes": torch.tensor(wrong + [_box(0, 0, 10, 10)]), "scores": torch.tensor([0.9] * 100 + [0.1])}]
+    assert cocoeval_map(late, gt) == 0.0 and DetectionMatches.compute(late, gt).map() == 0.0
+    early = [{"boxes": torch.tensor(wrong[:99] + [_box(0, 0, 10, 10)]), "scores": torch.tensor([0.9] * 99 + [0.1])}]
+    assert cocoeval_map(early, gt) == pytest.approx(DetectionMatches.compute(early, gt).map(), abs=1e-12)
+    assert cocoeval_map(early, gt) > 0
+
+
+def test_no_box_anywhere_scores_zero_in_both_and_the_mgca_subset_may_be_empty():
+    preds = [{"boxes": torch.tensor([_box(0, 0, 5, 5)]), "scores": torch.tensor([0.9])}]
+    empty = [{"boxes": torch.zeros(0, 4)}]
+    assert cocoeval_map(preds, empty) == 0.0 and detection_map(preds, empty) == 0.0
+    nothing = [{"boxes": torch.zeros(0, 4), "scores": torch.zeros(0)}]
+    one = [{"boxes": torch.tensor([_box(0, 0, 5, 5)])}]
+    matches = DetectionMatches.compute(nothing, one)
+    assert matches.mgca_compat_images().tolist() == [] and matches.map(matches.mgca_compat_images()) == 0.0
+    scored = score_detections(nothing, one, bootstrap=5, seed=0)
+    assert (scored["value"], scored["map_mgca_compat"], scored["floor"]) == (0.0, 0.0, 0.0)
+
+
+def test_a_zero_width_prediction_is_scored_not_refused():
+    gt = [{"boxes": torch.tensor([_box(0, 0, 10, 10)])}]
+    preds = [{"boxes": torch.tensor([_box(3, 3, 3, 8), _box(0, 0, 10, 10)]), "scores": torch.tensor([0.9, 0.5])}]
+    assert DetectionMatches.compute(preds, gt).map() == pytest.approx(cocoeval_map(preds, gt), abs=1e-12)
+
+
+def test_detection_map_honours_its_thresholds_and_cocoeval_prints_nothing(capsys):
+    gt = [{"boxes": torch.tensor([_box(0, 0, 10, 10)])}]
+    preds = [{"boxes": torch.tensor([_box(0, 0, 10, 7)]), "scores": torch.tensor([0.9])}]  # IoU 0.7
+    assert detection_map(preds, gt, (0.5, 0.6)) == pytest.approx(1.0) and detection_map(preds, gt, (0.5, 0.75)) == pytest.approx(0.5)
+    assert cocoeval_map(preds, gt, (0.5, 0.75)) == pytest.approx(0.5)
+    assert capsys.readouterr().out == ""  # pycocotools' progress lines are swallowed
