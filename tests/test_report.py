@@ -1,6 +1,7 @@
 """The leaderboard from hand-written result files: no training involved."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from benchmark import report
@@ -224,3 +225,51 @@ def test_load_timings_joins_every_visible_timings_file_with_its_result_paths(tmp
                                         str(tmp_path / "a/classification/y.json"), str(tmp_path / "b/detection/z.json")]
     assert table["wall_time_s"].tolist() == [1.5, 2.0, 3.0]
     assert table.index.tolist() == [0, 1, 2]  # one row label per timing, not each file's own 0, 1, ...
+
+
+def test_failing_control_lines_name_method_dataset_task_and_fraction_exactly(tmp_path):
+    results = _control_results(tmp_path, 0.55, (0.7, 0.9))
+    assert sorted(aggregate.control_failures(aggregate.summarise(results))) == [
+        "Negative control: shuffled labels: RSNA classification auroc at 100% = 80.0, above the floor 50.0 (interval "
+        "from 70.0): shuffled labels should teach nothing",
+        "Positive control: supervised on MIMIC labels: RSNA classification auroc at 100% = 55.0, not above the floor "
+        "50.0 (interval from 45.0)"]
+
+
+def test_a_control_cell_without_a_floor_is_skipped_and_the_next_one_still_checked(tmp_path):
+    """Rows are checked one by one: a cell that cannot be judged (no floor) is passed over, not the end."""
+    _write(tmp_path, "supervised", "chexpert", "classification", "auroc", 1, 0, 0.55, ci95=[0.45, 0.65],
+           control="positive")  # no floor recorded
+    _control_results(tmp_path, 0.55, (0.4, 0.6))
+    failures = aggregate.control_failures(aggregate.summarise(load_results(tmp_path)))
+    assert len(failures) == 1 and failures[0].startswith("Positive control: supervised on MIMIC labels: RSNA ")
+
+
+def test_a_failing_variant_of_a_control_is_not_a_control_failure(tmp_path):
+    """Variant metrics (no interval) are shown, never judged: only the headline metric is."""
+    _write(tmp_path, "supervised", "siim", "segmentation", "dice", 100, 0, 0.9, ci95=[0.85, 0.95], floor=0.5,
+           control="positive", mean_dice_fg_bg=0.5, mean_dice_fg_bg_floor=0.5)
+    summary = aggregate.summarise(load_results(tmp_path))
+    variant = summary[summary["metric"] == "mean_dice_fg_bg"].iloc[0]
+    assert variant["floor"] == pytest.approx(50.0) and variant["at_floor"] is True and variant["control"] == "positive"
+    assert aggregate.control_failures(summary) == []
+
+
+def test_summary_defaults_for_fields_a_result_may_lack(tmp_path):
+    """No ``converged``, ``title``, ``control``, ``ci95``: converged and marks are unknown (None), not
+    True or False; a cell without an interval is judged by its mean against the floor."""
+    for seed in (0, 1):
+        write_result(tmp_path, {**COMMON, "method": "mine", "dataset": "rsna", "task": "classification",
+                                "fraction": 100, "seed": seed, "metric": "auroc", "value": 0.5, "floor": 0.5})
+    results = load_results(tmp_path)
+    assert "status" not in results and "converged" not in results and "title" not in results
+    summary = aggregate.summarise(results)
+    assert len(summary) == 1 and summary.index.tolist() == [0]
+    cell = summary.iloc[0]
+    assert cell["converged"] is None and cell["nan_runs"] == 0 and cell["mean"] == pytest.approx(50.0)
+    assert cell["at_floor"] is True  # no interval: its mean 50.0 is at the floor 50.0
+    assert pd.isna(cell["title"]) and pd.isna(cell["control"]) and pd.isna(cell["ci_low"])
+    variants = aggregate.with_variants(results.assign(task="segmentation", mean_dice_fg_bg=[0.6, 0.7],
+                                                      mean_dice_fg_bg_floor=[0.4, 0.4]))
+    assert variants.index.tolist() == [0, 1, 2, 3]
+    assert variants["floor"].tolist() == [0.5, 0.5, 0.4, 0.4] and variants["value"].tolist() == [0.5, 0.5, 0.6, 0.7]
