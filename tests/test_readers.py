@@ -70,6 +70,10 @@ def test_store_boxes_follow_letterbox(rsna_copy, tmp_path):
     orig, placed = json.loads(row["boxes_original"]), json.loads(row["boxes"])
     scale = 64 / row["orig_width"]
     assert placed[0] == pytest.approx([v * scale for v in orig[0]], abs=0.01)
+    boxes = [v for text in store.manifest["boxes"] for box in json.loads(text) for v in box]
+    assert boxes and all(v == round(v, 2) for v in boxes)  # stored at 0.01 px: what the manifest's CSV holds
+    assert any(v != round(v, 1) for v in boxes)
+    assert get_reader("rsna").records(rsna_copy).attrs["skipped"] == {}  # nothing left out of the phantom
 
 
 def test_letterbox_pads_long_images():

@@ -185,3 +185,48 @@ def test_write_all_replaces_its_own_folder_and_refuses_any_other(phantom_root, t
     with pytest.raises(DataError, match="exists and is not a split-manifest folder written by this stage"):
         write_all(phantom_root, foreign, params)
     assert (foreign / "rsna" / "notes.txt").read_text() == "mine"
+
+
+def test_compare_lists_ids_by_what_changed():
+    from benchmark.data.splits import compare
+
+    local = pd.DataFrame({"id": ["a", "b", "c", "d"], "split": ["train", "valid", "test", "train"],
+                          "min_fraction": [1, None, None, 10]})
+    committed = pd.DataFrame({"id": ["a", "b", "c", "e"], "split": ["train", "test", "test", "train"],
+                              "min_fraction": [10, None, None, 1]})
+    # a: fraction moved; b: split moved; c: the same; d only here; e only there
+    assert compare(local, committed) == {"only_local": ["d"], "only_committed": ["e"], "changed": ["a", "b"]}
+
+
+def test_verify_needs_the_index_and_its_checksum(tmp_path, capsys):
+    import shutil
+
+    from benchmark.core.errors import DataError
+
+    labels = pd.read_csv(txv_data_file("kaggle_stage_2_train_labels.csv.zip"))
+    root = tmp_path / "rsna"
+    root.mkdir()
+    labels.to_csv(root / "stage_2_train_labels.csv", index=False)
+    manifests = tmp_path / "splits"
+    (manifests / "rsna").mkdir(parents=True)
+    shutil.copy(REPO / "splits" / "rsna" / "mgca.csv.gz", manifests / "rsna" / "mgca.csv.gz")
+    args = ["verify", "--dataset", "rsna", "--root", str(root), "--manifests", str(manifests)]
+    from benchmark.data.split_manifest import checksum_path
+
+    sidecar = checksum_path(manifests / "rsna" / "mgca.csv.gz")
+    digest = hashlib.sha256((manifests / "rsna" / "mgca.csv.gz").read_bytes()).hexdigest()
+    sidecar.write_text(f"{digest}  mgca.csv.gz\n")  # readable on its own, but verify compares with the index
+    with pytest.raises(DataError, match="does not match splits/index.json"):
+        main(args)  # no index at all
+    sidecar.unlink()
+    index = json.loads((REPO / "splits" / "index.json").read_text())
+    index["rsna/mgca.csv.gz"]["sha256"] = "0" * 64
+    (manifests / "index.json").write_text(json.dumps(index))
+    with pytest.raises(DataError, match="SHA-256 differs from the recorded one"):
+        main(args)  # an index whose checksum is not the file's: refused when the manifest is read
+    shutil.copy(REPO / "splits" / "index.json", manifests / "index.json")
+    extra = labels.iloc[:1].assign(patientId="extra-patient")
+    pd.concat([labels, extra]).to_csv(root / "stage_2_train_labels.csv", index=False)
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "only local: 1 ids, e.g. extra-patient" in out and "compare the label files first" in out
