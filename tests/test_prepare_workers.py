@@ -18,6 +18,13 @@ from benchmark.data.store import build_store
 STORE_FILES = ("images.npy", "masks.npy", "manifest.csv", "store.json")
 
 
+@pytest.fixture(autouse=True)
+def _parallel_even_for_small_stores(monkeypatch):
+    from benchmark.data import store
+
+    monkeypatch.setattr(store, "MIN_PARALLEL", 0)
+
+
 @pytest.mark.parametrize("dataset", ["siim", "chexpert"])
 def test_two_workers_write_the_same_store_as_one(phantom_root, tmp_path, dataset):
     """SIIM: DICOMs and masks; CheXpert: JPEGs, with one constant image planted (skipped, counted)."""

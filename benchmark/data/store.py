@@ -192,6 +192,10 @@ def _worker_one(i: int) -> tuple:
 #: records a worker takes at a time; a window of ``workers * WINDOW_PER_WORKER`` records is decoded
 #: before it is written, so a build's memory does not grow with the number of images
 CHUNK, WINDOW_PER_WORKER = 8, 64
+#: fewer records than this are decoded in this process: starting workers costs more than it saves,
+#: and the test suite's small stores are built in a process that has torch's threads running, which
+#: a fork should not copy (the ``prepare`` command imports no torch)
+MIN_PARALLEL = 1000
 
 
 def available_cores() -> int:
@@ -202,7 +206,7 @@ def _prepared(reader: Reader, root: Path, size: int, records: pd.DataFrame, work
     """``_prepare_one`` of every record, in record order: in this process, or in ``workers``
     processes window by window (a DataError in a worker reaches the caller as it is)."""
     n = len(records)
-    workers = max(1, min(int(workers), n // CHUNK or 1))
+    workers = max(1, min(int(workers), n // CHUNK or 1)) if n >= MIN_PARALLEL else 1
     if workers == 1:
         for i in range(n):
             yield _prepare_one(reader, root, size, records.iloc[i])
