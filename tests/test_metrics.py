@@ -228,15 +228,21 @@ def test_mean_dice_fg_bg_of_a_class_absent_from_both_is_one():
     assert mean_dice_fg_bg(full, empty) == 0.0  # each class predicted where it is not: 0 and 0
 
 
-def test_score_detections_fields_recomputed_independently():
-    """Every field of a detection result from an independent computation: COCOeval at the given
-    thresholds, the same skip rule by hand, and a percentile bootstrap of COCOeval itself."""
-    rng = np.random.default_rng(11)
+def _pooled_cases(seed: int, cases: int) -> tuple[list[dict], list[dict]]:
+    """The images of several random cases as one test set."""
+    rng = np.random.default_rng(seed)
     preds, targets = [], []
-    for _ in range(6):
+    for _ in range(cases):
         p, t = _random_case(rng)
         preds += p
         targets += t
+    return preds, targets
+
+
+def test_score_detections_fields_recomputed_independently():
+    """Every field of a detection result from an independent computation: COCOeval at the given
+    thresholds, the same skip rule by hand, and a percentile bootstrap of COCOeval itself."""
+    preds, targets = _pooled_cases(seed=11, cases=6)
     thresholds = (0.5, 0.6)
     scored = score_detections(preds, targets, bootstrap=20, seed=4, iou_thresholds=thresholds)
     assert scored["iou_thresholds"] == [0.5, 0.6]
@@ -310,12 +316,7 @@ def test_mean_dice_fg_bg_of_one_stray_pixel_is_zero_for_its_class():
 def test_bootstrap_interval_edges():
     """No resamples or no images: no interval. One resample or one image: an interval of one value.
     ``images`` restricts the resampling to those images (the mgca_compat subset)."""
-    rng = np.random.default_rng(5)
-    preds, targets = [], []
-    for _ in range(4):
-        p, t = _random_case(rng)
-        preds += p
-        targets += t
+    preds, targets = _pooled_cases(seed=5, cases=4)
     matches = DetectionMatches.compute(preds, targets, MGCA_IOU_THRESHOLDS)
     assert all(np.isnan(bootstrap_map_ci(matches, 0, 1)))
     assert all(np.isnan(bootstrap_map_ci(matches, 10, 1, images=[])))
