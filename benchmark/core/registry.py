@@ -13,6 +13,12 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 
+def resolve(reference: str) -> Any:
+    """The object a ``"package.module:attribute"`` string names (imported now)."""
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 class LazyRegistry(Mapping[str, Any]):
     """``entries`` is a dict, or a function returning one (a view of another registry, such as
     one field of every dataset spec, which sees entries registered later)."""
@@ -28,8 +34,7 @@ class LazyRegistry(Mapping[str, Any]):
     def __getitem__(self, name: str) -> Any:
         target = self._entries[name]
         if (name, target) not in self._loaded:
-            module, _, attribute = target.partition(":")
-            self._loaded[name, target] = getattr(importlib.import_module(module), attribute)
+            self._loaded[name, target] = resolve(target)
         return self._loaded[name, target]
 
     def __iter__(self) -> Iterator[str]:

@@ -21,13 +21,12 @@ references to code are ``"package.module:attribute"`` strings, imported on first
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from benchmark.core.errors import DataError
-from benchmark.core.registry import LazyRegistry
+from benchmark.core.registry import LazyRegistry, resolve
 
 if TYPE_CHECKING:  # the base class imports pandas; listing the datasets (a --help) must not
     from benchmark.data.readers.base import Reader
@@ -36,12 +35,6 @@ if TYPE_CHECKING:  # the base class imports pandas; listing the datasets (a --he
 ENTRY_POINT_GROUP = "medvlp_bench.datasets"
 #: the evaluations a dataset can serve, in table order
 TASKS = ("classification", "segmentation", "detection")
-
-
-def resolve(reference: str) -> Any:
-    """The object a ``"package.module:attribute"`` string names."""
-    module, _, attribute = reference.partition(":")
-    return getattr(importlib.import_module(module), attribute)
 
 
 @dataclass(frozen=True)
@@ -80,7 +73,6 @@ class DatasetSpec:
     public_label_file: str | None = None
     probe: ProbeSpec | None = None
     heads: tuple[str, ...] = ()  # "segmentation", "detection"
-    pretraining: bool = False  # image-report pairs for pre-training (not evaluated)
     column_order: int = 100
     protocols: dict[str, dict] = field(default_factory=dict)
 
@@ -136,7 +128,7 @@ class _Registry(Mapping[str, DatasetSpec]):
 #: every dataset the harness knows, in registration order
 DATASETS = _Registry([
     DatasetSpec("mimic", "MIMIC-CXR", "benchmark.data.readers.mimic:MimicCxrJpgReader",
-                phantom="benchmark.data.phantom.mimic:write_mimic", pretraining=True),
+                phantom="benchmark.data.phantom.mimic:write_mimic"),  # image-report pairs for pre-training only
     DatasetSpec("chexpert", "CheXpert", "benchmark.data.readers.chexpert:CheXpertReader",
                 phantom="benchmark.data.phantom.chexpert:write_chexpert", label_file="train.csv",
                 label_table="benchmark.data.readers.chexpert:chexpert_label_table", split_deps=("train.csv", "valid.csv"),
