@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmark.core.code_graph import PACKAGES, REPO, closure, module_file
@@ -143,20 +144,22 @@ def _set_dataset_lists(spec) -> None:
         if cmd != str(body["cmd"]):
             body["cmd"] = FoldedScalarString(cmd)
         deps = list(body.get("deps") or [])
-        at = next((i for i, d in enumerate(deps) if isinstance(d, str) and _STORE_OR_SPLIT.match(d)), len(deps))
         protocols = [d.rsplit("/", 1)[1] for d in deps if isinstance(d, str) and d.startswith("data/splits/")]
-        kept = [d for d in deps if not (isinstance(d, str) and _STORE_OR_SPLIT.match(d))]
-        stores = [f"data/store/{n}" for n in names if any(str(d).startswith("data/store/") for d in deps)]
+        stores = [f"data/store/{n}" for n in names] if any(str(d).startswith("data/store/") for d in deps) else []
         manifests = [f"data/splits/{n}/{protocols[0]}" for n in names] if protocols else []
-        body["deps"] = kept[:at] + stores + manifests + kept[at:]
+        body["deps"] = _splice(deps, lambda d: isinstance(d, str) and bool(_STORE_OR_SPLIT.match(d)), stores + manifests)
     splits = spec["stages"].get("splits")
     if splits is not None:
-        deps = list(splits["deps"])
-        label_files = [d for d in deps if isinstance(d, str) and d.startswith("${raw}/")]
-        at = deps.index(label_files[0]) if label_files else 0
-        kept = [d for d in deps if d not in label_files]
         wanted = [f"${{raw}}/{name}/{file}" for name, ds in DATASETS.items() if ds.label_table for file in ds.split_deps]
-        splits["deps"] = kept[:at] + wanted + kept[at:]
+        splits["deps"] = _splice(list(splits["deps"]), lambda d: isinstance(d, str) and d.startswith("${raw}/"), wanted,
+                                 where_none=0)
+
+
+def _splice(deps: list, generated: Callable[[object], bool], wanted: list, where_none: int | None = None) -> list:
+    """``deps`` with its generated entries replaced by ``wanted``, placed where the first generated
+    entry stood (at ``where_none``, default the end, when there was none)."""
+    at = next((i for i, d in enumerate(deps) if generated(d)), len(deps) if where_none is None else where_none)
+    return [d for d in deps[:at] if not generated(d)] + wanted + [d for d in deps[at:] if not generated(d)]
 
 
 def updated_yaml(root: Path = REPO) -> tuple[str, str]:
