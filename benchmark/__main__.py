@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 #: the commands in the order the pipeline runs them, then the tools around it
 COMMANDS = ("phantom", "roots", "prepare", "splits", "embed", "method_card", "pretrain", "import_weights", "features",
             "probe", "segment", "detect", "evaluate", "report", "compare", "smoke", "bench", "parameters",
-            "stage_deps")
+            "protocol", "stage_deps")
 
 
 def summary(command: str) -> str:

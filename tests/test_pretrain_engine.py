@@ -1,6 +1,7 @@
 """The training engine: every method trains, torchrun matches one process, a killed run resumes exactly."""
 
 import json
+import math
 import os
 import re
 import shutil
@@ -211,3 +212,38 @@ def test_a_missing_imagenet_file_stops_the_stage_before_any_work(pretrain_inputs
     assert "put resnet18-f37072fd.pth into" in line and "python -m benchmark.imagenet --arch resnet18" in line
     assert "LM layers frozen" not in err.out  # stopped before the language model was loaded
     assert not (models / "no-imagenet").exists()
+
+
+def test_official_recipes_train_with_their_settings(pretrain_inputs, tmp_path):
+    """`recipe: official` (the paper profile's) through the engine with only the sizes shrunk: M-FLAG
+    with warm restarts, its five augmentations, losses over each process's batch; GLoRIA with Adam
+    (betas 0.5, 0.999) and clipping at 0.25; MGCA with a 40 % warm-up and the first 6 LM layers. Each
+    run records the settings it trained with. The official float16 needs a GPU (CPU autocast keeps
+    reductions in float16: M-FLAG's loss overflows at step 1, refused before work); bfloat16 here."""
+    work = pretrain_inputs
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    smoke = params["profiles"]["smoke"]
+    smoke["precision"] = "float32"  # autocast casts float32 work: under float64 it would change nothing
+    small = {"epochs": 1, "batch_per_process": 8, "init": "random", "amp": "bfloat16"}  # no ImageNet file offline
+    smoke["pretrain"].update({"recipe": "official", "checkpoint_every": 0,
+                              "method_overrides": {m: small for m in ("mflag", "gloria", "mgca")}})
+    (work / "official.yaml").write_text(yaml.safe_dump(params))
+    expected = {"mflag": {"schedule": "cosine_restarts", "amp": "bfloat16", "gather": False, "optimizer": "adamw", "lr": 2e-5},
+                "gloria": {"optimizer": "adam", "betas": [0.5, 0.999], "grad_clip": 0.25, "text_max_length": 97},
+                "mgca": {"warmup_share": 0.4, "eta_min": 1e-8, "lm_layers": 6, "text_max_length": 112}}
+    for method, settings in expected.items():
+        out = tmp_path / method
+        assert pretrain.main(["--method", method, "--store", str(work / "store"), "--text", str(work / "text"),
+                              "--out", str(out), "--params", str(work / "official.yaml")]) == 0
+        meta = json.loads((out / "meta.json").read_text())
+        assert meta["training"]["recipe"] == "official" and meta["training"]["batch_per_process"] == 8
+        assert {k: meta["training"][k] for k in settings} == settings, method
+        assert math.isfinite(meta["final_loss"])
+    assert json.loads((tmp_path / "mflag" / "meta.json").read_text())["training"]["augment"][1] == {"RandomRotation": {"degrees": [0, 90]}}
+    assert json.loads((tmp_path / "mgca" / "meta.json").read_text())["lm"]["layers"] == 6
+    smoke["pretrain"]["method_overrides"]["mflag"] = {**small, "amp": "float16"}
+    (work / "official.yaml").write_text(yaml.safe_dump(params))
+    assert "amp float16 needs a GPU" in data_error(pretrain.main, ["--method", "mflag", "--store", str(work / "store"),
+                                                                "--text", str(work / "text"), "--out", str(tmp_path / "fp16"),
+                                                                "--params", str(work / "official.yaml")])
+    assert not (tmp_path / "fp16").exists()

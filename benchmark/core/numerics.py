@@ -16,6 +16,8 @@ tensors takes :func:`dtype` instead of assuming float32.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
@@ -37,8 +39,17 @@ def configure(profile: dict, precision: str | None = None) -> str:
     """Apply the profile's precision (or ``precision``) and thread count to this process; returns the precision."""
     name = precision or precision_of(profile)
     torch.set_default_dtype(PRECISIONS[name])
-    torch.set_num_threads(int((profile.get("pretrain") or {}).get("num_threads", 2)))
+    torch.set_num_threads(thread_count(profile))
     return name
+
+
+def thread_count(profile: dict) -> int:
+    """The profile's ``pretrain.num_threads``, unless ``OMP_NUM_THREADS`` in the environment asks for
+    fewer: a user who pins a run to one thread gets one (and a process that will be forked, as
+    mutmut forks a test run per mutant, never starts the thread pool a forked child deadlocks on)."""
+    threads = int((profile.get("pretrain") or {}).get("num_threads", 2))
+    asked = os.environ.get("OMP_NUM_THREADS", "")
+    return min(threads, int(asked)) if asked.isdigit() and int(asked) > 0 else threads
 
 
 def dtype() -> torch.dtype:

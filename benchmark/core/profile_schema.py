@@ -80,8 +80,30 @@ class PretrainSection(Section):
     cache_frozen_text: bool = True
     init: Literal["random", "imagenet"] = "random"  # the encoder's start (the official code: imagenet)
     imagenet_weights: Literal["IMAGENET1K_V1", "IMAGENET1K_V2"] = "IMAGENET1K_V1"
+    # how a method trains (benchmark.pretraining.recipe); `recipe: official` takes each method's
+    # official values from methods.yaml over these (the paper profile)
+    recipe: Literal["profile", "official"] = "profile"
+    batch_per_process: PositiveInt | None = None
+    gather: bool = True
+    optimizer: Literal["adamw", "adam"] = "adamw"
+    betas: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)] | None = None
+    schedule: Literal["cosine", "cosine_restarts"] = "cosine"
+    warmup_share: Annotated[float, Field(ge=0, lt=1)] | None = None
+    restart_share: Annotated[float, Field(gt=0, le=1)] | None = None
+    eta_min: NonNegativeFloat = 0.0
+    amp: Literal["none", "float16", "bfloat16"] = "none"
+    grad_clip: PositiveFloat | None = None
+    augment: Literal["crop"] | list[dict] = "crop"
+    lm_layers: PositiveInt | None = None
+    upsample_299: bool = False
     method_options: dict[str, dict] = {}
     method_overrides: dict[str, dict] = {}
+
+    @model_validator(mode="after")
+    def _restarts_have_a_period(self):
+        if self.schedule == "cosine_restarts" and self.restart_share is None:
+            raise ValueError("schedule cosine_restarts needs restart_share (the restart period as a share of the run's steps)")
+        return self
 
     @model_validator(mode="after")
     def _overrides_are_settings(self):

@@ -27,6 +27,15 @@ from torch import nn
 #: all-reduces use, so the two streams of collectives can never interleave differently on
 #: different ranks.
 _GROUP = None
+#: whether batch-level losses see the global batch (``gather``); the official M-FLAG, MGCA and
+#: ConVIRT code computes them over each process's own batch (a recipe's ``gather: false``)
+_GATHER = True
+
+
+def set_gather(enabled: bool) -> None:
+    """Batch-level losses over the global batch (True) or over each process's batch (False)."""
+    global _GATHER
+    _GATHER = bool(enabled)
 
 
 @dataclass(frozen=True)
@@ -90,12 +99,12 @@ class _Gather(torch.autograd.Function):
 
 def gather(x: torch.Tensor) -> torch.Tensor:
     """All ranks' rows of ``x`` in rank order (equal row counts per rank); identity in one process."""
-    return _Gather.apply(x) if _active() else x
+    return _Gather.apply(x) if _GATHER and _active() else x
 
 
 def gather_padded(x: torch.Tensor, dim: int = 1, value: float = 0.0) -> torch.Tensor:
     """:func:`gather` for tensors whose ``dim`` differs by rank (e.g. words per report): pad to the longest first."""
-    if not _active():
+    if not (_GATHER and _active()):
         return x
     size = torch.tensor([x.shape[dim]], device=x.device)  # NCCL reduces CUDA tensors only
     dist.all_reduce(size, op=dist.ReduceOp.MAX, group=_GROUP)

@@ -2,8 +2,9 @@
 
 Reads the pre-training store (images) and the reports (cached frozen-LM embeddings,
 or tokens for methods whose LM trains), builds the method named in
-``benchmark/configs/methods.yaml``, trains with AdamW and a warm-up + cosine schedule,
-and writes ``OUT/encoder.safetensors`` (the shared encoder interface),
+``benchmark/configs/methods.yaml``, trains it as the profile's settings say (optimizer,
+schedule, mixed precision, clipping, augmentation, gather: :mod:`benchmark.pretraining.recipe`; the
+``paper`` profile takes each method's official recipe from methods.yaml), and writes ``OUT/encoder.safetensors`` (the shared encoder interface),
 ``OUT/model.safetensors`` (all of the method's modules), ``OUT/train_log.csv`` and
 ``OUT/meta.json`` (method, LM, data, trainable and frozen parameters; no timings, so the same
 run gives the same bytes).
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import signal
@@ -46,11 +46,13 @@ from benchmark.core.guards import check_output, has_file
 from benchmark.core.numerics import configure, current, dtype
 from benchmark.data.store import Store
 from benchmark.data.transforms import crop_boxes, crop_input
-from benchmark.pretraining import distributed
+from benchmark.pretraining import distributed, recipe
+from benchmark.pretraining.augment import augment_batch, build_pipeline, sample_seeds
 from benchmark.pretraining.checkpoint import TrainState, fingerprint, load_checkpoint, read_checkpoint_info, save_checkpoint
 from benchmark.pretraining.embed import load_embeddings, read_lm_info
 from benchmark.pretraining.encoders import ImageEncoder, save_encoder
 from benchmark.pretraining.methods import (
+    METHODS_FILE,
     MethodSpec,
     PretrainMethod,
     TextInput,
@@ -65,14 +67,6 @@ from benchmark.pretraining.text_encoder import ReportTokens, TrainableTextEncode
 
 #: test hook: SIGKILL the process right after this global step (checks kill-and-resume)
 KILL_AFTER_STEP_ENV = "BENCHMARK_KILL_AFTER_STEP"
-
-
-def cosine_with_warmup(step: int, total: int, warmup: int) -> float:
-    """LR multiplier: linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
-    if warmup and step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 @dataclass
@@ -94,13 +88,12 @@ class Reports:
         return None
 
 
-def prepare_reports(spec: MethodSpec, store: Store, rows: np.ndarray, text_dir: Path, profile: dict) -> Reports:
+def prepare_reports(spec: MethodSpec, store: Store, rows: np.ndarray, text_dir: Path, profile: dict, cfg: dict) -> Reports:
     """The reports of store ``rows``: cached embeddings (frozen LM) or tokens + a trainable LM, as the
-    method's ``text`` mode says."""
+    method's ``text`` mode says; ``cfg`` is the method's pre-training settings (token length, LM layers)."""
     if spec.text.kind == "none":
         return Reports(TextInput(), None, None)
     choice: LMChoice = resolve_lm(str(profile["lm"]["name"]))
-    cfg = profile["pretrain"]
     if spec.text.kind == "frozen":
         # checked: schema, size, SHA-256, this store's manifest and this LM (never half-read)
         embeddings, lm_info = load_embeddings(text_dir, store, choice.name)
@@ -112,6 +105,12 @@ def prepare_reports(spec: MethodSpec, store: Store, rows: np.ndarray, text_dir: 
         raise DataError(text_dir / "lm.json", f"embeddings were made with {lm_info['name']}, the profile now resolves to {choice.name}")
     texts = store.manifest["text"].astype(str).iloc[rows].tolist()
     tokenizer, model = load_lm(choice, "eager" if spec.text.cls_attention else None)
+    if cfg.get("lm_layers"):  # MGCA keeps the first 6 of Bio_ClinicalBERT's 12 layers
+        keep = int(cfg["lm_layers"])
+        if not 0 < keep <= len(model.base_model.encoder.layer):
+            raise DataError(None, f"pretrain: lm_layers {keep} is not between 1 and the LM's {len(model.base_model.encoder.layer)} layers")
+        model.base_model.encoder.layer = model.base_model.encoder.layer[:keep]
+        model.config.num_hidden_layers = keep
     n_layers = len(model.base_model.encoder.layer)
     frozen = spec.text.resolve_frozen(n_layers, cfg.get("text_trainable_layers"))
     max_length = int(cfg.get("text_max_length", profile["lm"]["max_length"]))
@@ -171,7 +170,8 @@ def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, reports:
     batch is split evenly over ``ctx.world_size`` processes.
     """
     n = len(rows)
-    global_batch = min(int(cfg["batch_size"]), n)
+    per_process = cfg.get("batch_per_process")  # the official recipes give the batch of one process
+    global_batch = min(int(per_process) * ctx.world_size if per_process else int(cfg["batch_size"]), n)
     if n < 2:
         raise DataError(None, f"pre-training needs at least 2 images, store has {n}")
     if global_batch % ctx.world_size:
@@ -187,8 +187,12 @@ def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, reports:
     if ctx.distributed:
         model = torch.nn.parallel.DistributedDataParallel(method, broadcast_buffers=False)
     params = [p for p in method.parameters() if p.requires_grad]
-    optim = torch.optim.AdamW(params, lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
-    sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: cosine_with_warmup(s, total, int(cfg.get("warmup_steps", 0))))
+    optim = recipe.build_optimizer(params, cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(optim, recipe.lr_multiplier(cfg, total))
+    amp = recipe.amp_dtype(cfg, ctx.device)
+    scaler = recipe.grad_scaler(ctx.device, amp)
+    distributed.set_gather(bool(cfg.get("gather", True)))
+    pipeline = build_pipeline(cfg["augment"], int(cfg["input_size"])) if cfg.get("augment") not in (None, "crop") else None
     state = TrainState(0, {}, {}, [], {}, torch.get_rng_state())
     found = read_checkpoint_info(ckpt_dir) if ckpt_dir is not None else None
     if found is not None:
@@ -210,20 +214,26 @@ def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, reports:
         for epoch in range(state.step // steps_per_epoch, epochs):
             sampler.set_epoch(epoch)
             order = np.fromiter(iter(sampler), dtype=np.int64)
-            boxes = crop_boxes(n, side, torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+            boxes = crop_boxes(n, side, torch.Generator().manual_seed(seed * 1_000_003 + epoch)) if pipeline is None else None
             method.start_epoch(epoch)
             for s in range(state.step % steps_per_epoch, steps_per_epoch):
                 idx = np.sort(order[s * local:(s + 1) * local])
                 torch.manual_seed(seed * 1_000_003 + state.step * 101 + ctx.rank)  # dropout in trainable LMs
-                x = crop_input(torch.from_numpy(np.ascontiguousarray(images[rows[idx]])), boxes[idx], size).to(ctx.device)
+                batch = torch.from_numpy(np.ascontiguousarray(images[rows[idx]]))
+                x = (crop_input(batch, boxes[idx], size) if pipeline is None
+                     else augment_batch(batch, pipeline, sample_seeds(seed, epoch, idx), size)).to(ctx.device)
                 text = reports.batch(idx)
-                terms = model(x, None if text is None else text.to(ctx.device))
+                with recipe.autocast(ctx.device, amp):
+                    terms = model(x, None if text is None else text.to(ctx.device))
                 if not torch.isfinite(terms["loss"].detach()):
                     raise DataError(None, f"pretrain {method.name}: the loss is not finite at step {state.step + 1} "
                                     f"({float(terms['loss'].detach())}); the run diverged, lower the learning rate")
                 optim.zero_grad(set_to_none=True)
-                terms["loss"].backward()
-                optim.step()
+                scaler.scale(terms["loss"]).backward()
+                scaler.unscale_(optim)
+                recipe.clip_gradients(params, cfg)
+                scaler.step(optim)
+                scaler.update()
                 sched.step()
                 for k, v in terms.items():
                     state.sums[k] = state.sums.get(k, 0.0) + float(v.detach())
@@ -267,13 +277,16 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
     rows = np.flatnonzero(store.manifest["official_split"].astype(str).to_numpy() == "train")
     plugin = plugin_class(spec.plugin, spec.name)
     cfg = method_config(spec, cfg)
+    if cfg.get("upsample_299"):
+        raise DataError(METHODS_FILE, f"method {spec.name!r}: upsample_299 (MGCA's and GLoRIA's 299-px input) is not "
+                        "implemented; set it honoured: false in the recipe")
     start_weights = initial_weights(cfg, plugin.trains)  # before any work: a missing file stops the stage here
     if not plugin.trains:
         reports = Reports(TextInput(), None, None)
     elif plugin.needs_labels:
         reports = prepare_labels(spec, store, rows, cfg)
     else:
-        reports = prepare_reports(spec, store, rows, args.text, profile)
+        reports = prepare_reports(spec, store, rows, args.text, profile, cfg)
     trains = plugin.trains
     method = build_method(spec, cfg, reports.input, seed)
     base_meta = {"method": args.method, "plugin": spec.plugin, "title": spec.title, "arch": cfg["arch"], "seed": seed,
@@ -315,6 +328,7 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
         "lm": reports.lm,
         "pretrain_images": int(len(rows)) if trains else 0,
         "epochs": int(cfg["epochs"]) if trains else 0,
+        "training": recipe.applied(cfg) if trains else None,
         "world_size": ctx.world_size,
         "parameters": counts,
         "encoder_parameters": sum(p.numel() for p in method.encoder.parameters()),

@@ -68,6 +68,8 @@ class MethodSpec:
     text: TextMode
     options: dict = field(default_factory=dict)
     control: str | None = None  # one of CONTROLS, or None for a method under test
+    #: the official pre-training recipe: setting -> {value, source, honoured}; see :func:`method_config`
+    recipe: dict = field(default_factory=dict)
 
     @property
     def shuffle_labels(self) -> bool:
@@ -111,8 +113,36 @@ def load_method_specs(path: Path = METHODS_FILE) -> dict[str, MethodSpec]:
         if control is not None and control not in CONTROLS:
             raise DataError(path, f"method {name!r}: control must be one of {', '.join(CONTROLS)}, got {control!r}")
         specs[name] = MethodSpec(name, merged["plugin"], merged["title"], TextMode.parse(merged["text"], name),
-                                 dict(merged.get("options", {})), control)
+                                 dict(merged.get("options", {})), control, _parse_recipe(merged.get("recipe") or {}, name, path))
     return specs
+
+
+def _parse_recipe(recipe: Any, method: str, path: Path) -> dict:
+    """Every recipe setting is ``{value, source}``: a value without its source is refused.
+    ``honoured: false`` documents a setting the engine does not apply (e.g. a second language
+    model); ``official:`` is what the official code does where the applied ``value`` has to differ
+    (e.g. a schedule on a validation loss that pre-training here does not compute)."""
+    if not isinstance(recipe, dict):
+        raise DataError(path, f"method {method!r}: recipe must be a mapping of setting -> {{value, source}}")
+    for key, entry in recipe.items():
+        if not (isinstance(entry, dict) and "value" in entry and isinstance(entry.get("source"), str) and entry["source"]
+                and set(entry) <= {"value", "source", "honoured", "official"}):
+            raise DataError(path, f"method {method!r}: recipe setting {key!r} needs a value and a source (got {entry!r})")
+        if entry.get("honoured", True) and key not in RECIPE_SETTINGS:
+            raise DataError(path, f"method {method!r}: recipe setting {key!r} is not one the engine applies "
+                            f"({', '.join(RECIPE_SETTINGS)}); mark it honoured: false to document it")
+    return dict(recipe)
+
+
+#: pre-training settings a recipe may set (the keys of a profile's ``pretrain`` that the engine reads)
+RECIPE_SETTINGS = ("init", "imagenet_weights", "epochs", "batch_size", "batch_per_process", "gather", "optimizer", "lr",
+                   "weight_decay", "betas", "schedule", "warmup_steps", "warmup_share", "restart_share", "eta_min", "amp",
+                   "grad_clip", "augment", "text_max_length", "lm_layers", "upsample_299")
+
+
+def recipe_values(spec: MethodSpec) -> dict:
+    """The settings of ``spec``'s recipe that the engine applies."""
+    return {key: entry["value"] for key, entry in spec.recipe.items() if entry.get("honoured", True)}
 
 
 def get_method(name: str) -> MethodSpec:
@@ -128,6 +158,8 @@ def method_options(spec: MethodSpec, cfg: dict) -> dict:
 
 
 def method_config(spec: MethodSpec, cfg: dict) -> dict:
-    """The profile's pre-training settings for ``spec``: ``method_overrides.<method>`` (e.g. more
-    epochs for the positive control) over the profile's common values."""
-    return {**cfg, **((cfg.get("method_overrides") or {}).get(spec.name) or {})}
+    """The profile's pre-training settings for ``spec``: with ``recipe: official`` (the paper profile)
+    the method's official recipe over the profile's common values; then ``method_overrides.<method>``
+    (e.g. more epochs for the positive control) over both."""
+    official = recipe_values(spec) if cfg.get("recipe") == "official" else {}
+    return {**cfg, **official, **((cfg.get("method_overrides") or {}).get(spec.name) or {})}

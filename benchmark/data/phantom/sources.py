@@ -7,7 +7,7 @@ repo) and turns IU X-ray MeSH tags into renderable findings.
 
 from __future__ import annotations
 
-import importlib.resources
+import importlib.util
 import re
 import tarfile
 import xml.etree.ElementTree as ET
@@ -20,12 +20,14 @@ from benchmark.data.phantom.anatomy import Finding
 
 
 def txv_data_file(name: str) -> Path:
-    """Path of a file in ``torchxrayvision/data`` of the installed package."""
-    try:
-        root = importlib.resources.files("torchxrayvision") / "data"
-    except ModuleNotFoundError:
-        raise DataError("torchxrayvision", "package not installed; run `pip install -e .`") from None
-    path = Path(str(root / name))
+    """Path of a file in ``torchxrayvision/data`` of the installed package.
+
+    The package is located, not imported: importing it imports torch and torchvision (4 s of
+    every phantom stage, most of its time at the smoke size)."""
+    spec = importlib.util.find_spec("torchxrayvision")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("torchxrayvision", "package not installed; run `pip install -e .`")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / name
     if not path.is_file():
         raise DataError(path, "file missing from the installed torchxrayvision package")
     return path
