@@ -270,3 +270,21 @@ def test_the_probe_command_offers_the_datasets_that_have_a_target():
     choices = next(a.choices for a in probe.build_parser()._actions if a.dest == "datasets")
     assert list(choices) == ["chexpert", "rsna", "covidx"]  # Table 1's columns, in the paper's order
     assert all(probe_target(name).outputs >= 1 for name in choices)
+
+
+def test_center_crop_is_torchvisions_resize_then_center_crop():
+    """The paper profile's probe input (MGCA: Resize(256) + CenterCrop(224)) equals torchvision's
+    own transforms on the same image, normalised as every input is (measured max difference ~1e-7
+    in float64, the interpolation's rounding); the default keeps the whole image."""
+    import torch
+    from torchvision.transforms import v2
+
+    from benchmark.data.transforms import MEAN, STD, eval_input
+
+    image = torch.randint(0, 256, (1, 300, 300), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    ours = eval_input(image, 224, "center")
+    ref = v2.Compose([v2.Resize(256, antialias=True), v2.CenterCrop(224)])(image.to(torch.float64) / 255)
+    assert ours.shape == (1, 3, 224, 224)
+    assert torch.allclose(ours[0, 0].double(), ((ref - MEAN) / STD)[0], atol=1e-5)
+    whole = eval_input(image, 224, "resize")
+    assert not torch.allclose(whole, ours)

@@ -130,6 +130,7 @@ class ProbeSection(Runs):
     max_epochs: PositiveInt
     patience: PositiveInt
     input_size: Annotated[int, Field(ge=32)]
+    eval_crop: Literal["resize", "center"] = "resize"  # center: MGCA's Resize(256) + CenterCrop(224) of the features
     bootstrap: NonNegativeInt = 1000
 
 
@@ -149,7 +150,14 @@ class HeadSection(Runs):
     patience: PositiveInt
     input_size: Annotated[int, Field(ge=32, multiple_of=32)]  # the encoder's stride-32 maps
     cache_features: bool = True
+    encoder_bn: Literal["eval", "train"] = "eval"  # train: MGCA's frozen encoder with batch-statistics BatchNorm
     bootstrap: NonNegativeInt = 1000
+
+    @model_validator(mode="after")
+    def _train_bn_is_not_cached(self):
+        if self.encoder_bn == "train" and self.cache_features:
+            raise ValueError("encoder_bn train changes the maps every batch: set cache_features false")
+        return self
 
 
 class SegmentSection(HeadSection):

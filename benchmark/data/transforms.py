@@ -21,6 +21,25 @@ def to_input(images_uint8: torch.Tensor, size: int) -> torch.Tensor:
     return ((x - MEAN) / STD).expand(-1, 3, -1, -1).contiguous()
 
 
+#: MGCA's evaluation input: resize to 256, centre crop 224 (the resize side is kept at this ratio)
+CENTER_CROP_RATIO = 256 / 224
+EVAL_CROPS = ("resize", "center")
+
+
+def eval_input(images_uint8: torch.Tensor, size: int, crop: str = "resize") -> torch.Tensor:
+    """Evaluation input: the whole image resized to ``size`` (``resize``, ours), or resized to
+    ``size`` x 256/224 and centre-cropped to ``size`` (``center``: MGCA's Resize(256) + CenterCrop(224),
+    which drops the image's outer 1/16 on each side)."""
+    if crop == "resize":
+        return to_input(images_uint8, size)
+    if crop != "center":
+        raise ValueError(f"evaluation crop {crop!r} is not one of {', '.join(EVAL_CROPS)}")
+    side = round(size * CENTER_CROP_RATIO)
+    x = to_input(images_uint8, side)
+    top = int(round((side - size) / 2.0))  # torchvision's centre-crop offset
+    return x[..., top:top + size, top:top + size].contiguous()
+
+
 def crop_boxes(n: int, side: int, generator: torch.Generator, min_scale: float = 0.8) -> torch.Tensor:
     """(n, 3) int64 rows (crop side, top, left): one random square crop of ``min_scale``..1 of
     a ``side``-pixel image per sample. Drawn per sample index for a whole epoch, so a

@@ -230,6 +230,7 @@ def run_native(run: HeadRun, out: Path) -> None:
             targets = [{"boxes": b} for b in boxes["test"]]
             for seed in run.seeds:
                 start = time.perf_counter()
+                run.frozen.start_run()  # the encoder's pre-trained BatchNorm statistics (encoder_bn: train moves them)
                 torch.manual_seed(seed)
                 head = YOLOv3Head(tuple(run.frozen.encoder.map_channels[1:]), tuple(run.cfg["widths"]),
                                   objectness_prior=run.cfg.get("objectness_prior"))

@@ -102,30 +102,52 @@ def split_rows(store: Store, splits_path: Path, fraction: int) -> dict[str, np.n
     return rows
 
 
+#: how a frozen encoder's BatchNorm behaves while a head trains: ``eval`` (ours: the pre-trained
+#: statistics, so its maps can be cached) or ``train`` (MGCA's code only sets requires_grad=False:
+#: training batches are normalised with their own statistics and update the running ones, which
+#: validation and test then use; maps are computed per batch and the statistics reset per run)
+ENCODER_BN_MODES = ("eval", "train")
+
+
 @dataclass
 class FrozenEncoder:
-    """A pre-trained encoder in eval mode with its provenance, for heads that never train it."""
+    """A pre-trained encoder whose weights heads never train, with its provenance."""
 
     encoder: ImageEncoder
     meta: dict  # the pre-training meta.json (method, LM, parameters)
     sha256: str
+    bn_mode: str = "eval"
+    _bn_start: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, folder: Path) -> "FrozenEncoder":
+    def load(cls, folder: Path, bn_mode: str = "eval") -> "FrozenEncoder":
+        if bn_mode not in ENCODER_BN_MODES:
+            raise DataError(None, f"encoder_bn {bn_mode!r} is not one of {', '.join(ENCODER_BN_MODES)}")
         encoder, _ = load_encoder(folder)
         encoder.eval().requires_grad_(False)
         meta_path = folder / "meta.json"
         meta = read_json_object(meta_path, "encoder meta.json", "; pre-train or import it again") if meta_path.is_file() else {}
-        return cls(encoder, meta, sha256_file(folder / ENCODER_FILE))
+        start = {name: buffer.clone() for name, buffer in encoder.named_buffers()}
+        return cls(encoder, meta, sha256_file(folder / ENCODER_FILE), bn_mode, start)
+
+    def start_run(self) -> None:
+        """Back to the pre-trained BatchNorm statistics (``train`` mode changes them during a run)."""
+        if self.bn_mode == "train":
+            self.encoder.load_state_dict(self._bn_start, strict=False)
 
     @torch.no_grad()
-    def maps(self, images_uint8: np.ndarray, size: int, batch_size: int = 64) -> list[torch.Tensor]:
-        """C2-C5 maps of (N, S, S) uint8 images at ``size`` px, computed in batches."""
+    def maps(self, images_uint8: np.ndarray, size: int, batch_size: int = 64, training: bool = False) -> list[torch.Tensor]:
+        """C2-C5 maps of (N, S, S) uint8 images at ``size`` px, computed in batches; ``training``
+        (a head's training batch) puts BatchNorm in batch-statistics mode when ``bn_mode`` is train."""
+        self.encoder.train(training and self.bn_mode == "train")
         parts: list[list[torch.Tensor]] = [[], [], [], []]
-        for start in range(0, len(images_uint8), batch_size):
-            x = to_input(torch.from_numpy(np.ascontiguousarray(images_uint8[start:start + batch_size])), size)
-            for i, m in enumerate(self.encoder(x).maps):
-                parts[i].append(m)
+        try:
+            for start in range(0, len(images_uint8), batch_size):
+                x = to_input(torch.from_numpy(np.ascontiguousarray(images_uint8[start:start + batch_size])), size)
+                for i, m in enumerate(self.encoder(x).maps):
+                    parts[i].append(m)
+        finally:
+            self.encoder.eval()
         return [torch.cat(p) for p in parts]
 
 
@@ -146,9 +168,9 @@ class EncoderMaps:
             self.position = np.full(len(images), -1, dtype=np.int64)
             self.position[rows] = np.arange(len(rows))
 
-    def __call__(self, rows: np.ndarray) -> list[torch.Tensor]:
+    def __call__(self, rows: np.ndarray, training: bool = False) -> list[torch.Tensor]:
         if self.cached is None:
-            return self.frozen.maps(self.images[rows], self.size)
+            return self.frozen.maps(self.images[rows], self.size, batch_size=max(len(rows), 1), training=training)
         idx = self.position[rows]
         if (idx < 0).any():
             raise KeyError(f"store rows {rows[idx < 0][:3].tolist()} were not precomputed")
@@ -162,13 +184,14 @@ class MapSource:
 
     maps: EncoderMaps
     rows: np.ndarray
+    training: bool = False  # the training split's batches (the encoder's BatchNorm mode may differ)
 
     @property
     def size(self) -> int:
         return self.maps.size
 
     def batch(self, rows: np.ndarray) -> list[torch.Tensor]:
-        return self.maps(rows)
+        return self.maps(rows, self.training)
 
 
 def bootstrap_mean_ci(values: np.ndarray, n: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
@@ -191,6 +214,7 @@ def result_record(*, method: str, dataset: str, task: str, head: str, fraction: 
               "protocol": protocol, "precision": current()}
     if encoder is not None:
         record.update({"lm": encoder.meta.get("lm"), "arch": encoder.encoder.arch, "encoder_sha256": encoder.sha256,
+                       "encoder_bn": encoder.bn_mode,
                        "control": encoder.meta.get("control"), "title": encoder.meta.get("title"),
                        "pretrain_parameters": encoder.meta.get("parameters")})
     return {**record, **fields}
@@ -210,7 +234,7 @@ class HeadDataset:
     def sources(self, fraction: int) -> dict[str, MapSource]:
         if fraction not in self._rows:  # the split manifest is read once per fraction
             self._rows[fraction] = split_rows(self.store, self.splits_path, fraction)
-        return {s: MapSource(self.maps, r) for s, r in self._rows[fraction].items()}
+        return {s: MapSource(self.maps, r, s == "train") for s, r in self._rows[fraction].items()}
 
 
 @dataclass

@@ -26,7 +26,7 @@ from benchmark.core.errors import DataError, read_json_object
 from benchmark.core.guards import check_output, children_have_file
 from benchmark.core.numerics import configure
 from benchmark.data.store import Store, check_described_array, describe_array, sha256_file
-from benchmark.data.transforms import to_input
+from benchmark.data.transforms import eval_input
 from benchmark.pretraining.encoders import ENCODER_FILE, ImageEncoder, load_encoder
 
 FEATURES_SCHEMA = 1
@@ -35,11 +35,12 @@ ENCODER_IDENTITY = ("method", "arch", "seed", "profile", "data_kind")
 
 
 @torch.no_grad()
-def extract_pooled(encoder: ImageEncoder, images: np.ndarray, size: int, batch_size: int = 128) -> np.ndarray:
+def extract_pooled(encoder: ImageEncoder, images: np.ndarray, size: int, batch_size: int = 128,
+                   crop: str = "resize") -> np.ndarray:
     encoder.eval()
     out = []
     for start in tqdm(range(0, images.shape[0], batch_size), desc="features", unit="batch", leave=False):
-        x = to_input(torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])), size)
+        x = eval_input(torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])), size, crop)
         out.append(encoder(x).pooled.numpy())
     return np.concatenate(out)
 
@@ -52,7 +53,7 @@ def unavailable_reason(meta_path: Path, what: str = "encoder meta.json") -> str 
 
 
 def load_features(folder: Path, store: Store, input_size: int | None = None, encoder_sha256: str | None = None,
-                  encoder_meta: dict | None = None) -> tuple[np.ndarray, dict]:
+                  encoder_meta: dict | None = None, crop: str | None = None) -> tuple[np.ndarray, dict]:
     """The cached features of ``folder`` and their description, after checking that they are
     complete (schema, shape, size, SHA-256) and belong to ``store`` and, where given, to the
     encoder (its file's SHA-256, its metadata) and input size in use; else a DataError."""
@@ -78,6 +79,9 @@ def load_features(folder: Path, store: Store, input_size: int | None = None, enc
         raise DataError(feats_path, f"{shape[0]} feature rows but the store has {len(store.manifest)} images")
     if input_size is not None and int(info["input_size"]) != int(input_size):
         raise DataError(feats_path, f"features were extracted at {info['input_size']} px, the profile asks for {input_size}")
+    if crop is not None and info.get("crop", "resize") != crop:
+        raise DataError(feats_path, f"features were extracted with the {info.get('crop', 'resize')!r} evaluation crop, "
+                        f"the profile asks for {crop!r}")
     if encoder_sha256 is not None and info["encoder_sha256"] != encoder_sha256:
         raise DataError(feats_path, "features were extracted with another encoder (encoder SHA-256 differs)")
     if encoder_meta:
@@ -93,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     """What ``python -m benchmark.features`` does with its parsed arguments."""
     profile = load_profile(args.params, args.profile)
     precision = configure(profile)
-    size = int(profile["probe"]["input_size"])
+    size, crop = int(profile["probe"]["input_size"]), str(profile["probe"].get("eval_crop", "resize"))
     check_output(args.out, [args.encoder, args.stores], "features folder", children_have_file("features.json"))
     unavailable = unavailable_reason(args.encoder / "meta.json")
     if unavailable:
@@ -107,10 +111,10 @@ def run(args: argparse.Namespace) -> int:
     for dataset in args.datasets:
         start = time.perf_counter()
         store = Store.open(args.stores / dataset)
-        feats = extract_pooled(encoder, store.images, size)
+        feats = extract_pooled(encoder, store.images, size, crop=crop)
         info = {"schema": FEATURES_SCHEMA, "encoder": meta, "arch": encoder.arch, "encoder_sha256": encoder_sha256,
                 "store": store.info["dataset"], "store_manifest_sha256": store.info["manifest_sha256"],
-                "input_size": size, "precision": precision}
+                "input_size": size, "precision": precision, **({"crop": crop} if crop != "resize" else {})}
         with atomic_dir(args.out / dataset) as tmp:
             np.save(tmp / "features.npy", feats)
             info.update(describe_array(tmp / "features.npy"))

@@ -50,6 +50,9 @@ def start_head_run(args: argparse.Namespace, task: str, head: str, metric: str) 
     backend = cfg.get("backend", "native")
     configure(profile, None if backend == "native" else "float32")  # OpenMMLab's models are float32
     if backend == "openmmlab":  # the head is the configured OpenMMLab model (see benchmark.evaluation.openmmlab)
+        if cfg.get("encoder_bn", "eval") != "eval":
+            raise DataError(args.params, f"{task}: encoder_bn {cfg['encoder_bn']!r} is for the native heads; "
+                            "the OpenMMLab backend freezes the encoder in eval mode")
         from benchmark.evaluation.openmmlab.run import head_name
 
         head = head_name(cfg["openmmlab"]["config"])
@@ -60,7 +63,7 @@ def start_head_run(args: argparse.Namespace, task: str, head: str, metric: str) 
     seeds = [int(s) for s in cfg["seeds"]]
     if record_if_unavailable(args, common, seeds):
         return None
-    return HeadRun(args, profile, cfg, common, seeds, FrozenEncoder.load(args.encoder))
+    return HeadRun(args, profile, cfg, common, seeds, FrozenEncoder.load(args.encoder, str(cfg.get("encoder_bn", "eval"))))
 
 
 def record_if_unavailable(args, common: dict, seeds: list[int]) -> bool:

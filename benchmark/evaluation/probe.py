@@ -58,7 +58,8 @@ def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractio
         write_unavailable(out, common, [dataset], fractions, seeds, unavailable)
         return
     store = Store.open(args.stores / dataset)
-    feats, feat_info = load_features(features, store, int(cfg["input_size"]), encoder_sha256, meta)
+    feats, feat_info = load_features(features, store, int(cfg["input_size"]), encoder_sha256, meta,
+                                     str(cfg.get("eval_crop", "resize")))
     splits_path = args.splits / dataset / f"{args.protocol}.csv"
     missing = [c for c in target.columns if c not in store.manifest]
     if missing:

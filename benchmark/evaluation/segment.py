@@ -132,11 +132,12 @@ def run_native(run: HeadRun, out: Path) -> None:
             sources = data.sources(fraction)
             if balanced is not None:
                 train = sources["train"].rows
-                sources["train"] = MapSource(data.maps, train[np.isin(train, balanced)])
+                sources["train"] = MapSource(data.maps, train[np.isin(train, balanced)], training=True)
             masks = {s: masks_at(data.store.masks[src.rows], run.size) for s, src in sources.items()}
             floors = segmentation_floors(masks["test"])
             for seed in run.seeds:
                 start = time.perf_counter()
+                run.frozen.start_run()  # the encoder's pre-trained BatchNorm statistics (encoder_bn: train moves them)
                 torch.manual_seed(seed)  # the head's initial weights are part of the seeded run
                 head = UNetHead(run.frozen.encoder.map_channels, tuple(run.cfg["decoder_channels"]))
                 train_masks, valid_masks = masks["train"], masks["valid"]
