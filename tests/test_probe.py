@@ -288,3 +288,18 @@ def test_center_crop_is_torchvisions_resize_then_center_crop():
     assert torch.allclose(ours[0, 0].double(), ((ref - MEAN) / STD)[0], atol=1e-5)
     whole = eval_input(image, 224, "resize")
     assert not torch.allclose(whole, ours)
+
+
+def test_features_made_with_another_crop_are_refused(probe_inputs):
+    """Features extracted with the whole image cannot be probed under a profile that asks for
+    MGCA's centre crop (or the reverse): the description records the crop and the load checks it."""
+    from support import data_error
+
+    from benchmark.data.store import Store
+    from benchmark.evaluation.features import load_features
+
+    store = Store.open(probe_inputs / "stores" / "covidx")
+    feats, info = load_features(probe_inputs / "features" / "covidx", store, crop="resize")
+    assert "crop" not in info and len(feats) == len(store.manifest)
+    message = data_error(load_features, probe_inputs / "features" / "covidx", store, crop="center")
+    assert "features.npy" in message and "'resize' evaluation crop, the profile asks for 'center'" in message
