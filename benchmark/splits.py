@@ -12,13 +12,14 @@ from pathlib import Path
 from benchmark.core.errors import run_cli
 
 #: the sub-commands; without one, ``sizes``
-SUBCOMMANDS = ("sizes", "write", "write-all", "publish", "verify")
+SUBCOMMANDS = ("sizes", "write", "write-all", "publish", "verify", "import-mgca")
 #: one line each, shown by every sub-command's --help
 WHAT = {"sizes": "print the split sizes of one dataset and protocol (the default)",
         "write": "write one dataset's manifest (CSV with a .sha256 beside it)",
         "write-all": "write the manifests params.yaml lists for every dataset (the DVC stage)",
         "publish": "write the committed manifests of the real label files torchxrayvision ships, and splits/index.json",
-        "verify": "recompute a dataset's manifest from its label file and compare it with the committed one"}
+        "verify": "recompute a dataset's manifest from its label file and compare it with the committed one",
+        "import-mgca": "turn MGCA's own split files (its preprocessing output) into a manifest, checked against our ids"}
 EPILOG = "sub-commands:\n" + "\n".join(f"  {name:<10} {WHAT[name]}" for name in SUBCOMMANDS) + \
     "\n`python -m benchmark.splits <sub-command> --help` shows each one's flags."
 
@@ -38,6 +39,15 @@ def build_parser(command: str = "sizes") -> argparse.ArgumentParser:
                                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.add_argument("--out", type=Path, default=Path("splits"),
                             help="folder of the committed manifests and index.json (default: splits)")
+        return parser
+    if command == "import-mgca":
+        parser = argparse.ArgumentParser(prog="python -m benchmark.splits import-mgca", description=WHAT["import-mgca"],
+                                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser.add_argument("--dataset", required=True,
+                            help="chexpert, rsna, rsna-detection, covidx, siim or object_cxr (MGCA's file layout of it)")
+        parser.add_argument("--mgca-data", required=True, type=Path, help="MGCA's data folder (its DATA_BASE_DIR)")
+        parser.add_argument("--out", required=True, type=Path, help="manifest to write (e.g. splits/rsna/mgca-imported.csv)")
+        parser.add_argument("--root", type=Path, help="our raw dataset root: every imported id must be in its label file")
         return parser
     if command == "verify":
         parser = argparse.ArgumentParser(prog="python -m benchmark.splits verify", description=WHAT["verify"],
