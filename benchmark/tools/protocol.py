@@ -28,6 +28,17 @@ NOT_APPLIED = {"lm": "the profile's lm.name for every method: {lm}", "report_tex
                "upsample_299": "no upsampling"}
 
 
+#: evaluation settings of the paper profile beside MGCA's downstream code (HKU-MedAI/MGCA@680fe4a)
+EVALUATION = (
+    ("probe", "solver", "adamw", "mgca/models/ssl_finetuner.py (one linear layer, AdamW, early stopping on validation loss)"),
+    ("probe", "eval_crop", "center", "mgca/datasets/transforms.py DataTransforms(is_train=False): CenterCrop 224 of the "
+     "loader's 256-px image"),
+    ("segment", "encoder_bn", "train", "mgca/models/mgca/mgca_segmenter.py \"Freeze encoder\": requires_grad=False only "
+     "(Lightning trains the module in train mode)"),
+    ("detect", "encoder_bn", "train", "mgca/models/mgca/mgca_detector.py \"Freeze encoder\": requires_grad=False only"),
+)
+
+
 def _show(value) -> str:
     if value is None:
         return "none"
@@ -74,6 +85,13 @@ def render(params: Path = REPO / "params.yaml") -> str:
                 shown = NOT_APPLIED.get(key, "not modelled").format(lm=profile["lm"]["name"]) + " **differs**"
             lines.append(f"| {key} | {shown} | {_show(official)} | {entry['source']} |")
         lines.append("")
+    lines += ["## Evaluation", "", "| setting | paper profile | MGCA | source (HKU-MedAI/MGCA@680fe4a) |", "| --- | --- | --- | --- |"]
+    for section, key, official, source in EVALUATION:
+        value = profile[section].get(key)
+        lines.append(f"| {section}.{key} | {_show(value)}{'' if value == official else ' **differs**'} | {_show(official)} | {source} |")
+    lines += ["", "Not yet ported (issue 18): MGCA's YOLOv3 and U-Net variants, its training-time probe crops and "
+              "augmentations, the 299-px input of MGCA's and GLoRIA's ResNet, Object-CXR's polylabel boxes and MIMIC's "
+              "section parser.", ""]
     if plain:
         lines += ["## Methods without an official recipe", "",
                   "These train (or are built) with the profile's common settings: "
