@@ -225,11 +225,11 @@ def test_official_recipes_train_with_their_settings(pretrain_inputs, tmp_path):
     smoke = params["profiles"]["smoke"]
     smoke["precision"] = "float32"  # autocast casts float32 work: under float64 it would change nothing
     small = {"epochs": 1, "batch_per_process": 8, "init": "random", "amp": "bfloat16"}  # no ImageNet file offline
-    smoke["pretrain"].update({"recipe": "official", "checkpoint_every": 0,
-                              "method_overrides": {m: small for m in ("mflag", "gloria", "mgca")}})
+    overrides = {"mflag": small, "gloria": {**small, "amp": "none"}, "mgca": {**small, "amp": "none"}}  # autocast: M-FLAG's run
+    smoke["pretrain"].update({"recipe": "official", "checkpoint_every": 0, "method_overrides": overrides})
     (work / "official.yaml").write_text(yaml.safe_dump(params))
     expected = {"mflag": {"schedule": "cosine_restarts", "amp": "bfloat16", "gather": False, "optimizer": "adamw", "lr": 2e-5},
-                "gloria": {"optimizer": "adam", "betas": [0.5, 0.999], "grad_clip": 0.25, "text_max_length": 97},
+                "gloria": {"optimizer": "adam", "betas": [0.5, 0.999], "grad_clip": 0.25, "text_max_length": 97, "amp": "none"},
                 "mgca": {"warmup_share": 0.4, "eta_min": 1e-8, "lm_layers": 6, "text_max_length": 112}}
     for method, settings in expected.items():
         out = tmp_path / method
