@@ -225,7 +225,9 @@ def test_official_recipes_train_with_their_settings(pretrain_inputs, tmp_path):
     smoke = params["profiles"]["smoke"]
     smoke["precision"] = "float32"  # autocast casts float32 work: under float64 it would change nothing
     small = {"epochs": 1, "batch_per_process": 8, "init": "random", "amp": "bfloat16"}  # no ImageNet file offline
-    overrides = {"mflag": small, "gloria": {**small, "amp": "none"}, "mgca": {**small, "amp": "none"}}  # autocast: M-FLAG's run
+    # autocast in M-FLAG's run only; the 299-px input (39x the pixels of 48 px) is checked on the built model below
+    no299 = {**small, "amp": "none", "upsample_299": False}
+    overrides = {"mflag": small, "gloria": no299, "mgca": no299}
     smoke["pretrain"].update({"recipe": "official", "checkpoint_every": 0, "method_overrides": overrides})
     (work / "official.yaml").write_text(yaml.safe_dump(params))
     expected = {"mflag": {"schedule": "cosine_restarts", "amp": "bfloat16", "gather": False, "optimizer": "adamw", "lr": 2e-5},
@@ -241,6 +243,19 @@ def test_official_recipes_train_with_their_settings(pretrain_inputs, tmp_path):
         assert math.isfinite(meta["final_loss"])
     assert json.loads((tmp_path / "mflag" / "meta.json").read_text())["training"]["augment"][1] == {"RandomRotation": {"degrees": [0, 90]}}
     assert json.loads((tmp_path / "mgca" / "meta.json").read_text())["lm"]["layers"] == 6
+    from benchmark.evaluation.downstream import FrozenEncoder
+    from benchmark.pretraining.encoders import load_encoder, save_encoder
+    from benchmark.pretraining.engine import build_method
+    from benchmark.pretraining.method_specs import get_method, method_config
+    from benchmark.pretraining.methods import TextInput
+
+    paper = yaml.safe_load((REPO / "params.yaml").read_text())["profiles"]["paper"]["pretrain"]
+    mgca = get_method("mgca")
+    built = build_method(mgca, {**method_config(mgca, paper), "arch": "resnet18"}, TextInput(dim=8, encoder=None), 0)
+    assert built.encoder.upsample == 299  # MGCA's recipe: every input resized to 299 x 299 before the stem
+    save_encoder(built.encoder, tmp_path / "mgca299", {"method": "mgca"})
+    assert load_encoder(tmp_path / "mgca299")[0].upsample == 299 and load_encoder(tmp_path / "mflag")[0].upsample is None
+    assert FrozenEncoder.load(tmp_path / "mgca299").encoder.upsample is None  # the heads take the plain ResNet's maps
     smoke["pretrain"]["method_overrides"]["mflag"] = {**small, "amp": "float16"}
     (work / "official.yaml").write_text(yaml.safe_dump(params))
     assert "amp float16 needs a GPU" in data_error(pretrain.main, ["--method", "mflag", "--store", str(work / "store"),

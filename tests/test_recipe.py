@@ -127,3 +127,23 @@ def test_protocol_doc_is_generated_from_the_config():
     assert protocol.DOC.read_text() == text, "docs/protocol.md lags the config: run `python -m benchmark.protocol`"
     assert "| amp | `float16` | `float16` | M-FLAG-MICCAI2023@a7fea3c" in text
     assert "| schedule | `cosine` **differs** | `ReduceLROnPlateau" in text
+
+
+def test_the_299_px_input_is_mgcas_upsample_and_travels_with_the_encoder(tmp_path):
+    """MGCA's ResNet resizes every input to 299 x 299 (bilinear, corners aligned) before the stem;
+    the saved encoder keeps the setting, so the probe's features are made the same way."""
+    import torch.nn.functional as F
+
+    from benchmark.pretraining.encoders import ImageEncoder, load_encoder, save_encoder
+
+    torch.manual_seed(0)
+    encoder = ImageEncoder("resnet18", upsample=299).eval()
+    x = torch.randn(2, 3, 48, 48)
+    plain = ImageEncoder("resnet18").eval()
+    plain.load_state_dict(encoder.state_dict())
+    with torch.no_grad():
+        ours = encoder(x)
+        ref = plain(F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=True))
+    assert torch.equal(ours.pooled, ref.pooled) and ours.maps[3].shape[-1] == 10  # 299 / 32, rounded up
+    save_encoder(encoder, tmp_path, {"method": "m"})
+    assert load_encoder(tmp_path)[0].upsample == 299

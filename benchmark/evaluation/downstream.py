@@ -125,6 +125,7 @@ class FrozenEncoder:
             raise DataError(None, f"encoder_bn {bn_mode!r} is not one of {', '.join(ENCODER_BN_MODES)}")
         encoder, _ = load_encoder(folder)
         encoder.eval().requires_grad_(False)
+        encoder.upsample = None  # heads take the plain ResNet's maps (MGCA's U-Net and detector do too)
         meta_path = folder / "meta.json"
         meta = read_json_object(meta_path, "encoder meta.json", "; pre-train or import it again") if meta_path.is_file() else {}
         start = {name: buffer.clone() for name, buffer in encoder.named_buffers()}

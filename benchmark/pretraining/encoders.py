@@ -39,14 +39,20 @@ class EncoderOutput:
 
 
 class ImageEncoder(nn.Module):
-    """ResNet trunk: ``forward(x) -> EncoderOutput``; ``x`` is (B, 3, H, W) normalised."""
+    """ResNet trunk: ``forward(x) -> EncoderOutput``; ``x`` is (B, 3, H, W) normalised.
 
-    def __init__(self, arch: str = "resnet50") -> None:
+    ``upsample``: MGCA's and GLoRIA's ResNet first resizes every input to 299 x 299 (bilinear,
+    corners aligned: MGCA ``mgca/models/backbones/encoder.py`` resnet_forward); the encoder file
+    records it, so the probe's features see what pre-training saw. The heads' maps never use it
+    (MGCA's U-Net and detector take the plain ResNet)."""
+
+    def __init__(self, arch: str = "resnet50", upsample: int | None = None) -> None:
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"unknown encoder arch {arch!r} (have: {', '.join(ARCHS)})")
         trunk = getattr(torchvision.models, arch)(weights=None)
         self.arch = arch
+        self.upsample = upsample
         self.stem = nn.Sequential(trunk.conv1, trunk.bn1, trunk.relu, trunk.maxpool)
         self.layer1, self.layer2, self.layer3, self.layer4 = trunk.layer1, trunk.layer2, trunk.layer3, trunk.layer4
         self.feature_dim = trunk.fc.in_features
@@ -56,6 +62,8 @@ class ImageEncoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> EncoderOutput:
+        if self.upsample:
+            x = nn.functional.interpolate(x, size=(self.upsample, self.upsample), mode="bilinear", align_corners=True)
         c2 = self.layer1(self.stem(x))
         c3 = self.layer2(c2)
         c4 = self.layer3(c3)
@@ -82,6 +90,8 @@ def save_encoder(encoder: ImageEncoder, folder: str | Path, meta: dict) -> None:
     # one metadata entry: safetensors writes a metadata map in hash order, which differs from process
     # to process, and the same weights must give the same bytes (DVC re-runs what depends on them)
     header = {"arch": encoder.arch, "meta": meta, "schema": ENCODER_SCHEMA, "tensors_sha256": tensors_sha256(tensors)}
+    if encoder.upsample:  # only when set: encoders without it keep their bytes
+        header["upsample"] = int(encoder.upsample)
     with atomic_path(folder / ENCODER_FILE) as tmp:
         save_file(tensors, str(tmp), metadata={"medvlp_encoder": json.dumps(header, sort_keys=True)})
 
@@ -112,7 +122,7 @@ def load_encoder(folder: str | Path) -> tuple[ImageEncoder, dict]:
     if header.get("arch") not in ARCHS:
         raise DataError(path, f"checkpoint metadata names no known arch ({header.get('arch')!r})")
     meta = header.get("meta") or {}
-    encoder = ImageEncoder(header["arch"])
+    encoder = ImageEncoder(header["arch"], header.get("upsample"))
     check_fits(path, encoder, state, header["arch"])
     encoder.load_state_dict(state, strict=True)
     return encoder, meta

@@ -52,7 +52,6 @@ from benchmark.pretraining.checkpoint import TrainState, fingerprint, load_check
 from benchmark.pretraining.embed import load_embeddings, read_lm_info
 from benchmark.pretraining.encoders import ImageEncoder, save_encoder
 from benchmark.pretraining.methods import (
-    METHODS_FILE,
     MethodSpec,
     PretrainMethod,
     TextInput,
@@ -153,7 +152,7 @@ def initial_weights(cfg: dict, trains: bool):
 
 def build_method(spec: MethodSpec, cfg: dict, text: TextInput, seed: int) -> PretrainMethod:
     torch.manual_seed(seed)
-    encoder = ImageEncoder(cfg["arch"])
+    encoder = ImageEncoder(cfg["arch"], 299 if cfg.get("upsample_299") else None)
     return plugin_class(spec.plugin, spec.name)(encoder, text, method_options(spec, cfg))
 
 
@@ -277,9 +276,6 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
     rows = np.flatnonzero(store.manifest["official_split"].astype(str).to_numpy() == "train")
     plugin = plugin_class(spec.plugin, spec.name)
     cfg = method_config(spec, cfg)
-    if cfg.get("upsample_299"):
-        raise DataError(METHODS_FILE, f"method {spec.name!r}: upsample_299 (MGCA's and GLoRIA's 299-px input) is not "
-                        "implemented; set it honoured: false in the recipe")
     start_weights = initial_weights(cfg, plugin.trains)  # before any work: a missing file stops the stage here
     if not plugin.trains:
         reports = Reports(TextInput(), None, None)

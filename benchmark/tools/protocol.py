@@ -90,7 +90,7 @@ def render(params: Path = REPO / "params.yaml") -> str:
         value = profile[section].get(key)
         lines.append(f"| {section}.{key} | {_show(value)}{'' if value == official else ' **differs**'} | {_show(official)} | {source} |")
     lines += ["", "Not yet ported (issue 18): MGCA's YOLOv3 and U-Net variants, its training-time probe crops and "
-              "augmentations, the 299-px input of MGCA's and GLoRIA's ResNet, Object-CXR's polylabel boxes and MIMIC's "
+              "augmentations, Object-CXR's polylabel boxes and MIMIC's "
               "section parser.", ""]
     if plain:
         lines += ["## Methods without an official recipe", "",
