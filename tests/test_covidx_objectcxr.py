@@ -356,3 +356,28 @@ def test_object_cxr_phantom_deterministic(tmp_path):
     b = write_object_cxr(tmp_path / "b", seed=5, image_size=48, train=6, dev=4)
     pd.testing.assert_frame_equal(a, b)
     assert_same_files(tmp_path / "a", tmp_path / "b", 12)
+
+
+def test_polylabel_boxes_are_mgcas_polygon_boxes():
+    """Reader option polygon_boxes: polylabel (the paper profile): a polygon's box is centred on the
+    pole of inaccessibility of its 100-px-buffered outline, half-sizes the larger distance to the
+    outline's bounds per axis (MGCA's object_cxr.py). Hand-checked on symmetric shapes; rectangles
+    and ellipses keep their corners."""
+    from shapely.geometry import LineString
+    from shapely.ops import polylabel
+
+    from benchmark.data.readers.object_cxr import ObjectCxrReader, parse_annotation
+
+    square = "2 100 100 300 100 300 300 100 300"
+    assert parse_annotation(square, Path("x.csv"), 2, "polylabel") == [pytest.approx([100, 100, 300, 300], abs=1e-6)]
+    segment = "2 100 200 500 200"  # a stadium once buffered: its centre is the segment's middle
+    assert parse_annotation(segment, Path("x.csv"), 2, "polylabel") == [pytest.approx([100, 200, 500, 200], abs=1e-6)]
+    hook = [100, 100, 400, 100, 400, 400, 350, 400, 350, 150, 100, 150]  # an L: the centre is off the tight box's middle
+    (box,) = parse_annotation("2 " + " ".join(map(str, hook)), Path("x.csv"), 2, "polylabel")
+    centre = polylabel(LineString(list(zip(hook[0::2], hook[1::2])) + [(100, 100)]).buffer(100), tolerance=10)
+    assert (box[0] + box[2]) / 2 == pytest.approx(centre.x) and (box[1] + box[3]) / 2 == pytest.approx(centre.y)
+    assert box[0] <= 100 and box[1] <= 100 and box[2] >= 400 and box[3] >= 400 and box != [100, 100, 400, 400]
+    assert parse_annotation("0 10 20 30 40;1 5 5 9 9", Path("x.csv"), 2, "polylabel") == [[10, 20, 30, 40], [5, 5, 9, 9]]
+    assert parse_annotation(square, Path("x.csv"), 2) == [[100, 100, 300, 300]]  # the default: tight boxes
+    with pytest.raises(Exception, match="reader option polygon_boxes 'round' is not one of tight, polylabel"):
+        ObjectCxrReader(polygon_boxes="round")

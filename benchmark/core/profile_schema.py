@@ -57,6 +57,7 @@ class PhantomSection(Section):
 
 class StoreSection(Section):
     image_size: Annotated[int, Field(ge=16)]
+    reader_options: dict[str, dict[str, str]] = {}  # dataset -> reader option -> value (checked by the reader)
 
 
 class LMSection(Section):

@@ -186,7 +186,8 @@ WRITERS = LazyRegistry(lambda: _code_field("phantom"))
 LABEL_TABLES = LazyRegistry(lambda: _code_field("label_table"))
 
 
-def get_reader(name: str) -> Reader:
+def get_reader(name: str, options: dict | None = None) -> Reader:
+    """The reader of dataset ``name`` with the profile's ``store.reader_options.<name>``."""
     if name not in READERS:
         raise DataError(None, f"unknown dataset {name!r} (have: {', '.join(READERS)})")
-    return READERS[name]()
+    return READERS[name](**(options or {}))

@@ -17,13 +17,15 @@ def run(args: argparse.Namespace) -> int:
     """What ``python -m benchmark.prepare`` does with its parsed arguments."""
     if args.size is not None and args.size < MIN_SIDE:
         raise DataError(None, f"--size {args.size}: the store's images need at least {MIN_SIDE} px")
-    size = args.size if args.size is not None else int(load_profile(args.params, args.profile)["store"]["image_size"])
+    store_cfg = load_profile(args.params, args.profile)["store"]
+    size = args.size if args.size is not None else int(store_cfg["image_size"])
     check_output(args.out, [args.root], "store", has_file("store.json"))
     start = time.perf_counter()
     workers = available_cores() if args.workers is None else args.workers
     if workers < 1:
         raise DataError(None, f"--workers {args.workers}: give at least 1")
-    info = build_store(get_reader(args.dataset), args.root, args.out, size, workers)
+    reader = get_reader(args.dataset, (store_cfg.get("reader_options") or {}).get(args.dataset))
+    info = build_store(reader, args.root, args.out, size, workers)
     skipped = ", ".join(f"{v} {k}" for k, v in info["skipped"].items()) or "none"
     print(f"prepare {args.dataset}: {info['count']} images at {size}px -> {args.out} "
           f"({time.perf_counter() - start:.1f}s, {workers} worker(s); skipped: {skipped})")

@@ -23,6 +23,18 @@ class Reader(ABC):
     task_columns: ClassVar[tuple[str, ...]] = ()
     #: True when every image has a segmentation mask (the store then writes ``masks.npy``)
     has_masks: ClassVar[bool] = False
+    #: options a profile may set (``store.reader_options.<dataset>``): name -> allowed values, default first
+    OPTIONS: ClassVar[dict[str, tuple]] = {}
+
+    def __init__(self, **options) -> None:
+        unknown = sorted(set(options) - set(self.OPTIONS))
+        if unknown:
+            raise DataError(None, f"{self.name}: unknown reader option {unknown[0]!r} (have: {', '.join(self.OPTIONS) or 'none'})")
+        for key, value in options.items():
+            if value not in self.OPTIONS[key]:
+                raise DataError(None, f"{self.name}: reader option {key} {value!r} is not one of "
+                                f"{', '.join(map(str, self.OPTIONS[key]))}")
+        self.options = {key: options.get(key, allowed[0]) for key, allowed in self.OPTIONS.items()}
 
     @abstractmethod
     def records(self, root: Path) -> pd.DataFrame:
