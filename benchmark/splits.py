@@ -76,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else "sizes"
     args = build_parser(command).parse_args(argv)
+    if command == "import-mgca":
+        from benchmark.data.mgca_splits import import_mgca_command
+
+        return import_mgca_command(args)
     from benchmark.data.splits import run
 
     return run(command, args)

@@ -15,6 +15,8 @@ evaluation split and dropped from train, and the importer prints how many.
 
 from __future__ import annotations
 
+import argparse
+import json
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,3 +163,27 @@ def check_ids_exist(manifest: pd.DataFrame, ours: pd.Series, where: Path) -> Non
     if missing.any():
         raise DataError(where, f"{int(missing.sum())} of {len(manifest)} MGCA id(s) are not in this dataset's label file "
                         f"(e.g. {manifest.loc[missing, 'id'].iloc[0]!r}): another release or layout")
+
+
+def import_mgca_command(args: argparse.Namespace) -> int:
+    """``import-mgca``: MGCA's split files of one dataset as a manifest (see :mod:`benchmark.data.mgca_splits`)."""
+    from benchmark.core.guards import check_no_overlap
+    from benchmark.data.datasets import LABEL_TABLES
+    from benchmark.data.split_manifest import checksum_path, write_manifest
+    from benchmark.data.splits import find_label_file, split_sizes
+
+    check_no_overlap(args.out, [args.mgca_data, args.root])
+    if args.out.exists() and not checksum_path(args.out).is_file():
+        raise DataError(args.out, "exists and is not a split manifest (no checksum beside it); give a new file")
+    manifest, notes = import_mgca(args.dataset, args.mgca_data)
+    ours = args.dataset.removesuffix("-detection")
+    if args.root is not None:
+        labels = find_label_file(ours, args.root)
+        check_ids_exist(manifest, LABEL_TABLES[ours](labels)["id"], labels)
+    else:
+        notes.append("ids not checked against our label file (give --root)")
+    write_manifest(args.out, manifest)
+    for note in notes:
+        print(f"import-mgca {args.dataset}: {note}")
+    print(f"import-mgca {args.dataset}: {json.dumps(split_sizes(manifest, [1, 10, 100]))} -> {args.out}")
+    return 0

@@ -303,28 +303,6 @@ def publish(out: Path) -> dict:
     return write_index(out)
 
 
-def import_mgca_command(args: argparse.Namespace) -> int:
-    """``import-mgca``: MGCA's split files of one dataset as a manifest (see :mod:`benchmark.data.mgca_splits`)."""
-    from benchmark.core.guards import check_no_overlap
-    from benchmark.data.mgca_splits import check_ids_exist, import_mgca
-
-    check_no_overlap(args.out, [args.mgca_data, args.root])
-    if args.out.exists() and not checksum_path(args.out).is_file():
-        raise DataError(args.out, "exists and is not a split manifest (no checksum beside it); give a new file")
-    manifest, notes = import_mgca(args.dataset, args.mgca_data)
-    ours = args.dataset.removesuffix("-detection")
-    if args.root is not None:
-        labels = find_label_file(ours, args.root)
-        check_ids_exist(manifest, LABEL_TABLES[ours](labels)["id"], labels)
-    else:
-        notes.append("ids not checked against our label file (give --root)")
-    write_manifest(args.out, manifest)
-    for note in notes:
-        print(f"import-mgca {args.dataset}: {note}")
-    print(f"import-mgca {args.dataset}: {json.dumps(split_sizes(manifest, [1, 10, 100]))} -> {args.out}")
-    return 0
-
-
 def run(command: str, args: argparse.Namespace) -> int:
     """What ``python -m benchmark.splits COMMAND`` does with its parsed arguments."""
     if command == "write-all":
@@ -336,8 +314,6 @@ def run(command: str, args: argparse.Namespace) -> int:
         return 0
     if command == "verify":
         return verify(args.dataset, args.root, args.protocol, args.manifests)
-    if command == "import-mgca":
-        return import_mgca_command(args)
     labels = args.labels or find_label_file(args.dataset, args.root)
     splits, fractions = compute(args.dataset, labels, args.protocol)
     sizes = split_sizes(splits, fractions)
