@@ -59,3 +59,20 @@ def test_limits_below_one_are_refused_naming_where(max_epochs, patience):
         _run([1.0], max_epochs=max_epochs, patience=patience)
     with pytest.raises(DataError, match=r"segmentation rsna: max_epochs"):
         _run([1.0], max_epochs=max_epochs, patience=patience, where="segmentation rsna")
+
+
+def test_progress_lines_count_runs_and_estimate_the_time_left(monkeypatch):
+    """The progress a multi-run stage prints: run k of N, time so far, and the rest at the mean pace
+    so far (hand-computed with a fake clock); a run that stopped improving at its limit is marked."""
+    from benchmark.evaluation import training
+
+    now = [100.0]
+    monkeypatch.setattr(training.time, "perf_counter", lambda: now[0])
+    progress = training.RunProgress(4)
+    now[0] = 130.0  # 30 s for the first run: 3 runs left at 30 s
+    assert progress.step() == "[run 1 of 4, 0m30s so far, about 1m30s left]"
+    now[0] = 100.0 + 3725.0  # 1 h 2 min 5 s for two runs: two more at the same pace
+    assert progress.step() == "[run 2 of 4, 1h02m so far, about 1h02m left]"
+    assert training._clock(59.6) == "1m00s" and training._clock(3599) == "59m59s" and training._clock(3600) == "1h00m"
+    assert training.not_converged_mark({"converged": True}) == ""
+    assert training.not_converged_mark({"converged": False}) == ", NOT CONVERGED"

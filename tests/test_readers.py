@@ -158,3 +158,13 @@ def test_rsna_mask_is_the_union_of_its_boxes_in_original_pixels():
     want = np.zeros((6, 8), dtype=bool)
     want[1:3, 2:5] = want[2:4, 4:6] = want[0:1, 0:1] = True
     assert (mask == want).all() and int(mask.sum()) == 6 + 4 - 1 + 1
+
+
+def test_rsna_patient_ids_are_read_as_text(tmp_path):
+    """A patientId that looks like a number keeps its leading zeros (pandas would read 0012 as 12)."""
+    from benchmark.data.readers.rsna import rsna_label_table
+
+    path = tmp_path / "stage_2_train_labels.csv"
+    path.write_text("patientId,x,y,width,height,Target\n0012,,,,,0\n00345,10,20,30,40,1\n")
+    table = rsna_label_table(path)
+    assert sorted(table["id"]) == ["0012", "00345"]

@@ -273,3 +273,15 @@ def test_summary_defaults_for_fields_a_result_may_lack(tmp_path):
                                                       mean_dice_fg_bg_floor=[0.4, 0.4]))
     assert variants.index.tolist() == [0, 1, 2, 3]
     assert variants["floor"].tolist() == [0.5, 0.5, 0.4, 0.4] and variants["value"].tolist() == [0.5, 0.5, 0.6, 0.7]
+
+
+def test_timings_keep_one_row_per_result_file(tmp_path):
+    """Timings live beside the results, one row per result file: a second run adds its row, a run
+    written again replaces its own row and leaves the others."""
+    from benchmark.reporting.results import TIMINGS_FILE, record_timing
+
+    record_timing(tmp_path, "a.json", {"wall_time_s": 1.0})
+    record_timing(tmp_path, "b.json", {"wall_time_s": 2.0})
+    record_timing(tmp_path, "a.json", {"wall_time_s": 3.0})
+    table = pd.read_csv(tmp_path / TIMINGS_FILE)
+    assert table.to_dict("records") == [{"result": "a.json", "wall_time_s": 3.0}, {"result": "b.json", "wall_time_s": 2.0}]
