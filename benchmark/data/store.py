@@ -270,7 +270,7 @@ def build_store(reader: Reader, root: Path, out: Path, size: int, workers: int =
             "manifest_sha256": sha256_file(tmp / "manifest.csv"),
             "images_sha256": sha256_file(tmp / "images.npy"),
             "has_masks": reader.has_masks,
-            **({"reader_options": reader.options} if reader.options else {}),
+            **({"reader_options": reader.options} if getattr(reader, "options", None) else {}),
         }
         if reader.has_masks:
             info["masks_sha256"] = sha256_file(tmp / "masks.npy")
