@@ -276,6 +276,10 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
     rows = np.flatnonzero(store.manifest["official_split"].astype(str).to_numpy() == "train")
     plugin = plugin_class(spec.plugin, spec.name)
     cfg = method_config(spec, cfg)
+    if plugin.trains:  # a recipe the engine cannot run stops the stage before any work
+        recipe.amp_dtype(cfg, ctx.device)
+        if cfg.get("augment") not in (None, "crop"):
+            build_pipeline(cfg["augment"], int(cfg["input_size"]))
     start_weights = initial_weights(cfg, plugin.trains)  # before any work: a missing file stops the stage here
     if not plugin.trains:
         reports = Reports(TextInput(), None, None)
