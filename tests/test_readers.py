@@ -168,3 +168,25 @@ def test_rsna_patient_ids_are_read_as_text(tmp_path):
     path.write_text("patientId,x,y,width,height,Target\n0012,,,,,0\n00345,10,20,30,40,1\n")
     table = rsna_label_table(path)
     assert sorted(table["id"]) == ["0012", "00345"]
+
+
+@pytest.mark.parametrize("row, problem", [
+    (",,,,,0", "empty patientId"),
+    ("p1,-1,5,10,10,1", "row 2"),            # a box starting left of the image
+    ("p1,5,-1,10,10,1", "row 2"),            # ... or above it
+    ("p1,5,5,0,10,1", "row 2"),              # a box without width
+    ("p1,5,5,10,0,1", "row 2"),              # ... or height
+    ("p1,5,5,ten,10,1", "row 2"),            # a coordinate that is not a number
+    ("p1,5,5,inf,10,1", "row 2"),            # ... or not finite
+])
+def test_rsna_label_rows_that_cannot_be_a_box_are_refused_by_row(tmp_path, row, problem):
+    """The label table's own checks (the reader's are in the bad-input corpus): each bad row is a
+    one-line error naming the file and the row; a box at x = 0 or y = 0 is fine."""
+    from benchmark.data.readers.rsna import rsna_label_table
+
+    path = tmp_path / "stage_2_train_labels.csv"
+    path.write_text(f"patientId,x,y,width,height,Target\n{row}\np2,0,0,3,4,1\n")
+    message = data_error(rsna_label_table, path)
+    assert "stage_2_train_labels.csv" in message and problem in message
+    path.write_text("patientId,x,y,width,height,Target\np2,0,0,3,4,1\n")
+    assert json.loads(rsna_label_table(path)["boxes"].iloc[0]) == [[0.0, 0.0, 3.0, 4.0]]
