@@ -56,11 +56,8 @@ demo: $(STAMP)
 	$(BIN)/dvc repro
 	@echo "Leaderboard written to results/leaderboard.md (and results/leaderboard.csv)"
 
-# two workers, one test module each at a time (module fixtures are set up once): the DVC pipeline
-# module's stages are mostly single-threaded start-up, so the other core runs the rest meanwhile
-TEST_WORKERS ?= 2
 test: $(OPENMMLAB_STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -q
 
 clean:
 	rm -rf data models results/runs results/leaderboard.md results/leaderboard.csv

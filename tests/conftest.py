@@ -52,33 +52,6 @@ def module_dir(tmp_path_factory):
 
 _FAILURES = [0]  # failed test phases so far in this session
 
-#: modules that run longest (measured with --durations, 2-core Xeon: the DVC pipeline ~6 min, the
-#: pre-training engine ~2 min), collected first so that `make test`'s two workers (pytest-xdist,
-#: one module per worker at a time) start them at once instead of leaving one to the end
-LONGEST_FIRST = ("test_pipeline.py", "test_pretrain_engine.py", "test_bad_inputs.py", "test_detect.py")
-
-
-def pytest_collection_modifyitems(items) -> None:
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
-
-
-_YIELDED = [False]
-
-
-def pytest_runtest_setup(item) -> None:
-    """Under `make test`'s two workers the DVC pipeline module is the longest path (its stages are
-    one process each, mostly two-threaded float64 compute): a worker running anything else lowers
-    its own CPU priority (once; its child processes inherit it), so that it fills the cores the
-    pipeline leaves idle instead of halving the pipeline's share. The pipeline is scheduled first,
-    so its worker has not lowered its priority yet."""
-    import os
-
-    if os.environ.get("PYTEST_XDIST_WORKER") and not _YIELDED[0] and item.path.name != LONGEST_FIRST[0]:
-        os.nice(10)
-        _YIELDED[0] = True
-
-
 def pytest_runtest_logreport(report) -> None:
     if report.failed:
         _FAILURES[0] += 1
