@@ -172,12 +172,12 @@ def test_rsna_patient_ids_are_read_as_text(tmp_path):
 
 @pytest.mark.parametrize("row, problem", [
     (",,,,,0", "empty patientId"),
-    ("p1,-1,5,10,10,1", "row 2"),            # a box starting left of the image
-    ("p1,5,-1,10,10,1", "row 2"),            # ... or above it
-    ("p1,5,5,0,10,1", "row 2"),              # a box without width
-    ("p1,5,5,10,0,1", "row 2"),              # ... or height
-    ("p1,5,5,ten,10,1", "row 2"),            # a coordinate that is not a number
-    ("p1,5,5,inf,10,1", "row 2"),            # ... or not finite
+    ("p1,-1,5,10,10,1", "row 3"),            # a box starting left of the image (row 2 starts at 0: fine)
+    ("p1,5,-1,10,10,1", "row 3"),            # ... or above it
+    ("p1,5,5,0,10,1", "row 3"),              # a box without width
+    ("p1,5,5,10,0,1", "row 3"),              # ... or height
+    ("p1,5,5,ten,10,1", "row 3"),            # a coordinate that is not a number
+    ("p1,5,5,inf,10,1", "row 3"),            # ... or not finite
 ])
 def test_rsna_label_rows_that_cannot_be_a_box_are_refused_by_row(tmp_path, row, problem):
     """The label table's own checks (the reader's are in the bad-input corpus): each bad row is a
@@ -185,7 +185,7 @@ def test_rsna_label_rows_that_cannot_be_a_box_are_refused_by_row(tmp_path, row, 
     from benchmark.data.readers.rsna import rsna_label_table
 
     path = tmp_path / "stage_2_train_labels.csv"
-    path.write_text(f"patientId,x,y,width,height,Target\n{row}\np2,0,0,3,4,1\n")
+    path.write_text(f"patientId,x,y,width,height,Target\np2,0,0,3,4,1\n{row}\n")
     message = data_error(rsna_label_table, path)
     assert "stage_2_train_labels.csv" in message and problem in message
     path.write_text("patientId,x,y,width,height,Target\np2,0,0,3,4,1\n")
