@@ -18,6 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", type=int, default=None, help="image size (default: profile store.image_size)")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes decoding images (default: the cores available); the store is the same for any number")
+    parser.add_argument("--decode", choices=("full", "reduced"), default=None,
+                        help="full: decode every image at full resolution; reduced: JPEGs at 1/2, 1/4 or 1/8 "
+                             "of a side where the store's size allows (default: profile store.decode)")
     add_profile_args(parser)
     return parser
 

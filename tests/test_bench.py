@@ -44,3 +44,17 @@ def test_markdown_marks_missed_goals_and_reads_the_repro_figures(tmp_path):
     assert "31.7 min wall" in table and "| 30 min (issue 7) | no |" in table
     assert "| no-op `dvc repro` | 9.0 s | <= 10 s | yes |" in table
     assert "not measured" in bench.to_markdown({**result, "repro": None})
+
+
+def test_store_build_figures_on_quick_sizes(tmp_path):
+    """Figure 6 end to end on tiny sizes: the three builds are timed and the memory figure comes
+    from two fresh processes (values are not judged here, only that they are measured)."""
+    from benchmark.tools.bench_store import bench_store_build
+
+    c = bench.BenchConfig.quick()
+    out = bench_store_build(tmp_path, c.films, c.film_shape, c.store_size, c.memory_images, c.rounds, c.seed)
+    cores = out["cores"]
+    assert set(out["seconds"]) == {"full_1", "reduced_1", f"reduced_{cores}"} and all(v > 0 for v in out["seconds"].values())
+    assert set(out["peak_rss_gib"]) == {"40", "80"} and all(0.05 < v < 4 for v in out["peak_rss_gib"].values())
+    assert out["memory_ratio"] == out["peak_rss_gib"]["80"] / out["peak_rss_gib"]["40"]
+    assert not list(tmp_path.glob("store-*")) and not list(tmp_path.glob("small-*/"))

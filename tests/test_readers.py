@@ -170,6 +170,37 @@ def test_rsna_patient_ids_are_read_as_text(tmp_path):
     assert sorted(table["id"]) == ["0012", "00345"]
 
 
+def test_rsna_label_table_columns_from_a_hand_written_file(tmp_path):
+    """One row per patient, sorted by id: target, corner boxes, the rows they came from, the official
+    split (RSNA's stage-2 train file is all "train") and the stratum as text."""
+    from benchmark.data.readers.rsna import rsna_label_table
+
+    path = tmp_path / "stage_2_train_labels.csv"
+    path.write_text("patientId,x,y,width,height,Target\nb,1,2,3,4,1\na,,,,,0\nb,10,20,5,6,1\n")
+    table = rsna_label_table(path)
+    assert table["id"].tolist() == ["a", "b"] and table["group"].tolist() == ["a", "b"]
+    assert table["target"].tolist() == [0, 1] and table["strat"].tolist() == ["0", "1"]
+    assert table["official_split"].tolist() == ["train", "train"]
+    assert [json.loads(b) for b in table["boxes"]] == [[], [[1.0, 2.0, 4.0, 6.0], [10.0, 20.0, 15.0, 26.0]]]
+    assert table["label_row"].tolist() == [3, 2] and [json.loads(r) for r in table["box_rows"]] == [[], [2, 4]]
+
+
+@pytest.mark.parametrize("rows, message", [
+    # a repeated box names both rows (CSV rows: the header is row 1)
+    (["p1,1,1,2,2,1", "p2,,,,,0", "p1,3,3,2,2,1", "p1,1,1,2,2,1"], "row 5: patient p1: row repeats row 2"),
+    (["p2,,,,,0", "p1,1,1,2,2,1", "p2,,,,,0"], "row 4: patient p2: row repeats row 2"),
+    # a negative patient with another row lists every row of that patient, the error at the last
+    (["p1,1,1,2,2,1", "p2,,,,,0", "p3,1,1,2,2,1", "p2,5,5,2,2,1"],
+     "row 5: patient p2 has a Target 0 row and another row (rows 3, 5)"),
+])
+def test_rsna_repeated_and_mixed_rows_name_the_rows_exactly(tmp_path, rows, message):
+    from benchmark.data.readers.rsna import rsna_label_table
+
+    path = tmp_path / "stage_2_train_labels.csv"
+    path.write_text("patientId,x,y,width,height,Target\n" + "\n".join(rows) + "\n")
+    assert message in data_error(rsna_label_table, path)
+
+
 @pytest.mark.parametrize("row, problem", [
     (",,,,,0", "empty patientId"),
     ("p1,-1,5,10,10,1", "row 3"),            # a box starting left of the image (row 2 starts at 0: fine)

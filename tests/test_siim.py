@@ -102,6 +102,29 @@ def test_malformed_rle(text, problem):
         parse_rle(text)
 
 
+def test_negative_label_parses_to_empty_integer_runs():
+    starts, lengths = parse_rle(" -1")
+    assert starts.dtype == lengths.dtype == np.int64 and starts.shape == lengths.shape == (0,)
+
+
+@pytest.mark.parametrize(("text", "what"), [
+    ("1 2 x 4", "token 'x'"),          # the first token that is not an integer is named
+    ("1 2\n3 4", "numbers must be separated by spaces"),  # every token an integer, but a newline
+])
+def test_malformed_rle_names_what_is_wrong(text, what):
+    with pytest.raises(RleError) as error:
+        parse_rle(text)
+    assert str(error.value) == f"EncodedPixels is not integer pairs ({what})"
+
+
+def test_rle_encode_of_a_label_image_is_that_of_its_foreground():
+    """A mask holding region labels (1, 2, ...) encodes as its foreground, not one run per label."""
+    labels = np.zeros((4, 5), np.uint8)
+    labels[1:3, 1] = 1
+    labels[1:3, 2] = 2
+    assert rle_encode(labels) == rle_encode(labels > 0) == "5 2 2 2"
+
+
 def test_run_past_end_of_image():
     assert rle_decode("14 2", 4, 4).sum() == 2  # ends exactly at pixel 16: fine
     with pytest.raises(RleError, match="past the end"):

@@ -57,6 +57,7 @@ class PhantomSection(Section):
 
 class StoreSection(Section):
     image_size: Annotated[int, Field(ge=16)]
+    decode: Literal["full", "reduced"] = "full"  # reduced: JPEG's DCT-scaled decoding (benchmark.data.store.DECODE_MODES)
     reader_options: dict[str, dict[str, str]] = {}  # dataset -> reader option -> value (checked by the reader)
 
 

@@ -36,9 +36,14 @@ class Letterbox:
         return (x1 * s + self.pad_x, y1 * s + self.pad_y, x2 * s + self.pad_x, y2 * s + self.pad_y)
 
 
-def letterbox(image: np.ndarray, size: int, resample: int = Image.BILINEAR) -> np.ndarray:
-    """Resize a 2-D uint8 image so its long side is ``size``, then zero-pad to ``size`` x ``size``."""
-    h, w = image.shape
+def letterbox(image: np.ndarray, size: int, resample: int = Image.BILINEAR,
+              full_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Resize a 2-D uint8 image so its long side is ``size``, then zero-pad to ``size`` x ``size``.
+
+    ``full_shape`` is the (height, width) the image has at full resolution when ``image`` was
+    decoded at a reduced size: the placement is computed from it, so boxes and masks placed with
+    ``Letterbox.fit`` of the full size still match the pixels."""
+    h, w = image.shape if full_shape is None else full_shape
     lb = Letterbox.fit(h, w, size)
     new_w, new_h = max(1, round(w * lb.scale)), max(1, round(h * lb.scale))
     resized = np.asarray(Image.fromarray(image).resize((new_w, new_h), resample))
@@ -93,12 +98,29 @@ def read_image_uint8(path: str | Path) -> np.ndarray:
     images are scaled by 255 / max like DICOMs (PIL's own conversion would clip every
     value above 255 to white).
     """
+    return _decode(path, None)[0]
+
+
+def read_image_reduced(path: str | Path, min_side: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The image decoded at a reduced size where the codec offers it, and its full (height, width).
+
+    A JPEG is decoded with libjpeg's DCT scaling (PIL's draft mode: 1/2, 1/4 or 1/8 of each side,
+    the smallest that keeps both sides at least ``min_side``), which skips most of the decoding
+    work of a 2,500 x 3,000 film bound for a 256 px store. Other formats, and JPEGs too small to
+    reduce, are decoded in full: then the pixels equal :func:`read_image_uint8`'s."""
+    return _decode(path, int(min_side))
+
+
+def _decode(path: str | Path, min_side: int | None) -> tuple[np.ndarray, tuple[int, int]]:
     path = Path(path)
     try:
         with warnings.catch_warnings(), Image.open(path) as img:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             if img.width * img.height > MAX_PIXELS:
                 raise SkippedImage(f"image larger than {MAX_PIXELS:,} pixels")
+            full = (img.height, img.width)
+            if min_side is not None and img.format == "JPEG":
+                img.draft(img.mode, (min_side, min_side))  # same mode: only the scale changes
             img.load()
             wide = img.mode in WIDE_MODES
             pixels = np.asarray(img) if wide else np.asarray(img.convert("L"), dtype=np.uint8)
@@ -111,5 +133,5 @@ def read_image_uint8(path: str | Path) -> np.ndarray:
     if wide:
         if pixels.ndim != 2 or not np.isfinite(pixels).all():
             raise DataError(path, f"cannot decode image (mode {img.mode}: expected finite grey values)")
-        return scale_to_uint8(pixels)
-    return pixels
+        return scale_to_uint8(pixels), full
+    return pixels, full

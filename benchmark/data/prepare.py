@@ -25,8 +25,9 @@ def run(args: argparse.Namespace) -> int:
     if workers < 1:
         raise DataError(None, f"--workers {args.workers}: give at least 1")
     reader = get_reader(args.dataset, (store_cfg.get("reader_options") or {}).get(args.dataset))
-    info = build_store(reader, args.root, args.out, size, workers)
+    decode = args.decode or store_cfg.get("decode", "full")
+    info = build_store(reader, args.root, args.out, size, workers, decode)
     skipped = ", ".join(f"{v} {k}" for k, v in info["skipped"].items()) or "none"
     print(f"prepare {args.dataset}: {info['count']} images at {size}px -> {args.out} "
-          f"({time.perf_counter() - start:.1f}s, {workers} worker(s); skipped: {skipped})")
+          f"({time.perf_counter() - start:.1f}s, {workers} worker(s), {decode} decoding; skipped: {skipped})")
     return 0

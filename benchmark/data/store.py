@@ -155,21 +155,24 @@ def check_one_split_per_content(manifest: pd.DataFrame, root: Path) -> None:
                         f"({a['official_split']}): one image in two splits")
 
 
-def _prepare_one(reader: Reader, root: Path, size: int, row: pd.Series) -> tuple:
+def _prepare_one(reader: Reader, root: Path, size: int, decode: str, row: pd.Series) -> tuple:
     """One record: ``("skip", reason)``, or ``("ok", image, mask or None, manifest fields)`` with the
     image (and mask) letterboxed to ``size``. The whole per-image work, so that the serial and the
     parallel build run the same code and write the same bytes."""
     from benchmark.data.imaging import SkippedImage, degenerate
 
     try:
-        pixels = reader.load_image(root, row["path"])
-        reason = degenerate(pixels)
+        if decode == "reduced":
+            pixels, (h, w) = reader.load_image_reduced(root, row["path"], size)
+        else:
+            pixels = reader.load_image(root, row["path"])
+            h, w = pixels.shape
+        reason = degenerate(pixels)  # a reduced decode keeps both sides >= size >= MIN_SIDE, or is the full one
         if reason:
             raise SkippedImage(reason)
     except SkippedImage as why:
         return ("skip", why.reason)
-    h, w = pixels.shape
-    image = letterbox(pixels, size)
+    image = letterbox(pixels, size, full_shape=(h, w))
     mask = None
     if reader.has_masks:
         mask = letterbox(reader.load_mask(root, row, h, w).astype(np.uint8), size, resample=Image.NEAREST)
@@ -181,12 +184,13 @@ def _prepare_one(reader: Reader, root: Path, size: int, row: pd.Series) -> tuple
 _WORKER: dict = {}  # a build worker's reader, root, size and records (set once per process)
 
 
-def _worker_start(reader: Reader, root: Path, size: int, records: pd.DataFrame) -> None:
-    _WORKER.update(reader=reader, root=root, size=size, records=records)
+def _worker_start(reader: Reader, root: Path, size: int, decode: str, records: pd.DataFrame) -> None:
+    _WORKER.update(reader=reader, root=root, size=size, decode=decode, records=records)
 
 
 def _worker_one(i: int) -> tuple:
-    return _prepare_one(_WORKER["reader"], _WORKER["root"], _WORKER["size"], _WORKER["records"].iloc[i])
+    w = _WORKER
+    return _prepare_one(w["reader"], w["root"], w["size"], w["decode"], w["records"].iloc[i])
 
 
 #: records a worker takes at a time; a window of ``workers * WINDOW_PER_WORKER`` records is decoded
@@ -202,29 +206,37 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _prepared(reader: Reader, root: Path, size: int, records: pd.DataFrame, workers: int):
+def _prepared(reader: Reader, root: Path, size: int, decode: str, records: pd.DataFrame, workers: int):
     """``_prepare_one`` of every record, in record order: in this process, or in ``workers``
     processes window by window (a DataError in a worker reaches the caller as it is)."""
     n = len(records)
     workers = max(1, min(int(workers), n // CHUNK or 1)) if n >= MIN_PARALLEL else 1
     if workers == 1:
         for i in range(n):
-            yield _prepare_one(reader, root, size, records.iloc[i])
+            yield _prepare_one(reader, root, size, decode, records.iloc[i])
         return
     import multiprocessing
 
     window = workers * WINDOW_PER_WORKER
-    with multiprocessing.get_context("fork").Pool(workers, _worker_start, (reader, root, size, records)) as pool:
+    with multiprocessing.get_context("fork").Pool(workers, _worker_start, (reader, root, size, decode, records)) as pool:
         for start in range(0, n, window):
             yield from pool.map(_worker_one, range(start, min(n, start + window)), chunksize=CHUNK)
 
 
-def build_store(reader: Reader, root: Path, out: Path, size: int, workers: int = 1) -> dict:
+#: how the store decodes images: ``full`` resolution, or ``reduced`` where the codec can (JPEG's
+#: DCT scaling, :func:`benchmark.data.imaging.read_image_reduced`; DICOM and PNG decode in full)
+DECODE_MODES = ("full", "reduced")
+
+
+def build_store(reader: Reader, root: Path, out: Path, size: int, workers: int = 1, decode: str = "full") -> dict:
     """Read every record of ``root`` with ``reader`` and write the store to ``out``, decoding in
     ``workers`` processes (the same bytes as one process: results are written in record order).
+    ``decode`` is one of :data:`DECODE_MODES` and is recorded in store.json.
 
     Images that cannot serve (beyond the pixel limit, smaller than ``MIN_SIDE``, a single
     grey value) are left out and counted by reason, never dropped silently."""
+    if decode not in DECODE_MODES:
+        raise DataError(None, f"store decode {decode!r} is not one of {', '.join(DECODE_MODES)}")
     records = reader.records(root)
     skipped = dict(records.attrs.get("skipped", {}))
     n = len(records)
@@ -232,7 +244,7 @@ def build_store(reader: Reader, root: Path, out: Path, size: int, workers: int =
         images = allocated_memmap(tmp / "images.npy", (n, size, size))
         masks = allocated_memmap(tmp / "masks.npy", (n, size, size)) if reader.has_masks else None
         extra_rows, kept = [], []
-        done = _prepared(reader, root, size, records, workers)
+        done = _prepared(reader, root, size, decode, records, workers)
         for i, result in enumerate(tqdm(done, total=n, desc=f"prepare {reader.name}", unit="img", leave=False)):
             if result[0] == "skip":
                 skipped[result[1]] = skipped.get(result[1], 0) + 1
@@ -264,6 +276,7 @@ def build_store(reader: Reader, root: Path, out: Path, size: int, workers: int =
             "schema": STORE_SCHEMA,
             "dataset": reader.name,
             "image_size": size,
+            "decode": decode,
             "count": len(kept),
             "skipped": skipped,
             "label_files": label_files(root),

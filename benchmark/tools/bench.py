@@ -15,7 +15,10 @@ machine's speed and load cancel out:
    recomputed for every batch;
 5. the default ``dvc repro``: wall time, no-op re-run and peak memory, from
    ``python -m benchmark.bench --repro`` (which runs the pipeline; tens of minutes),
-   read from ``OUT/bench_repro.json``.
+   read from ``OUT/bench_repro.json``;
+6. the store build on films of real size (2,500 x 3,000 JPEGs, quality 95, as MIMIC-CXR-JPG
+   ships them): reduced (DCT-scaled) vs full JPEG decoding, and all cores vs one worker; and
+   the build's peak memory at 1k and at 10k (small) images, each build in a fresh process.
 
 The data are small phantom RSNA and MIMIC stores written into a temporary folder (the
 bench needs no prepared workspace); the encoder is the paper's ResNet-50 at 224 px with
@@ -38,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -47,6 +49,8 @@ import torch
 
 from benchmark.core.atomic import write_json, write_text
 from benchmark.core.errors import DataError
+from benchmark.tools.bench_store import bench_store_build
+from benchmark.tools.timing import interleaved
 
 REPRO_FILE = "bench_repro.json"
 
@@ -68,27 +72,17 @@ class BenchConfig:
     head_epochs: int = 3
     threads: int = 2
     seed: int = 0
+    films: int = 48  # store build: JPEGs of film_shape (height, width) decoded per variant
+    film_shape: tuple[int, int] = (3000, 2500)
+    memory_images: tuple[int, int] = (1000, 10000)  # store builds whose peak memory is compared
 
     @classmethod
     def quick(cls) -> "BenchConfig":
         """A smoke-sized run (ResNet-18, 64 px) to check the command itself, not for figures."""
         return cls(arch="resnet18", input_size=64, store_size=64, batch_size=4, lm_max_length=64, rounds=1,
-                   downstream_size=64, probe_images=(24, 12, 24), head_images=(8, 4), head_epochs=1)
+                   downstream_size=64, probe_images=(24, 12, 24), head_images=(8, 4), head_epochs=1,
+                   films=4, film_shape=(600, 500), memory_images=(40, 80))
 
-
-
-def interleaved(variants: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Median seconds of each variant over ``rounds`` rounds, variants taking turns within a
-    round (one untimed warm-up round first)."""
-    for fn in variants.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, fn in variants.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 # -- workspace ----------------------------------------------------------------------------
@@ -417,6 +411,18 @@ def to_markdown(result: dict) -> str:
     else:
         lines.append(f"| 5 | default `dvc repro` | not measured: run `python -m benchmark.bench --repro DIR` "
                      f"(writes {REPRO_FILE}) | - | - |")
+    b = result.get("store_build")
+    if b:
+        c = b["cores"]
+        lines.append(f"| 6 | store build, {b['films']} JPEGs {b['film_shape'][0]} x {b['film_shape'][1]} -> "
+                     f"{b['store_size']} px, 1 worker: full / reduced decoding | {b['reduced_over_full']:.1f}x "
+                     f"({b['images_per_s']['full_1']:.1f} / {b['images_per_s']['reduced_1']:.1f} images/s) | - | - |")
+        lines.append(f"| 6 | ... reduced decoding, {c} workers / 1 worker | {b['workers_speedup']:.2f}x "
+                     f"({b['images_per_s'][f'reduced_{c}']:.1f} images/s) | close to {c}x | - |")
+        m = b["peak_rss_gib"]
+        (n1, v1), (n2, v2) = m.items()
+        lines.append(f"| 6 | store build peak RSS, {int(n2):,} / {int(n1):,} images | {b['memory_ratio']:.2f}x "
+                     f"({v2:.2f} GiB / {v1:.2f} GiB) | <= 1.2x | {'yes' if b['met'] else 'no'} |")
     lines.append(f"\nBench wall time {result['wall_s']:.0f} s, peak RSS {result['peak_rss_gib']:.2f} GiB.")
     return "\n".join(lines) + "\n"
 
@@ -436,18 +442,21 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         stores = build_stores(Path(tmp), cfg)
-        print("bench: stores ready; 1/4 pre-training step", flush=True)
+        print("bench: stores ready; 1/5 pre-training step", flush=True)
         step = bench_pretrain_step(stores, cfg)
-        print("bench: 2/4 linear probe", flush=True)
+        print("bench: 2/5 linear probe", flush=True)
         probe = bench_probe(stores, cfg, profile["probe"])
-        print("bench: 3/4 data loading", flush=True)
+        print("bench: 3/5 data loading", flush=True)
         loading = bench_loading(stores, cfg, step)
-        print("bench: 4/4 segmentation and detection heads", flush=True)
+        print("bench: 4/5 segmentation and detection heads", flush=True)
         heads = bench_heads(stores, cfg, profile)
         del stores
+        print("bench: 5/5 store build", flush=True)
+        store_build = bench_store_build(Path(tmp) / "build", cfg.films, cfg.film_shape, cfg.store_size,
+                                        cfg.memory_images, cfg.rounds, cfg.seed)
     repro_path = args.out / REPRO_FILE
     result = {"config": asdict(cfg), "quick": args.quick, "machine": machine(), "pretrain_step": step, "probe": probe,
-              "loading": loading, "heads": heads,
+              "loading": loading, "heads": heads, "store_build": store_build,
               "repro": json.loads(repro_path.read_text()) if repro_path.is_file() else None,
               "wall_s": time.perf_counter() - start,
               "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.errors import DataError, first_line
-from benchmark.data.imaging import Letterbox
+from benchmark.data.imaging import Letterbox, read_image_reduced, read_image_uint8
 
 
 class Reader(ABC):
@@ -47,6 +47,12 @@ class Reader(ABC):
     def load_image(self, root: Path, rel_path: str) -> np.ndarray:
         """Decode one image to 2-D uint8."""
 
+    def load_image_reduced(self, root: Path, rel_path: str, min_side: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """One image decoded at a reduced size where its codec can do that cheaply (no side below
+        ``min_side``), and its full (height, width). Here: the full decode (DICOM has no such mode)."""
+        pixels = self.load_image(root, rel_path)
+        return pixels, pixels.shape
+
     def place_targets(self, row: pd.Series, height: int, width: int, lb: Letterbox, root: Path) -> dict:
         """Map geometric targets (boxes, masks) of one record into store coordinates.
 
@@ -63,6 +69,16 @@ class Reader(ABC):
         if not root.is_dir():
             raise DataError(root, f"{self.name} dataset root not found")
         return root
+
+
+class ImageFileReader(Reader):
+    """A reader whose images are JPEG or PNG files (PIL decodes them; JPEG can decode reduced)."""
+
+    def load_image(self, root: Path, rel_path: str) -> np.ndarray:
+        return read_image_uint8(Path(root) / rel_path)
+
+    def load_image_reduced(self, root: Path, rel_path: str, min_side: int) -> tuple[np.ndarray, tuple[int, int]]:
+        return read_image_reduced(Path(root) / rel_path, min_side)
 
 
 def walk_files(root: Path, suffix: str) -> list[Path]:

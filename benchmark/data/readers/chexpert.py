@@ -27,8 +27,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.errors import DataError
-from benchmark.data.imaging import read_image_uint8
-from benchmark.data.readers.base import Reader, cell, choice_column, csv_row, read_table
+from benchmark.data.readers.base import ImageFileReader, cell, choice_column, csv_row, read_table
 
 TRAIN_FILE = "train.csv"
 VALID_FILE = "valid.csv"
@@ -138,7 +137,7 @@ def chexpert_label_table(path: Path) -> pd.DataFrame:
     return table
 
 
-class CheXpertReader(Reader):
+class CheXpertReader(ImageFileReader):
     name = "chexpert"
     task_columns = COMPETITION_LABELS
 
@@ -155,5 +154,3 @@ class CheXpertReader(Reader):
         table.attrs["skipped"] = skipped
         return table
 
-    def load_image(self, root: Path, rel_path: str) -> np.ndarray:
-        return read_image_uint8(Path(root) / rel_path)

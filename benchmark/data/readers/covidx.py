@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.errors import DataError
-from benchmark.data.imaging import read_image_uint8
-from benchmark.data.readers.base import Reader, confined_name
+from benchmark.data.readers.base import ImageFileReader, confined_name
 
 CLASSES: tuple[str, ...] = ("normal", "pneumonia", "COVID-19")
 # Lower-cased spellings met in COVIDx releases and derived copies -> canonical class.
@@ -136,7 +135,7 @@ def covidx_label_table(path: Path) -> pd.DataFrame:
     return _table(parts)
 
 
-class CovidxReader(Reader):
+class CovidxReader(ImageFileReader):
     name = "covidx"
     task_columns = ("label", "target", "official_split")
 
@@ -151,5 +150,3 @@ class CovidxReader(Reader):
         table.attrs["skipped"] = {}
         return table
 
-    def load_image(self, root: Path, rel_path: str) -> np.ndarray:
-        return read_image_uint8(Path(root) / rel_path)

@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.errors import DataError
-from benchmark.data.imaging import read_image_uint8
-from benchmark.data.readers.base import Reader, cell, choice_column, csv_row, read_table
+from benchmark.data.readers.base import ImageFileReader, cell, choice_column, csv_row, read_table
 
 METADATA_FILE = "mimic-cxr-2.0.0-metadata.csv.gz"
 SPLIT_FILE = "mimic-cxr-2.0.0-split.csv.gz"
@@ -122,7 +121,7 @@ def study_dir(subject_id: int, study_id: int) -> str:
     return f"files/p{sid[:2]}/p{sid}/s{int(study_id)}"
 
 
-class MimicCxrJpgReader(Reader):
+class MimicCxrJpgReader(ImageFileReader):
     name = "mimic"
     task_columns = ("text", "official_split")
 
@@ -178,5 +177,3 @@ class MimicCxrJpgReader(Reader):
         frame.attrs["skipped"] = {k: v for k, v in skipped.items() if v}
         return frame
 
-    def load_image(self, root: Path, rel_path: str) -> np.ndarray:
-        return read_image_uint8(Path(root) / rel_path)

@@ -23,8 +23,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.errors import DataError, first_line
-from benchmark.data.imaging import read_image_uint8
-from benchmark.data.readers.base import Reader, csv_row, read_table, walk_files
+from benchmark.data.readers.base import ImageFileReader, csv_row, read_table, walk_files
 from benchmark.data.readers.chexpert import strat_key
 
 NIH_LABELS: tuple[str, ...] = (
@@ -151,7 +150,7 @@ def index_images(root: Path) -> dict[str, str]:
     return found
 
 
-class NihChestXray14Reader(Reader):
+class NihChestXray14Reader(ImageFileReader):
     name = "nih"
     task_columns = NIH_LABELS
 
@@ -171,5 +170,3 @@ class NihChestXray14Reader(Reader):
         table.attrs["skipped"] = skipped
         return table
 
-    def load_image(self, root: Path, rel_path: str) -> np.ndarray:
-        return read_image_uint8(Path(root) / rel_path)

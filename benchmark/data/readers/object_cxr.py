@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.errors import DataError
-from benchmark.data.imaging import Letterbox, read_image_uint8
-from benchmark.data.readers.base import Reader, check_boxes_in_image, confined_name, csv_row, read_table
+from benchmark.data.imaging import Letterbox
+from benchmark.data.readers.base import ImageFileReader, check_boxes_in_image, confined_name, csv_row, read_table
 
 REQUIRED = ("image_name", "annotation")
 # label file -> (image folder, official split)
@@ -135,7 +135,7 @@ def object_cxr_label_table(path: Path) -> pd.DataFrame:
     return pd.concat([_read_list(p, d, s) for p, d, s in files], ignore_index=True)
 
 
-class ObjectCxrReader(Reader):
+class ObjectCxrReader(ImageFileReader):
     name = "object_cxr"
     task_columns = ("target", "boxes", "official_split")
     OPTIONS = {"polygon_boxes": ("tight", "polylabel")}
@@ -151,8 +151,6 @@ class ObjectCxrReader(Reader):
         table.attrs["skipped"] = {}
         return table
 
-    def load_image(self, root: Path, rel_path: str) -> np.ndarray:
-        return read_image_uint8(Path(root) / rel_path)
 
     def place_targets(self, row: pd.Series, height: int, width: int, lb: Letterbox, root: Path) -> dict:
         boxes = json.loads(row["boxes"])
