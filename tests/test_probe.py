@@ -33,6 +33,44 @@ def test_covidx_score_is_three_class_accuracy():
     assert target.score(np.array([0, 2, 2, 0]), logits) == pytest.approx(0.75)
 
 
+def test_floors_are_the_best_constant_predictors_by_hand():
+    """COVIDx: the majority class's accuracy (class 2 holds 3 of 6 rows); AUROC: a constant score
+    ties every pair, 0.5 for each label that has both classes."""
+    assert probe_target("covidx").floor(np.array([0, 2, 1, 2, 0, 2])) == (0.5, "always class 2")
+    assert probe_target("covidx").floor(np.array([1, 1, 0, 2])) == (0.5, "always class 1")
+    y = np.array([[1.0, 0.0, 1.0, 0.0, 1.0], [0.0, 0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0, 1.0]])
+    assert probe_target("chexpert").floor(y) == (0.5, "constant score")
+    assert probe_target("rsna").floor(np.array([[0.0], [1.0], [1.0]])) == (0.5, "constant score")
+
+
+@pytest.mark.parametrize("solver", ["adamw", "lbfgs"])
+def test_fit_and_predict_dispatches_to_the_named_solver(solver):
+    """Each solver's test logits are those of its own fit on the same rows (and the adamw record
+    names its solver); an unknown solver is refused by name."""
+    from benchmark.core.errors import DataError
+    from benchmark.evaluation.linear_probe import fit_and_predict
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(60, 5))
+    y = (x[:, :1] + 0.3 * rng.normal(size=(60, 1)) > 0).astype(float)
+    cfg = {"lr": 1e-2, "weight_decay": 0.0, "batch_size": 8, "max_epochs": 3, "patience": 3,
+           "c_grid": [0.1, 1.0], "max_iter": 200}
+    target = probe_target("rsna")
+    logits, fit = fit_and_predict(solver, x[:30], y[:30], x[30:45], y[30:45], x[45:], cfg, 0, target)
+    if solver == "adamw":
+        layer, own = fit_linear_probe(x[:30], y[:30], x[30:45], y[30:45], cfg, 0, target)
+        with torch.no_grad():
+            want = layer(torch.from_numpy(x[45:]).to(layer.weight.dtype)).numpy()
+        assert fit == {"solver": "adamw", **own}
+    else:
+        probe, own = fit_logistic_probe(x[:30], y[:30], x[30:45], y[30:45], cfg, target)
+        want = probe.logits(x[45:])
+        assert fit == own
+    assert logits.shape == (15, 1) and np.array_equal(logits, want)
+    with pytest.raises(DataError, match="probe: unknown solver 'sgd'"):
+        fit_and_predict("sgd", x[:30], y[:30], x[30:45], y[30:45], x[45:], cfg, 0, target)
+
+
 def test_multiclass_probe_learns_separable_classes():
     gen = np.random.default_rng(0)
     centres = np.eye(3, 8) * 4
