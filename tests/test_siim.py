@@ -121,8 +121,8 @@ def test_rle_encode_of_a_label_image_is_that_of_its_foreground():
     """A mask holding region labels (1, 2, ...) encodes as its foreground, not one run per label."""
     labels = np.zeros((4, 5), np.uint8)
     labels[1:3, 1] = 1
-    labels[1:3, 2] = 2
-    assert rle_encode(labels) == rle_encode(labels > 0) == "5 2 2 2"
+    labels[3, 1] = labels[0:2, 2] = 2  # touching region 1 in column-major order: one run of 5
+    assert rle_encode(labels) == rle_encode(labels > 0) == "5 5"
 
 
 def test_run_past_end_of_image():
