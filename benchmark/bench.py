@@ -18,12 +18,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repro", type=Path, default=None, metavar="WORKSPACE",
                         help="instead: run `dvc repro` in WORKSPACE (a clone), time it and a no-op re-run, "
                              "write OUT/bench_repro.json")
+    parser.add_argument("--device", default=None, metavar="DEVICE",
+                        help="instead: the paper-scale rates on DEVICE (e.g. cuda): pre-training step with mixed "
+                             "precision vs the encoder-only floor, live LM vs cached, input pipeline; writes "
+                             "OUT/bench_gpu.json (with --quick: tiny sizes, also on cpu)")
     parser.add_argument("--params", default="params.yaml", help="params file whose 'paper' profile gives the head settings")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.device is not None:
+        from benchmark.tools.bench_gpu import run_gpu
+
+        run_gpu(args.out, args.device, args.quick)
+        return 0
     from benchmark.tools.bench import run
 
     return run(args)

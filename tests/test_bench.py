@@ -3,6 +3,8 @@
 import json
 
 import numpy as np
+import pytest
+import torch
 
 from benchmark.tools import bench
 
@@ -58,3 +60,24 @@ def test_store_build_figures_on_quick_sizes(tmp_path):
     assert set(out["peak_rss_gib"]) == {"40", "80"} and all(0.05 < v < 4 for v in out["peak_rss_gib"].values())
     assert out["memory_ratio"] == out["peak_rss_gib"]["80"] / out["peak_rss_gib"]["40"]
     assert not list(tmp_path.glob("store-*")) and not list(tmp_path.glob("small-*/"))
+
+
+def test_device_bench_runs_quick_on_cpu_and_refuses_a_missing_gpu(tmp_path):
+    """The prepared GPU check (`--device cuda`) is the same code as `--device cpu --quick`, which
+    runs here: every figure is measured and written; without CUDA the command stops in one line."""
+    from benchmark import bench as command
+    from benchmark.core.errors import DataError
+
+    assert command.main(["--device", "cpu", "--quick", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "bench_gpu.json").read_text())
+    assert result["quick"] and result["device"] == "cpu" and result["gpu"] is None
+    step = result["pretrain"]
+    assert set(step["step_s"]) == {"cached", "lm_every_step", "encoder_only"} and all(v > 0 for v in step["step_s"].values())
+    assert step["amp"] == "none" and step["channels_last"]
+    pipe = result["input_pipeline"]
+    assert pipe["workers"] == 2 and pipe["images_per_s"] > 0 and pipe["goal_per_core"] == 190
+    assert pipe["augment"][0] == {"RandomCrop": {"size": "input_size"}}  # M-FLAG's recipe, as configured
+    if not torch.cuda.is_available():
+        with pytest.raises(DataError, match="no CUDA device"):
+            command.main(["--device", "cuda", "--out", str(tmp_path / "gpu")])
+        assert not (tmp_path / "gpu").exists()
