@@ -123,6 +123,8 @@ def test_bootstrap_interval_is_the_percentile_interval_at_95():
             values.append(auroc(y[idx], score[idx]))
     assert (lo, hi) == pytest.approx(tuple(np.quantile(values, [0.025, 0.975])), abs=1e-12)
     assert lo < auroc(y, score) < hi
+    # a test set with one class has no AUROC in any resample: no interval, not an error
+    assert all(np.isnan(v) for v in bootstrap_ci(auroc, np.ones(8), np.arange(8.0), n=50))
 
 
 def test_bootstrap_mean_interval_covers_the_true_mean_95_percent_of_the_time():
