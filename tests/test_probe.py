@@ -320,6 +320,10 @@ def test_multiclass_logistic_probe_is_scikit_learns_model_with_its_probabilities
     ref = [LogisticRegression(C=c, max_iter=500, tol=1e-6).fit(z[:60], y[:60]) for c in grid]
     want = [float((m.predict(z[60:]) == y[60:]).mean()) for m in ref]
     assert fit["valid_scores"] == pytest.approx(want, abs=1e-12) and fit["best_valid"] == max(want)
+    assert set(fit) == {"solver", "c", "c_grid", "valid_scores", "best_valid", "valid_metric", "max_iter",
+                        "iterations", "converged"}  # the record every probe result carries
+    assert (fit["solver"], fit["valid_metric"], fit["c_grid"], fit["max_iter"]) == ("lbfgs", "accuracy", grid, 500)
+    assert fit["c"] == grid[int(np.argmax(want))] and fit["converged"] is True
     chosen = ref[int(np.argmax(want))]
     # warm-started along the C grid vs scikit-learn from scratch: the same optimum to the solver's
     # tolerance (largest probability difference measured: 1.3e-6)
