@@ -324,6 +324,8 @@ def test_multiclass_logistic_probe_is_scikit_learns_model_with_its_probabilities
                         "iterations", "converged"}  # the record every probe result carries
     assert (fit["solver"], fit["valid_metric"], fit["c_grid"], fit["max_iter"]) == ("lbfgs", "accuracy", grid, 500)
     assert fit["c"] == grid[int(np.argmax(want))] and fit["converged"] is True
+    _, capped = fit_logistic_probe(x[:60], y[:60], x[60:], y[60:], {"c_grid": [1.0], "max_iter": 1}, probe_target("covidx"))
+    assert capped["iterations"] == [1] and capped["converged"] is False  # stopped at the limit: not converged
     chosen = ref[int(np.argmax(want))]
     # warm-started along the C grid vs scikit-learn from scratch: the same optimum to the solver's
     # tolerance (largest probability difference measured: 1.3e-6)

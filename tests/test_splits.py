@@ -129,8 +129,9 @@ def test_publish_rewrites_every_committed_manifest_and_the_index_byte_for_byte(t
 def test_write_all_writes_each_listed_manifest_with_its_checksum(phantom_root, tmp_path, capsys):
     import yaml
 
+    from benchmark import splits as command
     from benchmark.data.split_manifest import checksum_path
-    from benchmark.data.splits import find_label_file, is_manifest_folder, write_all
+    from benchmark.data.splits import find_label_file, is_manifest_folder
 
     params = tmp_path / "params.yaml"
     body = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -138,7 +139,8 @@ def test_write_all_writes_each_listed_manifest_with_its_checksum(phantom_root, t
                                "covidx-clean": {"dataset": "covidx", "protocol": "clean"}}
     params.write_text(yaml.safe_dump(body))
     out = tmp_path / "manifests"
-    write_all(phantom_root, out, params)
+    # the stage's own command, in this process: the root, the out folder and the params it names
+    assert command.main(["write-all", "--root", str(phantom_root), "--out", str(out), "--params", str(params)]) == 0
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
         "covidx/clean.csv", "covidx/clean.csv.sha256", "rsna/mgca.csv", "rsna/mgca.csv.sha256"]
     for dataset, protocol in (("rsna", "mgca"), ("covidx", "clean")):
