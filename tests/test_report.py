@@ -1,5 +1,7 @@
 """The leaderboard from hand-written result files: no training involved."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -285,3 +287,21 @@ def test_timings_keep_one_row_per_result_file(tmp_path):
     record_timing(tmp_path, "a.json", {"wall_time_s": 3.0})
     table = pd.read_csv(tmp_path / TIMINGS_FILE)
     assert table.to_dict("records") == [{"result": "a.json", "wall_time_s": 3.0}, {"result": "b.json", "wall_time_s": 2.0}]
+
+
+@pytest.mark.parametrize(("record", "problem"), [
+    ({"value": 62.0}, "value 62.0 is not a score"),  # no status recorded: checked as ok
+    ({"status": "ok", "value": float("nan"), "mean_dice_fg_bg": 1.5}, "mean_dice_fg_bg 1.5"),  # a NaN is skipped, not the end
+    ({"status": "ok", "value": None}, "has no value"),
+    ({"value": True}, "value True is not a score"),  # a bool is not a score
+    ({"value": "0.5"}, "value '0.5' is not a score"),
+    ({"value": 0.5, "map_mgca_compat": -0.1}, "map_mgca_compat -0.1"),
+])
+def test_scores_outside_zero_to_one_are_refused_naming_the_field(tmp_path, record, problem):
+    from benchmark.core.errors import DataError
+    from benchmark.reporting.results import check_scores
+
+    with pytest.raises(DataError, match=re.escape(problem)):
+        check_scores(record, tmp_path / "run.json")
+    check_scores({"status": "failed", "value": 62.0}, tmp_path / "run.json")  # a failed run carries no score to check
+    check_scores({"value": 1, "mean_dice_fg_bg": float("nan"), "map_mgca_compat": 0.0}, tmp_path / "run.json")
