@@ -232,3 +232,25 @@ def test_verify_needs_the_index_and_its_checksum(tmp_path, capsys):
     assert main(args) == 1
     out = capsys.readouterr().out
     assert "only local: 1 ids, e.g. extra-patient" in out and "compare the label files first" in out
+
+
+def test_index_of_a_manifest_under_a_protocol_it_does_not_know_counts_the_usual_fractions(tmp_path, monkeypatch):
+    """A manifest a user adds under a new protocol name is indexed with the 1/10/100 % fractions;
+    a protocol naming a dataset no reader provides is skipped by publish, not a crash."""
+    import shutil
+
+    from benchmark.data import splits as lib
+
+    (tmp_path / "rsna").mkdir()
+    shutil.copy(REPO / "splits" / "rsna" / "mgca.csv.gz", tmp_path / "rsna" / "custom.csv.gz")
+    monkeypatch.setattr(lib, "load_protocols", lambda: {"custom": {"fractions": [5, 50, 100], "datasets": {}}})
+    committed = json.loads((REPO / "splits" / "index.json").read_text())["rsna/mgca.csv.gz"]
+    entry = lib.write_index(tmp_path)["rsna/custom.csv.gz"]
+    assert list(entry["fractions"]) == ["5", "50", "100"] and entry["fractions"]["100"] == committed["fractions"]["100"]
+    assert entry["fractions"]["5"] < entry["fractions"]["50"] < entry["fractions"]["100"]
+    monkeypatch.setattr(lib, "load_protocols", lambda: {"other": {"fractions": [5], "datasets": {}}})
+    entry = lib.write_index(tmp_path)["rsna/custom.csv.gz"]
+    assert entry["fractions"] == committed["fractions"] and entry["train"] == committed["train"]
+    monkeypatch.setattr(lib, "load_protocols", lambda: {"mgca": {"fractions": [1, 10, 100], "datasets": {"not-a-dataset": {}}}})
+    out = tmp_path / "published"
+    assert lib.publish(out) == {} and json.loads((out / "index.json").read_text()) == {}
