@@ -254,3 +254,20 @@ def test_index_of_a_manifest_under_a_protocol_it_does_not_know_counts_the_usual_
     monkeypatch.setattr(lib, "load_protocols", lambda: {"mgca": {"fractions": [1, 10, 100], "datasets": {"not-a-dataset": {}}}})
     out = tmp_path / "published"
     assert lib.publish(out) == {} and json.loads((out / "index.json").read_text()) == {}
+
+
+def test_a_plugin_datasets_rule_joins_the_protocol_it_names(monkeypatch):
+    """A registered dataset that brings a rule for an existing protocol is listed under its own name
+    there (a rule protocols.yaml already has for that name wins)."""
+    from types import SimpleNamespace
+
+    from benchmark.data import splits as lib
+
+    rule = {"strategy": "random", "shares": {"train": 0.7, "valid": 0.15, "test": 0.15}}
+    registered = dict(lib.DATASETS)
+    toy = SimpleNamespace(protocols={"mgca": rule, "no-such-protocol": rule})
+    monkeypatch.setattr(lib, "DATASETS", {**registered, "toy": toy})
+    protocols = lib.load_protocols()
+    assert protocols["mgca"]["datasets"]["toy"] == rule and "no-such-protocol" not in protocols
+    monkeypatch.setattr(lib, "DATASETS", {**registered, "rsna": SimpleNamespace(protocols={"mgca": rule})})
+    assert lib.load_protocols()["mgca"]["datasets"]["rsna"] != rule
