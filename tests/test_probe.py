@@ -44,7 +44,8 @@ def test_floors_are_the_best_constant_predictors_by_hand():
 
 
 @pytest.mark.parametrize("solver", ["adamw", "lbfgs"])
-def test_fit_and_predict_dispatches_to_the_named_solver(solver):
+@pytest.mark.parametrize("dataset", ["rsna", "covidx"])
+def test_fit_and_predict_dispatches_to_the_named_solver(solver, dataset):
     """Each solver's test logits are those of its own fit on the same rows (and the adamw record
     names its solver); an unknown solver is refused by name."""
     from benchmark.core.errors import DataError
@@ -52,10 +53,13 @@ def test_fit_and_predict_dispatches_to_the_named_solver(solver):
 
     rng = np.random.default_rng(4)
     x = rng.normal(size=(60, 5))
-    y = (x[:, :1] + 0.3 * rng.normal(size=(60, 1)) > 0).astype(float)
+    target = probe_target(dataset)
+    if dataset == "rsna":  # binary: one output
+        y = (x[:, :1] + 0.3 * rng.normal(size=(60, 1)) > 0).astype(float)
+    else:  # three classes: three outputs (the target must reach the AdamW probe too)
+        y = np.argmax(x[:, :3] + 0.3 * rng.normal(size=(60, 3)), 1)
     cfg = {"lr": 1e-2, "weight_decay": 0.0, "batch_size": 8, "max_epochs": 3, "patience": 3,
            "c_grid": [0.1, 1.0], "max_iter": 200}
-    target = probe_target("rsna")
     logits, fit = fit_and_predict(solver, x[:30], y[:30], x[30:45], y[30:45], x[45:], cfg, 0, target)
     if solver == "adamw":
         layer, own = fit_linear_probe(x[:30], y[:30], x[30:45], y[30:45], cfg, 0, target)
@@ -66,7 +70,7 @@ def test_fit_and_predict_dispatches_to_the_named_solver(solver):
         probe, own = fit_logistic_probe(x[:30], y[:30], x[30:45], y[30:45], cfg, target)
         want = probe.logits(x[45:])
         assert fit == own
-    assert logits.shape == (15, 1) and np.array_equal(logits, want)
+    assert logits.shape == (15, target.outputs) and np.array_equal(logits, want)
     with pytest.raises(DataError, match="probe: unknown solver 'sgd'"):
         fit_and_predict("sgd", x[:30], y[:30], x[30:45], y[30:45], x[45:], cfg, 0, target)
 

@@ -110,6 +110,7 @@ def test_negative_label_parses_to_empty_integer_runs():
 @pytest.mark.parametrize(("text", "what"), [
     ("1 2 x 4", "token 'x'"),          # the first token that is not an integer is named
     ("1 2\n3 4", "numbers must be separated by spaces"),  # every token an integer, but a newline
+    ("1 " + "x" * 30, "token '" + "x" * 20 + "'"),  # a long bad token is cut to 20 characters
 ])
 def test_malformed_rle_names_what_is_wrong(text, what):
     with pytest.raises(RleError) as error:
