@@ -35,6 +35,8 @@ import torch
 
 from benchmark.core.atomic import write_json
 from benchmark.core.errors import DataError
+from benchmark.data.store import Store
+from benchmark.pretraining.augment import build_pipeline, sample_seeds
 from benchmark.tools.timing import interleaved
 
 #: what a current data-centre GPU trains a ResNet-50 at 224 px with mixed precision (A100: ~2,500),
@@ -79,20 +81,16 @@ class StoreCrops(torch.utils.data.Dataset):
 
     def __init__(self, store_path: Path, steps: list, size: int, seed: int) -> None:
         self.store_path, self.steps, self.size, self.seed = store_path, steps, size, seed
+        self.count = len(Store.open(store_path).manifest)  # once: opening a store checks its manifest's SHA-256
         self.images = self.pipeline = None
 
     def __len__(self) -> int:
-        from benchmark.data.store import Store
-
-        return len(Store.open(self.store_path).manifest)
+        return self.count
 
     def __getitem__(self, i: int) -> torch.Tensor:
         if self.images is None:  # opened in the worker: a memory map is not shared across a fork
-            from benchmark.data.store import Store
-            from benchmark.pretraining.augment import build_pipeline
-
             self.images, self.pipeline = Store.open(self.store_path).images, build_pipeline(self.steps, self.size)
-        torch.manual_seed(self.seed * 1_000_003 + i)
+        torch.manual_seed(sample_seeds(self.seed, 0, [i])[0])  # the engine's per-sample seed
         image = torch.from_numpy(np.array(self.images[i]))
         return self.pipeline(image.unsqueeze(0).expand(3, -1, -1)).contiguous()
 
@@ -136,7 +134,6 @@ def bench_input_pipeline(store_path: Path, cfg: GpuBenchConfig, device: torch.de
 def bench_pretrain(store_path: Path, cfg: GpuBenchConfig, device: torch.device) -> dict:
     from transformers import BertConfig, BertModel
 
-    from benchmark.data.store import Store
     from benchmark.data.transforms import crop_boxes, crop_input
     from benchmark.pretraining import recipe
     from benchmark.pretraining.engine import build_method

@@ -7,6 +7,7 @@ build's own memory grows with the number of images.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def bench_store_build(root: Path, films: int, film_shape: tuple[int, int], store
     folder = root / "films"
     write_films(folder, films, film_shape, seed)
     reader, cores = folder_reader(), available_cores()
-    runs = iter(range(10**6))
+    runs = itertools.count()
 
     def build(workers: int, decode: str):
         return lambda: build_store(reader, folder, root / f"store-{next(runs)}", store_size, workers, decode)
