@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from benchmark.core.errors import DataError
-from benchmark.evaluation.training import Fit, fit_early_stopping
+from benchmark.evaluation.training import Fit, epoch_batches, fit_early_stopping
 
 
 def _run(scores: list[float], **kwargs) -> tuple[nn.Module, Fit]:
@@ -76,3 +76,26 @@ def test_progress_lines_count_runs_and_estimate_the_time_left(monkeypatch):
     assert training._clock(59.6) == "1m00s" and training._clock(3599) == "59m59s" and training._clock(3600) == "1h00m"
     assert training.not_converged_mark({"converged": True}) == ""
     assert training.not_converged_mark({"converged": False}) == ", NOT CONVERGED"
+
+
+def test_an_epoch_is_one_permutation_cut_into_batches_without_a_last_batch_of_one():
+    # 9 samples in batches of 4: [4, 4] and the ninth sample skipped (BatchNorm needs two)
+    batches = list(epoch_batches(9, 4, torch.Generator().manual_seed(3)))
+    order = torch.randperm(9, generator=torch.Generator().manual_seed(3)).numpy()
+    assert [b.tolist() for b in batches] == [order[:4].tolist(), order[4:8].tolist()]
+    # a batch of two is kept
+    assert [len(b) for b in epoch_batches(10, 4, torch.Generator().manual_seed(0))] == [4, 4, 2]
+
+
+@pytest.mark.parametrize(("n", "batch", "min_steps", "passes", "steps"),
+                         [(9, 4, 5, 3, 6), (9, 4, 2, 1, 2), (9, 32, 10, 10, 10), (40, 16, 0, 1, 3), (1, 4, 5, 1, 0)])
+def test_a_small_training_set_is_passed_over_until_the_epoch_has_min_steps(n, batch, min_steps, passes, steps):
+    gen, ref = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    batches = list(epoch_batches(n, batch, gen, min_steps))
+    assert len(batches) == steps
+    # each pass is a fresh permutation of every sample, cut as a single pass is
+    expected = []
+    for _ in range(passes):
+        order = torch.randperm(n, generator=ref).numpy()
+        expected += [order[s:s + batch].tolist() for s in range(0, n, batch) if n - s >= 2]
+    assert [b.tolist() for b in batches] == expected

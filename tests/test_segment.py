@@ -24,6 +24,23 @@ def test_unet_head_returns_logits_at_input_size():
     assert out.shape == (2, 48, 48)
 
 
+def test_four_block_unet_head_stops_at_stride_two_and_upsamples():
+    enc = ImageEncoder("resnet18").eval()
+    head = UNetHead(enc.map_channels, (32, 16, 16, 8)).eval()
+    assert not head.full_resolution and len(head.decoder.blocks) == 4
+    with torch.no_grad():
+        maps = list(enc(torch.randn(2, 3, 64, 64)).maps)
+        out = head(maps, 64)
+        coarse = head.head(head.decoder([maps[0].new_zeros(2, 0, 32, 32), *maps]))
+    assert coarse.shape == (2, 1, 32, 32) and out.shape == (2, 64, 64)
+    # 2x bilinear upsampling (align_corners=False, edges replicated) gives every coarse cell a total
+    # weight of 4 output pixels (interior 2 x (0.75 + 0.25) per axis; edge 1 + 0.75 + 0.25), so the
+    # means agree to float rounding (measured difference < 1e-6)
+    assert out.mean().item() == pytest.approx(coarse.mean().item(), abs=1e-4)
+    with pytest.raises(ValueError, match="4 or 5 blocks"):
+        UNetHead(enc.map_channels, (32, 16, 8))
+
+
 def test_segmentation_loss_hand_computed():
     logits = torch.zeros(1, 2, 2)  # p = 0.5 everywhere
     target = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])

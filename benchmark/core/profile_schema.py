@@ -143,6 +143,10 @@ class OpenMMLabSection(Section):
     cfg_options: dict = {}
 
 
+HeadSize = Annotated[int, Field(ge=32, multiple_of=32)]  # the encoder's stride-32 maps
+SegmentSize = Annotated[int, Field(ge=32, multiple_of=16)]
+
+
 class HeadSection(Runs):
     backend: Literal["native", "openmmlab"] = "native"
     openmmlab: OpenMMLabSection | None = None
@@ -150,8 +154,10 @@ class HeadSection(Runs):
     weight_decay: NonNegativeFloat
     max_epochs: PositiveInt
     patience: PositiveInt
-    input_size: Annotated[int, Field(ge=32, multiple_of=32)]  # the encoder's stride-32 maps
+    input_size: HeadSize | dict[str, HeadSize]  # one for all datasets, or one per dataset
     cache_features: bool = True
+    # native heads: an epoch makes passes over the training set until it has this many steps (0: one pass)
+    min_steps_per_epoch: NonNegativeInt = 0
     encoder_bn: Literal["eval", "train"] = "eval"  # train: MGCA's frozen encoder with batch-statistics BatchNorm
     bootstrap: NonNegativeInt = 1000
 
@@ -165,8 +171,8 @@ class HeadSection(Runs):
 class SegmentSection(HeadSection):
     batch_size: dict[str, Annotated[int, Field(ge=2)]]
     balance_train: list[str] = []
-    decoder_channels: Annotated[list[PositiveInt], Field(min_length=5, max_length=5)]
-    input_size: Annotated[int, Field(ge=32, multiple_of=16)]
+    decoder_channels: Annotated[list[PositiveInt], Field(min_length=4, max_length=5)]  # 4: stride-2 output, upsampled
+    input_size: SegmentSize | dict[str, SegmentSize]
 
 
 class LowData(Section):

@@ -31,7 +31,7 @@ from benchmark.data.store import Store
 from benchmark.evaluation.downstream import EVAL_BATCH, HeadRun, MapSource, shuffled
 from benchmark.evaluation.head_stage import run_head_stage
 from benchmark.evaluation.metrics import DetectionMatches, score_detections
-from benchmark.evaluation.training import fit_early_stopping, not_converged_mark
+from benchmark.evaluation.training import epoch_batches, fit_early_stopping, not_converged_mark
 from benchmark.reporting.results import write_result
 
 METRIC = "map"
@@ -190,18 +190,14 @@ def train_detection(head: YOLOv3Head, train: MapSource, train_boxes: list[torch.
 
     def train_epoch(epoch: int) -> float:
         head.train()
-        order = torch.randperm(len(train.rows), generator=gen).numpy()
-        total = 0.0
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            if len(idx) < 2:
-                continue
+        total, seen = 0.0, 0
+        for idx in epoch_batches(len(train.rows), batch_size, gen, int(cfg.get("min_steps_per_epoch", 0))):
             terms = yolo_loss(head(train.batch(train.rows[idx])), [train_boxes[i] for i in idx], anchors)
             optim.zero_grad(set_to_none=True)
             terms["loss"].backward()
             optim.step()
-            total += float(terms["loss"].detach()) * len(idx)
-        return total / len(order)
+            total, seen = total + float(terms["loss"].detach()) * len(idx), seen + len(idx)
+        return total / max(seen, 1)
 
     fit = fit_early_stopping(head, train_epoch,
                              lambda: DetectionMatches.compute(predict(head, valid, anchors, cfg), targets_valid).map(),
@@ -218,14 +214,14 @@ def require_boxes(store: Store) -> None:
 def run_native(run: HeadRun, out: Path) -> None:
     """Every dataset x fraction x seed of ``run`` with the YOLOv3 head (results into ``run.args.out``,
     reported as their place in ``out``)."""
-    anchors = anchors_for(run.size)
     for data in run.datasets(check=require_boxes):
+        anchors = anchors_for(data.size)
         all_boxes = data.store.manifest["boxes"]
         for fraction in run.args.fractions:
             low = (run.cfg.get("low_data") or {}).get(data.name, {}) if fraction == 1 else {}
             lr, batch = float(low.get("lr", run.cfg["lr"])), int(low.get("batch_size", run.cfg["batch_size"]))
             sources = data.sources(fraction)
-            boxes = {s: boxes_at(all_boxes.iloc[src.rows].tolist(), data.store.images.shape[-1], run.size)
+            boxes = {s: boxes_at(all_boxes.iloc[src.rows].tolist(), data.store.images.shape[-1], data.size)
                      for s, src in sources.items()}
             targets = [{"boxes": b} for b in boxes["test"]]
             for seed in run.seeds:

@@ -221,6 +221,16 @@ def result_record(*, method: str, dataset: str, task: str, head: str, fraction: 
     return {**record, **fields}
 
 
+def input_size_for(cfg: dict, dataset: str) -> int:
+    """``input_size`` of a head section: an int, or a {dataset: int} mapping that must name ``dataset``."""
+    size = cfg["input_size"]
+    if isinstance(size, dict):
+        if dataset not in size:
+            raise KeyError(f"input_size names {sorted(size)}, not {dataset!r}")
+        return int(size[dataset])
+    return int(size)
+
+
 @dataclass
 class HeadDataset:
     """One dataset of a head run: store, split manifest, and encoder maps shared by all fractions."""
@@ -230,6 +240,10 @@ class HeadDataset:
     splits_path: Path
     maps: EncoderMaps
     encode_s: float  # wall time of precomputing the maps (0 when they are computed per batch)
+
+    @property
+    def size(self) -> int:
+        return self.maps.size
     _rows: dict = field(default_factory=dict, repr=False)
 
     def sources(self, fraction: int) -> dict[str, MapSource]:
@@ -253,9 +267,10 @@ class HeadRun:
     def __post_init__(self) -> None:
         self.progress = RunProgress(len(self.args.datasets) * len(self.args.fractions) * len(self.seeds))
 
-    @property
-    def size(self) -> int:
-        return int(self.cfg["input_size"])
+    def size(self, dataset: str) -> int:
+        """The head's input size for ``dataset``: one size for all, or one per dataset (a profile
+        may give small objects more pixels where the budget allows)."""
+        return input_size_for(self.cfg, dataset)
 
     def datasets(self, check: Callable[[Store], None] = lambda store: None) -> Iterator[HeadDataset]:
         """Each requested dataset in turn, ``check``-ed before any encoding (its maps are freed
@@ -266,7 +281,7 @@ class HeadRun:
             splits_path = self.args.splits / name / f"{self.args.protocol}.csv"
             every_row = np.concatenate(list(split_rows(store, splits_path, 100).values()))
             start = time.perf_counter()
-            maps = EncoderMaps(self.frozen, store.images, self.size,
+            maps = EncoderMaps(self.frozen, store.images, self.size(name),
                                every_row if bool(self.cfg["cache_features"]) else None)
             yield HeadDataset(name, store, splits_path, maps, round(time.perf_counter() - start, 3))
 

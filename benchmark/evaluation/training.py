@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -94,6 +95,25 @@ def fit_early_stopping(model: nn.Module, train_epoch: Callable[[int], float], va
     with torch.no_grad():
         model.load_state_dict(best_state)
     return Fit(epoch, best_epoch, best, valid_metric, stop, max_epochs, patience, history)
+
+
+def epoch_batches(n: int, batch_size: int, gen: torch.Generator, min_steps: int = 0) -> Iterator[np.ndarray]:
+    """The index batches of one training epoch of a head: a fresh permutation of the ``n`` training
+    samples cut into batches of ``batch_size``, a last batch of one skipped (BatchNorm needs two).
+
+    When one pass gives fewer than ``min_steps`` batches (a 1 % training set of ~9 images is one
+    batch), the epoch makes further passes, each over a new permutation, until it has them, as
+    MMDetection's ``RepeatDataset`` does for small sets: a validation after every step would
+    otherwise end a run by patience before the head has learnt anything. ``min_steps = 0`` is one pass.
+    """
+    per_pass = sum(1 for s in range(0, n, batch_size) if n - s >= 2)
+    passes = max(1, math.ceil(min_steps / per_pass)) if per_pass else 1
+    for _ in range(passes):
+        order = torch.randperm(n, generator=gen).numpy()
+        for s in range(0, n, batch_size):
+            idx = order[s:s + batch_size]
+            if len(idx) >= 2:
+                yield idx
 
 
 def not_converged_mark(record: dict) -> str:

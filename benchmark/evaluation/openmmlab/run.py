@@ -69,7 +69,7 @@ def config_for(run: HeadRun, task: str, dataset: str, fraction: int, seed: int, 
         raise DataError(run.args.params, f"openmmlab config {spec['config']!r} not in {CONFIG_DIR}")
     cfg = Config.fromfile(str(path))
     cfg.merge_from_dict(dict(spec.get("cfg_options") or {}))
-    size = run.size
+    size = run.size(dataset)
     channels = list(run.frozen.encoder.map_channels)
     model = cfg.model
     model.backbone.checkpoint = str(run.args.encoder)
