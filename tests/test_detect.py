@@ -10,8 +10,9 @@ from support import data_error, head_cli_args, head_inputs, head_sources
 
 from benchmark import detect
 from benchmark.evaluation import detect as detect_lib
-from benchmark.evaluation.detect import COCO_ANCHORS, YOLOv3Head, anchors_for, boxes_at, decode, train_detection, yolo_loss
+from benchmark.evaluation.detect import boxes_at, train_detection
 from benchmark.evaluation.metrics import detection_map
+from benchmark.evaluation.yolo import COCO_ANCHORS, YOLOv3Head, anchors_for, decode, yolo_loss
 from benchmark.pretraining.encoders import ImageEncoder
 
 
@@ -103,6 +104,19 @@ def test_cli_writes_both_map_variants(rsna_smoke, tmp_path):
     assert record["lr"] == 2.0e-4 and record["batch_size"] == 8  # the 1% RSNA setting
     assert record["iou_thresholds"] == [0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75]
     assert params["profiles"]["paper"]["detect"]["input_size"] == 224
+
+
+def test_mgca_variant_runs_end_to_end_and_is_recorded(rsna_smoke, tmp_path):
+    params = yaml.safe_load(open("params.yaml"))
+    params["profiles"]["smoke"]["detect"].update(variant="mgca", max_epochs=1)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "out"
+    assert detect.main(head_cli_args(rsna_smoke, "rsna", out, "--fractions", "10", "--profile", "smoke",
+                                     "--params", str(tmp_path / "params.yaml"))) == 0
+    (path,) = out.glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["head_variant"] == "mgca" and 0 <= record["value"] <= 1 and record["epochs_run"] == 1
+    assert params["profiles"]["paper"]["detect"]["variant"] == "mgca"
 
 
 def test_store_without_boxes_is_refused_before_any_training(rsna_smoke, tmp_path, phantom_root):

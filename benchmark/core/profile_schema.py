@@ -182,6 +182,7 @@ class LowData(Section):
 
 class DetectSection(HeadSection):
     batch_size: Annotated[int, Field(ge=2)]
+    variant: Literal["clean", "mgca"] = "clean"  # YOLOv3's neck, loss and decoding (benchmark/evaluation/yolo.py)
     low_data: dict[str, LowData] = {}
     widths: Annotated[list[Annotated[int, Field(ge=2, multiple_of=2)]], Field(min_length=3, max_length=3)]
     objectness_prior: Probability | None = None

@@ -272,9 +272,10 @@ def bench_loading(stores: dict, cfg: BenchConfig, step: dict) -> dict:
 
 
 def bench_heads(stores: dict, cfg: BenchConfig, profile: dict) -> dict:
-    from benchmark.evaluation.detect import YOLOv3Head, anchors_for, boxes_at, train_detection
+    from benchmark.evaluation.detect import boxes_at, train_detection
     from benchmark.evaluation.downstream import EncoderMaps, FrozenEncoder, MapSource
     from benchmark.evaluation.segment import UNetHead, masks_at, train_segmentation
+    from benchmark.evaluation.yolo import YOLOv3Head, anchors_for
     from benchmark.pretraining.encoders import ImageEncoder
 
     store = stores["rsna"]
