@@ -71,6 +71,28 @@ def test_cli_writes_one_result_per_fraction(siim_smoke, tmp_path):
     assert record["n"]["test"] > 0 and record["backend"] == "native" and record["protocol"] == "mgca"
     assert records[10]["n"]["train"] < record["n"]["train"]
     assert records[10]["n"]["test"] == record["n"]["test"]
+    assert record["train_augment"] == "none"
+
+
+def test_mgca_augmentation_encodes_each_augmented_batch(siim_smoke, tmp_path, monkeypatch):
+    from benchmark.evaluation import downstream
+
+    params = yaml.safe_load(open("params.yaml"))
+    params["profiles"]["smoke"]["segment"].update(
+        {"max_epochs": 1, "patience": 1, "augment": "shift_scale_rotate", "cache_features": False})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    encoded = []
+    real = downstream.MapSource.encode
+    monkeypatch.setattr(downstream.MapSource, "encode", lambda self, images: (encoded.append(len(images)), real(self, images))[1])
+    args = head_cli_args(siim_smoke, "siim", tmp_path / "out", "--fractions", "100",
+                         "--params", str(tmp_path / "params.yaml"), "--profile", "smoke")
+    assert segment.main(args) == 0
+    (path,) = (tmp_path / "out").glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["train_augment"] == "shift_scale_rotate" and 0 <= record["value"] <= 1
+    # one epoch: every training batch (of 8; a last batch of one is skipped) was encoded after augmentation
+    n = record["n"]["train"]
+    assert record["batch_size"] == 8 and sum(encoded) == n - (n % 8 == 1)
 
 
 def test_training_lowers_the_loss(siim_smoke, smoke_profile):

@@ -173,6 +173,13 @@ class SegmentSection(HeadSection):
     balance_train: list[str] = []
     decoder_channels: Annotated[list[PositiveInt], Field(min_length=4, max_length=5)]  # 4: stride-2 output, upsampled
     input_size: SegmentSize | dict[str, SegmentSize]
+    augment: Literal["none", "shift_scale_rotate"] = "none"  # benchmark/evaluation/mask_augment.py (MGCA's)
+
+    @model_validator(mode="after")
+    def _augmented_batches_are_not_cached(self):
+        if self.augment != "none" and self.cache_features:
+            raise ValueError(f"augment {self.augment} changes the images every batch: set cache_features false")
+        return self
 
 
 class LowData(Section):

@@ -194,6 +194,15 @@ class MapSource:
     def batch(self, rows: np.ndarray) -> list[torch.Tensor]:
         return self.maps(rows, self.training)
 
+    def images(self, rows: np.ndarray) -> torch.Tensor:
+        """The store's uint8 images of ``rows`` (for a head that augments before encoding)."""
+        return torch.from_numpy(np.ascontiguousarray(self.maps.images[rows]))
+
+    def encode(self, images_uint8: torch.Tensor) -> list[torch.Tensor]:
+        """Maps of images given here (augmented ones), never from the cache."""
+        return self.maps.frozen.maps(images_uint8.numpy(), self.size, batch_size=max(len(images_uint8), 1),
+                                     training=self.training)
+
 
 def bootstrap_mean_ci(values: np.ndarray, n: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of per-image scores (Dice, per-image AP, ...)."""

@@ -30,6 +30,7 @@ from benchmark.core.numerics import dtype
 from benchmark.data.store import Store
 from benchmark.evaluation.downstream import EVAL_BATCH, HeadRun, MapSource, balanced_train_rows, bootstrap_mean_ci, shuffled
 from benchmark.evaluation.head_stage import run_head_stage
+from benchmark.evaluation.mask_augment import shift_scale_rotate
 from benchmark.evaluation.metrics import dice_per_image, empty_mask_breakdown, mean_dice_fg_bg, segmentation_floors
 from benchmark.evaluation.training import epoch_batches, fit_early_stopping, not_converged_mark
 from benchmark.reporting.results import write_result
@@ -91,12 +92,18 @@ def train_segmentation(head: UNetHead, train: MapSource, train_masks: torch.Tens
     focal = FocalLoss(mode="binary", gamma=2.0)
     optim = torch.optim.AdamW(head.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
     size = train.size
+    augment = str(cfg.get("augment", "none")) == "shift_scale_rotate"
 
     def train_epoch(epoch: int) -> float:
         head.train()
         total, seen = 0.0, 0
         for idx in epoch_batches(len(train.rows), batch_size, gen, int(cfg.get("min_steps_per_epoch", 0))):
-            loss = segmentation_loss(head(train.batch(train.rows[idx]), size), train_masks[idx], focal)
+            if augment:  # MGCA's ShiftScaleRotate on image and mask together, then the encoder
+                images, target = shift_scale_rotate(train.images(train.rows[idx]), train_masks[idx], gen)
+                maps = train.encode(images)
+            else:
+                maps, target = train.batch(train.rows[idx]), train_masks[idx]
+            loss = segmentation_loss(head(maps, size), target, focal)
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
@@ -164,7 +171,8 @@ def run_native(run: HeadRun, out: Path) -> None:
                     mean_dice_fg_bg=mean_dice_fg_bg(prob, masks["test"]), **floors, labels_shuffled=run.shuffle_labels,
                     n={k: int(len(v.rows)) for k, v in sources.items()},
                     **empty_mask_breakdown(per_image, prob, masks["test"]),
-                    **fit, train_balanced=balanced is not None, batch_size=batch, wall_time_s=round(time.perf_counter() - start, 3)))
+                    **fit, train_balanced=balanced is not None, batch_size=batch,
+                    train_augment=str(run.cfg.get("augment", "none")), wall_time_s=round(time.perf_counter() - start, 3)))
                 print(f"segment {run.args.method} {data.name} {fraction}% seed {seed}: dice {value:.4f} "
                       f"[{lo:.3f}, {hi:.3f}] (floor {floors['floor']:.3f}; epochs {fit['epochs_run']}, best "
                       f"{fit['best_epoch']}{not_converged_mark(fit)}) -> {out / path.name} "

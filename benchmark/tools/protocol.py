@@ -37,6 +37,8 @@ EVALUATION = (
      "loader's 256-px image"),
     ("segment", "encoder_bn", "train", "mgca/models/mgca/mgca_segmenter.py \"Freeze encoder\": requires_grad=False only "
      "(Lightning trains the module in train mode)"),
+    ("segment", "augment", "shift_scale_rotate", "mgca/datasets/segmentation_dataset.py get_transforms: ShiftScaleRotate("
+     "shift 0, scale 0.1, rotate 10, p 0.5, constant border) on image and mask"),
     ("segment", "lr", 2.0e-4, "mgca/models/mgca/mgca_segmenter.py --learning_rate"),
     ("segment", "weight_decay", 0.05, "mgca/models/mgca/mgca_segmenter.py --weight_decay"),
     ("segment", "max_epochs", 50, "mgca/models/mgca/mgca_segmenter.py args.max_epochs"),
@@ -108,8 +110,10 @@ def render(params: Path = REPO / "params.yaml") -> str:
         for part in key.split("."):
             value = (value or {}).get(part)
         lines.append(f"| {section}.{key} | {_show(value)}{'' if value == official else ' **differs**'} | {_show(official)} | {source} |")
-    lines += ["", "Not yet ported (issue 18): MGCA's U-Net variant (smp's stride-2 skip, ShiftScaleRotate in "
-              "training), its training-time probe crops and augmentations and MIMIC's section parser.", ""]
+    lines += ["", "Not ported: the stride-2 skip of MGCA's U-Net (smp's ResNet encoder hands the decoder its "
+              "stem output; every head here reads only the encoder interface, C2-C5, and the decoder's stride-2 "
+              "block has no skip). Not yet ported (issue 18): MGCA's training-time probe crops and augmentations "
+              "and MIMIC's section parser.", ""]
     if plain:
         lines += ["## Methods without an official recipe", "",
                   "These train (or are built) with the profile's common settings: "
