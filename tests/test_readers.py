@@ -51,6 +51,17 @@ def test_mimic_reader_keeps_frontal_with_text(phantom_root):
     assert frame["path"].str.match(r"files/p1\d/p1\d{7}/s5\d{7}/[0-9a-f-]{44}\.jpg").all()
 
 
+def test_mimic_reader_with_mgcas_section_splitter(phantom_root):
+    """``sections: mgca`` (the paper profile): the phantom's reports are in MIMIC's layout, so both
+    splitters find the same IMPRESSION and FINDINGS and the texts agree."""
+    root = phantom_root / "mimic"
+    ours = get_reader("mimic").records(root)
+    mgca = get_reader("mimic", {"sections": "mgca"}).records(root)
+    assert len(mgca) == len(ours) and (mgca["text"] == ours["text"]).mean() == 1.0
+    with pytest.raises(Exception, match="reader option sections 'x' is not one of ours, mgca"):
+        get_reader("mimic", {"sections": "x"})
+
+
 def test_report_text_is_impression_then_findings():
     text = " FINAL REPORT\n INDICATION: cough\n FINDINGS:\n Lungs are clear.\n\n IMPRESSION:\n No acute process.\n"
     assert report_text(text) == "No acute process. Lungs are clear."

@@ -32,6 +32,9 @@ NOT_APPLIED = {"lm": "the profile's lm.name for every method: {lm}", "report_tex
 EVALUATION = (
     ("store", "reader_options.object_cxr.polygon_boxes", "polylabel",
      "mgca/preprocess/object_cxr.py polylabel_box (boxes past the image are clipped here)"),
+    ("store", "reader_options.mimic.sections", "mgca",
+     "mgca/preprocess/utils.py section_text / normalize_section_names (the MIMIC-CXR splitter; its per-study "
+     "corrections are not reproduced)"),
     ("probe", "solver", "adamw", "mgca/models/ssl_finetuner.py (one linear layer, AdamW, early stopping on validation loss)"),
     ("probe", "eval_crop", "center", "mgca/datasets/transforms.py DataTransforms(is_train=False): CenterCrop 224 of the "
      "loader's 256-px image"),
@@ -112,8 +115,7 @@ def render(params: Path = REPO / "params.yaml") -> str:
         lines.append(f"| {section}.{key} | {_show(value)}{'' if value == official else ' **differs**'} | {_show(official)} | {source} |")
     lines += ["", "Not ported: the stride-2 skip of MGCA's U-Net (smp's ResNet encoder hands the decoder its "
               "stem output; every head here reads only the encoder interface, C2-C5, and the decoder's stride-2 "
-              "block has no skip). Not yet ported (issue 18): MGCA's training-time probe crops and augmentations "
-              "and MIMIC's section parser.", ""]
+              "block has no skip). Not yet ported (issue 18): MGCA's training-time probe crops and augmentations.", ""]
     if plain:
         lines += ["## Methods without an official recipe", "",
                   "These train (or are built) with the profile's common settings: "

@@ -17,6 +17,7 @@ import pandas as pd
 
 from benchmark.core.errors import DataError
 from benchmark.data.readers.base import ImageFileReader, cell, choice_column, csv_row, read_table
+from benchmark.data.readers.mimic_sections import mgca_report_text
 
 METADATA_FILE = "mimic-cxr-2.0.0-metadata.csv.gz"
 SPLIT_FILE = "mimic-cxr-2.0.0-split.csv.gz"
@@ -124,6 +125,8 @@ def study_dir(subject_id: int, study_id: int) -> str:
 class MimicCxrJpgReader(ImageFileReader):
     name = "mimic"
     task_columns = ("text", "official_split")
+    #: how report sections are found: ours (:func:`report_sections`) or MGCA's splitter (mimic_sections)
+    OPTIONS = {"sections": ("ours", "mgca")}
 
     def records(self, root: Path) -> pd.DataFrame:
         root = self.check_root(root)
@@ -146,6 +149,7 @@ class MimicCxrJpgReader(ImageFileReader):
         meta = meta[frontal]
         rows = []
         texts: dict[str, str] = {}
+        to_text = mgca_report_text if self.options["sections"] == "mgca" else report_text
         for idx, r in zip(meta.index, meta.itertuples(index=False)):
             sdir = study_dir(r.subject_id, r.study_id)
             rel = f"{sdir}/{r.dicom_id}.jpg"
@@ -160,7 +164,7 @@ class MimicCxrJpgReader(ImageFileReader):
                 except OSError as err:  # a folder where the report belongs, no permission, ...
                     raise DataError(report_path, f"cannot read report ({err.strerror})") from None
                 try:
-                    texts[sdir] = report_text(raw.decode("utf-8-sig"))  # a BOM would hide the first section header
+                    texts[sdir] = to_text(raw.decode("utf-8-sig"))  # a BOM would hide the first section header
                 except UnicodeDecodeError as err:
                     raise DataError(report_path, f"report is not UTF-8 ({err.reason} at byte {err.start})") from None
             text = texts[sdir]
