@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
+from support import data_error
 
 from benchmark.evaluation.geometry import feature_geometry
 from benchmark.evaluation.linear_probe import fit_linear_probe, fit_logistic_probe, probe_target
@@ -381,3 +382,49 @@ def test_features_made_with_another_crop_are_refused(probe_inputs):
     assert "crop" not in info and len(feats) == len(store.manifest)
     message = data_error(load_features, probe_inputs / "features" / "covidx", store, crop="center")
     assert "features.npy" in message and "'resize' evaluation crop, the profile asks for 'center'" in message
+
+
+def test_mgca_training_crops_are_random_224_of_256_and_chexpert_is_also_jittered():
+    import torch
+
+    from benchmark.data.transforms import eval_input, probe_train_input
+
+    images = torch.randint(0, 256, (6, 300, 300), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    crops = probe_train_input(images, 224, torch.Generator().manual_seed(1))
+    assert crops.shape == (6, 3, 224, 224)
+    # the same draws, by hand: offsets in 0..32 of the 256-px image
+    offsets = (torch.rand(6, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 33).long().tolist()
+    full = eval_input(images, 256)  # the whole image at 256 px, normalised
+    for i, (top, left) in enumerate(offsets):
+        assert torch.equal(crops[i], full[i, :, top:top + 224, left:left + 224])
+    assert len({tuple(o) for o in offsets}) > 1  # not one fixed crop
+    jittered = probe_train_input(images, 224, torch.Generator().manual_seed(1), jitter=True)
+    again = probe_train_input(images, 224, torch.Generator().manual_seed(1), jitter=True)
+    assert torch.equal(jittered, again) and not torch.equal(jittered, crops)
+    assert jittered.min() >= -1 and jittered.max() <= 1  # brightness and contrast clamp to the grey range
+
+
+def test_augmented_probe_trains_on_encoded_crops_and_says_so(probe_inputs, tmp_path):
+    import shutil
+
+    import yaml
+
+    from benchmark import probe
+    from benchmark.reporting.results import load_results
+
+    work = probe_inputs
+    params = yaml.safe_load(open("params.yaml"))
+    params["profiles"]["smoke"]["probe"].update(solver="adamw", train_augment="mgca", max_epochs=2, patience=2)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    args = ["--method", "random", "--datasets", "chexpert", "--features", str(work / "features"), "--stores",
+            str(work / "stores"), "--splits", str(work / "splits"), "--fractions", "100", "--profile", "smoke",
+            "--params", str(tmp_path / "params.yaml")]
+    encoder = tmp_path / "encoder"  # the fixture's encoder with a pre-training meta.json beside it
+    shutil.copytree(work / "encoder", encoder)
+    (encoder / "meta.json").write_text(json.dumps({"method": "random"}))
+    assert probe.main([*args, "--out", str(tmp_path / "out"), "--encoder-meta", str(encoder / "meta.json")]) == 0
+    (record,) = load_results(tmp_path / "out").to_dict("records")
+    assert record["train_augment"] == "mgca" and record["solver"] == "adamw" and 0 <= record["value"] <= 1
+    message = data_error(probe.main, [*args, "--out", str(tmp_path / "out2")])
+    assert "train_augment needs the encoder beside --encoder-meta" in message
+    assert params["profiles"]["paper"]["probe"]["train_augment"] == "mgca"

@@ -133,7 +133,14 @@ class ProbeSection(Runs):
     patience: PositiveInt
     input_size: Annotated[int, Field(ge=32)]
     eval_crop: Literal["resize", "center"] = "resize"  # center: MGCA's Resize(256) + CenterCrop(224) of the features
+    train_augment: Literal["none", "mgca"] = "none"  # mgca: MGCA's training crops, encoded per batch (AdamW only)
     bootstrap: NonNegativeInt = 1000
+
+    @model_validator(mode="after")
+    def _augmented_probe_is_adamw(self):
+        if self.train_augment != "none" and self.solver != "adamw":
+            raise ValueError(f"train_augment {self.train_augment} trains on batches: set solver adamw")
+        return self
 
 
 class OpenMMLabSection(Section):

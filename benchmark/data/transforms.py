@@ -7,6 +7,8 @@ full image. Grey values are mapped to [-1, 1] (mean 0.5, std 0.5 on all channels
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -56,3 +58,35 @@ def crop_input(images_uint8: torch.Tensor, boxes: torch.Tensor, size: int) -> to
     """Crop each (H, W) image to its (side, top, left) box and resize to ``size`` (see :func:`crop_boxes`)."""
     return torch.cat([to_input(images_uint8[i:i + 1, top:top + s, left:left + s], size)
                       for i, (s, top, left) in enumerate(boxes.tolist())])
+
+
+def probe_train_input(images_uint8: torch.Tensor, size: int, gen: torch.Generator, jitter: bool = False) -> torch.Tensor:
+    """MGCA's training input for its linear probe (``mgca/datasets/transforms.py``): the image at
+    ``size`` x 256/224 px, a random ``size`` crop (``DataTransforms``); with ``jitter`` (CheXpert's
+    ``Moco2Transform``) also, each with its probability, brightness and contrast in 0.6-1.4 (p 0.8;
+    saturation, hue and RandomGrayscale change nothing on a grey image), a Gaussian blur of sigma
+    0.1-2 (p 0.5) and a horizontal flip (p 0.5). Draws come from ``gen``, one set per sample."""
+    from torchvision.transforms.v2 import functional as TF
+
+    side = round(size * CENTER_CROP_RATIO)
+    x = images_uint8.to(torch.get_default_dtype()).div(255.0).unsqueeze(1)
+    x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
+    offsets = (torch.rand(len(x), 2, generator=gen, dtype=torch.float64) * (side - size + 1)).long().tolist()
+    x = torch.cat([x[i:i + 1, :, top:top + size, left:left + size] for i, (top, left) in enumerate(offsets)])
+    if jitter:
+        draws = torch.rand(len(x), 8, generator=gen, dtype=torch.float64).tolist()
+        out = []
+        for img, (p_jit, b, c, order, p_blur, sigma, p_flip, _) in zip(x, draws):
+            if p_jit < 0.8:
+                ops = [lambda t, f=0.6 + 0.8 * b: TF.adjust_brightness(t, f), lambda t, f=0.6 + 0.8 * c: TF.adjust_contrast(t, f)]
+                for op in (ops if order < 0.5 else ops[::-1]):  # ColorJitter applies its factors in a random order
+                    img = op(img)
+            if p_blur < 0.5:
+                s = 0.1 + 1.9 * sigma
+                k = 2 * math.ceil(3 * s) + 1
+                img = TF.gaussian_blur(img, kernel_size=[k, k], sigma=[s, s])
+            if p_flip < 0.5:
+                img = img.flip(-1)
+            out.append(img)
+        x = torch.stack(out)
+    return ((x - MEAN) / STD).expand(-1, 3, -1, -1).contiguous()

@@ -81,25 +81,33 @@ def probe_target(dataset: str) -> ProbeTarget:
 
 def fit_linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray,
                      cfg: dict, seed: int, target: ProbeTarget | None = None,
-                     encode: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[nn.Linear, dict]:
+                     encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                     train_encode: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[nn.Linear, dict]:
     """Train one linear layer (BCE, or cross-entropy for a multiclass target); early stopping
     on validation loss; returns the best weights.
 
     ``x_*`` are cached features. With ``encode`` they are raw inputs instead and every batch
     goes through ``encode`` each epoch: the uncached probe that ``benchmark.bench`` times
-    against this one (same batches, same updates). The target defaults to RSNA's (binary)."""
+    against this one (same batches, same updates). With ``train_encode`` only ``x_train`` is raw
+    (the augmented probe: each training batch is augmented and encoded anew, validation reads
+    cached features). The target defaults to RSNA's (binary)."""
     target = target or probe_target("rsna")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     multiclass = target.kind == "multiclass"
     as_target = (lambda y: torch.from_numpy(y).long()) if multiclass else \
         (lambda y: torch.from_numpy(y).to(dtype()).reshape(len(y), -1))
+    if encode is not None and train_encode is not None:
+        raise ValueError("encode (every input raw) and train_encode (training inputs raw) exclude each other")
     features = encode or (lambda x: x)
+    train_features = train_encode or features
     xt, yt = torch.from_numpy(np.asarray(x_train)), as_target(y_train)
     xv, yv = torch.from_numpy(np.asarray(x_valid)), as_target(y_valid)
     if encode is None:
-        xt, xv = xt.to(dtype()), xv.to(dtype())
-    layer = nn.Linear(int(features(xt[:1]).shape[1]), target.outputs)
+        xv = xv.to(dtype())
+        if train_encode is None:
+            xt = xt.to(dtype())
+    layer = nn.Linear(int(train_features(xt[:1]).shape[1]), target.outputs)
     optim = torch.optim.AdamW(layer.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
     loss_fn = nn.CrossEntropyLoss() if multiclass else nn.BCEWithLogitsLoss()
     batch = int(cfg["batch_size"])
@@ -109,7 +117,7 @@ def fit_linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarr
         for s in range(0, len(xt), batch):
             idx = order[s:s + batch]
             optim.zero_grad(set_to_none=True)
-            loss = loss_fn(layer(features(xt[idx])), yt[idx])
+            loss = loss_fn(layer(train_features(xt[idx])), yt[idx])
             loss.backward()
             optim.step()
             total += float(loss.detach()) * len(idx)
@@ -232,15 +240,19 @@ SOLVERS = ("adamw", "lbfgs")
 
 
 def fit_and_predict(solver: str, x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray,
-                    x_test: np.ndarray, cfg: dict, seed: int, target: ProbeTarget) -> tuple[np.ndarray, dict]:
+                    x_test: np.ndarray, cfg: dict, seed: int, target: ProbeTarget,
+                    train_encode: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[np.ndarray, dict]:
     """Fit the probe ``solver`` names on the training rows (selected on the validation rows);
-    the test logits and how the fit went."""
+    the test logits and how the fit went. ``train_encode``: ``x_train`` holds images that it
+    augments and encodes batch by batch (AdamW only)."""
+    if train_encode is not None and solver != "adamw":
+        raise DataError(None, f"probe: training-time augmentation needs the adamw solver, not {solver!r}")
     if solver == "lbfgs":
         probe, fit = fit_logistic_probe(x_train, y_train, x_valid, y_valid, cfg, target)
         return probe.logits(x_test), fit
     if solver != "adamw":
         raise DataError(None, f"probe: unknown solver {solver!r} (have: {', '.join(SOLVERS)})")
-    layer, fit = fit_linear_probe(x_train, y_train, x_valid, y_valid, cfg, seed, target)
+    layer, fit = fit_linear_probe(x_train, y_train, x_valid, y_valid, cfg, seed, target, train_encode=train_encode)
     with torch.no_grad():
         logits = layer(torch.from_numpy(np.asarray(x_test)).to(dtype())).numpy()
     return logits, {"solver": "adamw", **fit}

@@ -12,6 +12,11 @@ test features per dataset (:mod:`benchmark.evaluation.geometry`), into a tempora
 replaces ``--out`` as a whole at the end (:func:`benchmark.evaluation.downstream.results_folder`).
 The cached features are checked before use (:func:`benchmark.evaluation.features.load_features`):
 complete, from this store, and, with ``--encoder-meta``, from that encoder.
+
+``probe.train_augment: mgca`` (the ``paper`` profile) trains as MGCA's fine-tuner does: each
+training batch is a random 224 crop of the 256-px image (CheXpert also with MGCA's colour
+jitter, blur and flip, :func:`benchmark.data.transforms.probe_train_input`) encoded anew by the
+encoder beside ``--encoder-meta``; validation and test read the cached centre-crop features.
 """
 
 from __future__ import annotations
@@ -26,12 +31,13 @@ from benchmark.core.config import load_profile
 from benchmark.core.errors import DataError, read_json_object
 from benchmark.core.numerics import configure
 from benchmark.data.store import Store, sha256_file
+from benchmark.data.transforms import probe_train_input
 from benchmark.evaluation.downstream import result_record, results_folder, shuffled, split_rows, write_unavailable
 from benchmark.evaluation.features import load_features, unavailable_reason
 from benchmark.evaluation.geometry import feature_geometry
 from benchmark.evaluation.linear_probe import PROBE_HEADS, fit_and_predict, probe_target
 from benchmark.evaluation.training import RunProgress, not_converged_mark
-from benchmark.pretraining.encoders import ENCODER_FILE
+from benchmark.pretraining.encoders import ENCODER_FILE, load_encoder
 from benchmark.reporting.results import bootstrap_ci, write_geometry, write_result
 
 
@@ -42,6 +48,31 @@ def read_encoder_meta(path: Path | None) -> dict:
     if not path.is_file():
         raise DataError(path, "encoder meta.json not found")
     return read_json_object(path, "encoder meta.json")
+
+
+#: datasets whose training images MGCA also colour-jitters, blurs and flips (Moco2Transform in
+#: mgca/models/mgca/mgca_finetuner.py; the others get DataTransforms' random crop only)
+JITTERED = ("chexpert",)
+
+
+def augmented_encoder(encoder_meta: Path | None, size: int, dataset: str, seed: int):
+    """The training-batch encoder of the augmented probe: uint8 images -> pooled features of
+    MGCA's training crops, drawn from a generator seeded with ``seed``."""
+    import torch
+
+    path = encoder_meta.parent / ENCODER_FILE if encoder_meta is not None else None
+    if path is None or not path.is_file():
+        raise DataError(path or encoder_meta, "probe.train_augment needs the encoder beside --encoder-meta "
+                        "(training batches are encoded anew)")
+    encoder, _ = load_encoder(path.parent)
+    encoder.eval().requires_grad_(False)
+    gen = torch.Generator().manual_seed(seed)
+
+    @torch.no_grad()
+    def encode(batch_uint8: torch.Tensor) -> torch.Tensor:
+        return encoder(probe_train_input(batch_uint8, size, gen, jitter=dataset in JITTERED)).pooled
+
+    return encode
 
 
 def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractions: list[int], seeds: list[int],
@@ -76,6 +107,7 @@ def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractio
     print(f"probe {args.method} {dataset}: effective rank {geometry['effective_rank']:.1f} of {geometry['dim']}, "
           f"top 1% of dimensions hold {100 * geometry['top1pct_variance_share']:.1f}% of the variance")
     solver = str(cfg.get("solver", "adamw"))
+    augment = str(cfg.get("train_augment", "none"))
     shuffle = bool(meta.get("shuffle_labels"))  # the negative control: its training labels carry no signal
     # the L-BFGS probe has no randomness: one run stands for every seed (unless labels are shuffled per seed)
     run_seeds = seeds if solver == "adamw" or shuffle else seeds[:1]
@@ -93,15 +125,20 @@ def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractio
             y_train, y_valid = y_all[rows["train"]], y_all[rows["valid"]]
             if shuffle:
                 y_train, y_valid = shuffled(y_train, seed, "train"), shuffled(y_valid, seed, "valid")
-            logits, fit = fit_and_predict(solver, feats[rows["train"]], y_train, feats[rows["valid"]], y_valid,
-                                          feats[rows["test"]], cfg, seed, target)
+            x_train, train_encode = feats[rows["train"]], None
+            if augment != "none":
+                x_train = store.images[rows["train"]]
+                train_encode = augmented_encoder(args.encoder_meta, int(cfg["input_size"]), dataset, seed)
+            logits, fit = fit_and_predict(solver, x_train, y_train, feats[rows["valid"]], y_valid,
+                                          feats[rows["test"]], cfg, seed, target, train_encode)
             value = target.score(y_test, logits)
             lo, hi = bootstrap_ci(target.score, y_test, logits, n=int(cfg.get("bootstrap", 1000)), seed=seed)
             path = write_result(out, result_record(
                 **common, dataset=dataset, fraction=fraction, seed=seed, value=value, ci95=[lo, hi], status="ok",
                 floor=floor, floor_predictor=floor_predictor, labels_shuffled=shuffle,
                 n={k: int(len(v)) for k, v in rows.items()}, labels=list(target.columns), scored_labels=scored,
-                positives=class_counts, **encoder_fields, **fit, wall_time_s=round(time.perf_counter() - start, 3)))
+                positives=class_counts, **encoder_fields, **fit, train_augment=augment,
+                wall_time_s=round(time.perf_counter() - start, 3)))
             how = f"C {fit['c']:g}" if solver == "lbfgs" else f"epochs {fit['epochs_run']}"
             print(f"probe {args.method} {dataset} {fraction}% seed {seed}: {target.metric} {value:.4f} "
                   f"[{lo:.3f}, {hi:.3f}] (floor {floor:.3f}; {solver}, {how}"

@@ -38,6 +38,8 @@ EVALUATION = (
     ("probe", "solver", "adamw", "mgca/models/ssl_finetuner.py (one linear layer, AdamW, early stopping on validation loss)"),
     ("probe", "eval_crop", "center", "mgca/datasets/transforms.py DataTransforms(is_train=False): CenterCrop 224 of the "
      "loader's 256-px image"),
+    ("probe", "train_augment", "mgca", "mgca/datasets/transforms.py DataTransforms(is_train=True): RandomCrop 224 of "
+     "256; CheXpert: Moco2Transform (jitter 0.4, p 0.8; blur 0.1-2, p 0.5; flip), mgca/models/mgca/mgca_finetuner.py"),
     ("segment", "encoder_bn", "train", "mgca/models/mgca/mgca_segmenter.py \"Freeze encoder\": requires_grad=False only "
      "(Lightning trains the module in train mode)"),
     ("segment", "augment", "shift_scale_rotate", "mgca/datasets/segmentation_dataset.py get_transforms: ShiftScaleRotate("
@@ -115,7 +117,7 @@ def render(params: Path = REPO / "params.yaml") -> str:
         lines.append(f"| {section}.{key} | {_show(value)}{'' if value == official else ' **differs**'} | {_show(official)} | {source} |")
     lines += ["", "Not ported: the stride-2 skip of MGCA's U-Net (smp's ResNet encoder hands the decoder its "
               "stem output; every head here reads only the encoder interface, C2-C5, and the decoder's stride-2 "
-              "block has no skip). Not yet ported (issue 18): MGCA's training-time probe crops and augmentations.", ""]
+              "block has no skip).", ""]
     if plain:
         lines += ["## Methods without an official recipe", "",
                   "These train (or are built) with the profile's common settings: "
