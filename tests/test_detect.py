@@ -116,6 +116,7 @@ def test_mgca_variant_runs_end_to_end_and_is_recorded(rsna_smoke, tmp_path):
     (path,) = out.glob("*.json")
     record = json.loads(path.read_text())
     assert record["head_variant"] == "mgca" and 0 <= record["value"] <= 1 and record["epochs_run"] == 1
+    assert record["input_size"] == params["profiles"]["smoke"]["detect"]["input_size"]
     assert params["profiles"]["paper"]["detect"]["variant"] == "mgca"
 
 

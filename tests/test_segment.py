@@ -71,7 +71,7 @@ def test_cli_writes_one_result_per_fraction(siim_smoke, tmp_path):
     assert record["n"]["test"] > 0 and record["backend"] == "native" and record["protocol"] == "mgca"
     assert records[10]["n"]["train"] < record["n"]["train"]
     assert records[10]["n"]["test"] == record["n"]["test"]
-    assert record["train_augment"] == "none"
+    assert record["train_augment"] == "none" and record["input_size"] == params["profiles"]["smoke"]["segment"]["input_size"]
 
 
 def test_mgca_augmentation_encodes_each_augmented_batch(siim_smoke, tmp_path, monkeypatch):

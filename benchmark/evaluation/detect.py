@@ -118,7 +118,7 @@ def run_native(run: HeadRun, out: Path) -> None:
                 path = write_result(run.args.out, run.record(
                     data.name, fraction, seed, feature_cache_s=data.encode_s, status="ok", **scored,
                     labels_shuffled=run.shuffle_labels, n={k: int(len(v.rows)) for k, v in sources.items()},
-                    lr=lr, batch_size=batch, head_variant=variant.name, **fit,
+                    lr=lr, batch_size=batch, head_variant=variant.name, input_size=data.size, **fit,
                     wall_time_s=round(time.perf_counter() - start, 3)))
                 lo, hi = scored["ci95"]
                 check = "" if scored["cocoeval_agrees"] else f", COCOeval gives {scored['map_cocoeval']:.6f}: recorded"

@@ -172,7 +172,8 @@ def run_native(run: HeadRun, out: Path) -> None:
                     n={k: int(len(v.rows)) for k, v in sources.items()},
                     **empty_mask_breakdown(per_image, prob, masks["test"]),
                     **fit, train_balanced=balanced is not None, batch_size=batch,
-                    train_augment=str(run.cfg.get("augment", "none")), wall_time_s=round(time.perf_counter() - start, 3)))
+                    train_augment=str(run.cfg.get("augment", "none")), input_size=data.size,
+                    wall_time_s=round(time.perf_counter() - start, 3)))
                 print(f"segment {run.args.method} {data.name} {fraction}% seed {seed}: dice {value:.4f} "
                       f"[{lo:.3f}, {hi:.3f}] (floor {floors['floor']:.3f}; epochs {fit['epochs_run']}, best "
                       f"{fit['best_epoch']}{not_converged_mark(fit)}) -> {out / path.name} "
