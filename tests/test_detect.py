@@ -90,15 +90,21 @@ def test_short_training_lowers_the_loss(rsna_smoke, smoke_profile):
     assert losses[-1] < losses[0]
 
 
-def test_cli_writes_both_map_variants(rsna_smoke, tmp_path):
+def _smoke_cli_record(rsna_smoke, tmp_path, fraction: str, **overrides) -> tuple[dict, dict]:
+    """Params with the smoke profile's detect section overridden, and the one result of a CLI run."""
     params = yaml.safe_load(open("params.yaml"))
-    params["profiles"]["smoke"]["detect"]["low_data"] = {"rsna": {"lr": 2.0e-4, "batch_size": 8}}  # the paper's 1 % setting
+    params["profiles"]["smoke"]["detect"].update(overrides)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "out"
-    assert detect.main(head_cli_args(rsna_smoke, "rsna", out, "--fractions", "1", "--profile", "smoke",
+    assert detect.main(head_cli_args(rsna_smoke, "rsna", out, "--fractions", fraction, "--profile", "smoke",
                                      "--params", str(tmp_path / "params.yaml"))) == 0
     (path,) = out.glob("*.json")
-    record = json.loads(path.read_text())
+    return params, json.loads(path.read_text())
+
+
+def test_cli_writes_both_map_variants(rsna_smoke, tmp_path):
+    params, record = _smoke_cli_record(rsna_smoke, tmp_path, "1",  # the paper's 1 % setting
+                                       low_data={"rsna": {"lr": 2.0e-4, "batch_size": 8}})
     assert record["task"] == "detection" and record["head"] == "yolov3" and record["metric"] == "map"
     assert 0 <= record["value"] <= 1 and 0 <= record["map_mgca_compat"] <= 1
     assert record["lr"] == 2.0e-4 and record["batch_size"] == 8  # the 1% RSNA setting
@@ -107,14 +113,7 @@ def test_cli_writes_both_map_variants(rsna_smoke, tmp_path):
 
 
 def test_mgca_variant_runs_end_to_end_and_is_recorded(rsna_smoke, tmp_path):
-    params = yaml.safe_load(open("params.yaml"))
-    params["profiles"]["smoke"]["detect"].update(variant="mgca", max_epochs=1)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    out = tmp_path / "out"
-    assert detect.main(head_cli_args(rsna_smoke, "rsna", out, "--fractions", "10", "--profile", "smoke",
-                                     "--params", str(tmp_path / "params.yaml"))) == 0
-    (path,) = out.glob("*.json")
-    record = json.loads(path.read_text())
+    params, record = _smoke_cli_record(rsna_smoke, tmp_path, "10", variant="mgca", max_epochs=1)
     assert record["head_variant"] == "mgca" and 0 <= record["value"] <= 1 and record["epochs_run"] == 1
     assert record["input_size"] == params["profiles"]["smoke"]["detect"]["input_size"]
     assert params["profiles"]["paper"]["detect"]["variant"] == "mgca"
