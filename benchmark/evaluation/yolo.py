@@ -149,24 +149,30 @@ def yolo_loss(outputs: list[torch.Tensor], boxes: list[torch.Tensor], anchors: t
     return terms
 
 
+def _threshold_and_suppress(outputs: list[torch.Tensor], anchors: torch.Tensor,
+                            score: Callable[[torch.Tensor], torch.Tensor], conf_threshold: float,
+                            suppress: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> list[dict]:
+    """Boxes of every scale scored by ``score`` (of one scale's raw outputs), those at or above
+    ``conf_threshold`` per image, then the indices ``suppress`` keeps (an NMS)."""
+    boxes = torch.cat([_pred_boxes(raw, anchors[3 * s:3 * s + 3], stride).flatten(1, 3)
+                       for s, (raw, stride) in enumerate(zip(outputs, STRIDES))], 1)
+    scores = torch.cat([score(raw).flatten(1) for raw in outputs], 1)
+    out = []
+    for bx, sc in zip(boxes, scores):
+        keep = sc >= conf_threshold
+        bx, sc = bx[keep], sc[keep]
+        keep = suppress(bx, sc)
+        out.append({"boxes": bx[keep], "scores": sc[keep]})
+    return out
+
+
 @torch.no_grad()
 def decode(outputs: list[torch.Tensor], anchors: torch.Tensor, conf_threshold: float = 0.5, nms_iou: float = 0.5,
            max_boxes: int = 100) -> list[dict]:
-    """Boxes and scores per image after the confidence threshold and NMS."""
-    per_scale_boxes, per_scale_scores = [], []
-    for s, (raw, stride) in enumerate(zip(outputs, STRIDES)):
-        boxes = _pred_boxes(raw, anchors[3 * s:3 * s + 3], stride)
-        scores = torch.sigmoid(raw[..., 4]) * torch.sigmoid(raw[..., 5:]).amax(-1)
-        per_scale_boxes.append(boxes.flatten(1, 3))
-        per_scale_scores.append(scores.flatten(1))
-    all_boxes, all_scores = torch.cat(per_scale_boxes, 1), torch.cat(per_scale_scores, 1)
-    out = []
-    for bx, sc in zip(all_boxes, all_scores):
-        keep = sc >= conf_threshold
-        bx, sc = bx[keep], sc[keep]
-        keep = nms(bx, sc, nms_iou)[:max_boxes]
-        out.append({"boxes": bx[keep], "scores": sc[keep]})
-    return out
+    """Boxes and scores (objectness x class) per image after the confidence threshold and NMS."""
+    return _threshold_and_suppress(outputs, anchors,
+                                   lambda raw: torch.sigmoid(raw[..., 4]) * torch.sigmoid(raw[..., 5:]).amax(-1),
+                                   conf_threshold, lambda bx, sc: nms(bx, sc, nms_iou)[:max_boxes])
 
 
 def _shape_iou_plus_one(wh: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
@@ -215,16 +221,8 @@ def yolo_loss_mgca(outputs: list[torch.Tensor], boxes: list[torch.Tensor], ancho
 def decode_mgca(outputs: list[torch.Tensor], anchors: torch.Tensor, conf_threshold: float = 0.5,
                 nms_iou: float = 0.5) -> list[dict]:
     """MGCA's decoding: objectness is the score, NMS with the +1 pixel IoU, every surviving box kept."""
-    boxes = torch.cat([_pred_boxes(raw, anchors[3 * s:3 * s + 3], stride).flatten(1, 3)
-                       for s, (raw, stride) in enumerate(zip(outputs, STRIDES))], 1)
-    scores = torch.cat([torch.sigmoid(raw[..., 4]).flatten(1) for raw in outputs], 1)
-    out = []
-    for bx, sc in zip(boxes, scores):
-        keep = sc >= conf_threshold
-        bx, sc = bx[keep], sc[keep]
-        keep = nms_plus_one(bx, sc, nms_iou)
-        out.append({"boxes": bx[keep], "scores": sc[keep]})
-    return out
+    return _threshold_and_suppress(outputs, anchors, lambda raw: torch.sigmoid(raw[..., 4]), conf_threshold,
+                                   lambda bx, sc: nms_plus_one(bx, sc, nms_iou))
 
 
 def nms_plus_one(boxes: torch.Tensor, scores: torch.Tensor, iou: float) -> torch.Tensor:
