@@ -169,9 +169,13 @@ class EncoderMaps:
             self.position = np.full(len(images), -1, dtype=np.int64)
             self.position[rows] = np.arange(len(rows))
 
+    def encode(self, images_uint8: np.ndarray, training: bool = False) -> list[torch.Tensor]:
+        """Maps of these images, computed now in one batch (never from the cache)."""
+        return self.frozen.maps(images_uint8, self.size, batch_size=max(len(images_uint8), 1), training=training)
+
     def __call__(self, rows: np.ndarray, training: bool = False) -> list[torch.Tensor]:
         if self.cached is None:
-            return self.frozen.maps(self.images[rows], self.size, batch_size=max(len(rows), 1), training=training)
+            return self.encode(self.images[rows], training)
         idx = self.position[rows]
         if (idx < 0).any():
             raise KeyError(f"store rows {rows[idx < 0][:3].tolist()} were not precomputed")
@@ -200,8 +204,7 @@ class MapSource:
 
     def encode(self, images_uint8: torch.Tensor) -> list[torch.Tensor]:
         """Maps of images given here (augmented ones), never from the cache."""
-        return self.maps.frozen.maps(images_uint8.numpy(), self.size, batch_size=max(len(images_uint8), 1),
-                                     training=self.training)
+        return self.maps.encode(images_uint8.numpy(), self.training)
 
 
 def bootstrap_mean_ci(values: np.ndarray, n: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
