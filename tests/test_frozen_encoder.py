@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from benchmark.core.profile_schema import HeadSection
-from benchmark.evaluation.downstream import EncoderMaps, FrozenEncoder, MapSource, input_size_for
+from benchmark.evaluation.downstream import EncoderMaps, FrozenEncoder, MapSource, per_dataset
 from benchmark.pretraining.encoders import ImageEncoder
 
 
@@ -60,9 +60,9 @@ def test_train_mode_cannot_be_cached():
 def test_input_size_is_one_for_all_datasets_or_one_per_dataset():
     base = {"seeds": [0], "fractions": [1], "lr": 1e-3, "weight_decay": 0.0, "max_epochs": 1, "patience": 1}
     per = HeadSection.model_validate({**base, "input_size": {"rsna": 96, "object_cxr": 128}}).model_dump()
-    assert input_size_for(per, "object_cxr") == 128 and input_size_for(per, "rsna") == 96
-    assert input_size_for(HeadSection.model_validate({**base, "input_size": 64}).model_dump(), "rsna") == 64
+    assert per_dataset(per, "input_size", "object_cxr") == 128 and per_dataset(per, "input_size", "rsna") == 96
+    assert per_dataset(HeadSection.model_validate({**base, "input_size": 64}).model_dump(), "input_size", "rsna") == 64
     with pytest.raises(KeyError, match="not 'siim'"):
-        input_size_for(per, "siim")
+        per_dataset(per, "input_size", "siim")
     with pytest.raises(Exception, match="multiple of 32"):  # the encoder's stride-32 maps
         HeadSection.model_validate({**base, "input_size": {"rsna": 80}})

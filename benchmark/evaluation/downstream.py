@@ -233,14 +233,15 @@ def result_record(*, method: str, dataset: str, task: str, head: str, fraction: 
     return {**record, **fields}
 
 
-def input_size_for(cfg: dict, dataset: str) -> int:
-    """``input_size`` of a head section: an int, or a {dataset: int} mapping that must name ``dataset``."""
-    size = cfg["input_size"]
-    if isinstance(size, dict):
-        if dataset not in size:
-            raise KeyError(f"input_size names {sorted(size)}, not {dataset!r}")
-        return int(size[dataset])
-    return int(size)
+def per_dataset(cfg: dict, key: str, dataset: str) -> int:
+    """A head setting that is one int for every dataset or a {dataset: int} mapping that must
+    name ``dataset`` (``input_size``, ``batch_size``)."""
+    value = cfg[key]
+    if isinstance(value, dict):
+        if dataset not in value:
+            raise KeyError(f"{key} names {sorted(value)}, not {dataset!r}")
+        return int(value[dataset])
+    return int(value)
 
 
 @dataclass
@@ -282,7 +283,7 @@ class HeadRun:
     def size(self, dataset: str) -> int:
         """The head's input size for ``dataset``: one size for all, or one per dataset (a profile
         may give small objects more pixels where the budget allows)."""
-        return input_size_for(self.cfg, dataset)
+        return per_dataset(self.cfg, "input_size", dataset)
 
     def datasets(self, check: Callable[[Store], None] = lambda store: None) -> Iterator[HeadDataset]:
         """Each requested dataset in turn, ``check``-ed before any encoding (its maps are freed

@@ -28,7 +28,7 @@ from torch import nn
 from benchmark.core.errors import DataError
 from benchmark.core.numerics import dtype
 from benchmark.data.store import Store
-from benchmark.evaluation.downstream import EVAL_BATCH, HeadRun, MapSource, balanced_train_rows, bootstrap_mean_ci, shuffled
+from benchmark.evaluation.downstream import EVAL_BATCH, HeadRun, MapSource, balanced_train_rows, bootstrap_mean_ci, per_dataset, shuffled
 from benchmark.evaluation.head_stage import run_head_stage
 from benchmark.evaluation.mask_augment import shift_scale_rotate
 from benchmark.evaluation.metrics import dice_per_image, empty_mask_breakdown, mean_dice_fg_bg, segmentation_floors
@@ -141,7 +141,7 @@ def run_native(run: HeadRun, out: Path) -> None:
     """Every dataset x fraction x seed of ``run`` with the U-Net head (results into ``run.args.out``,
     reported as their place in ``out``)."""
     for data in run.datasets(check=require_masks):
-        batch = int(run.cfg["batch_size"][data.name])
+        batch = per_dataset(run.cfg, "batch_size", data.name)
         balanced = None
         if data.name in run.cfg.get("balance_train", []):
             balanced = balanced_train_rows(data.store, data.sources(100)["train"].rows, f"{data.name}-segment-balance")

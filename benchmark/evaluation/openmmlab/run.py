@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from benchmark.core.errors import DataError
-from benchmark.evaluation.downstream import HeadRun
+from benchmark.evaluation.downstream import HeadRun, per_dataset
 from benchmark.evaluation.openmmlab import CONFIG_DIR, openmmlab_missing
 from benchmark.reporting.results import write_result
 
@@ -86,8 +86,7 @@ def config_for(run: HeadRun, task: str, dataset: str, fraction: int, seed: int, 
         model.neck.in_channels = [channels[i] for i in model.backbone.out_indices]
     else:
         raise DataError(path, f"model type {model.type!r}: the runner knows EncoderDecoder, YOLOV3 and RetinaNet")
-    batch = run.cfg["batch_size"]
-    batch = int(batch[dataset] if isinstance(batch, dict) else batch)
+    batch = per_dataset(run.cfg, "batch_size", dataset)
     store, splits, balance = data_paths(run, task, dataset)
     for split, loader in (("train", cfg.train_dataloader), ("valid", cfg.val_dataloader), ("test", cfg.test_dataloader)):
         loader.dataset.update(store=store, splits=splits, split=split, fraction=fraction if split == "train" else 100)
