@@ -55,17 +55,21 @@ def read_encoder_meta(path: Path | None) -> dict:
 JITTERED = ("chexpert",)
 
 
-def augmented_encoder(encoder_meta: Path | None, size: int, dataset: str, seed: int):
-    """The training-batch encoder of the augmented probe: uint8 images -> pooled features of
-    MGCA's training crops, drawn from a generator seeded with ``seed``."""
-    import torch
-
+def load_augment_encoder(encoder_meta: Path | None):
+    """The frozen encoder beside ``--encoder-meta``, which the augmented probe runs on its training batches."""
     path = encoder_meta.parent / ENCODER_FILE if encoder_meta is not None else None
     if path is None or not path.is_file():
         raise DataError(path or encoder_meta, "probe.train_augment needs the encoder beside --encoder-meta "
                         "(training batches are encoded anew)")
     encoder, _ = load_encoder(path.parent)
-    encoder.eval().requires_grad_(False)
+    return encoder.eval().requires_grad_(False)
+
+
+def augmented_encoder(encoder, size: int, dataset: str, seed: int):
+    """The training-batch encoder of the augmented probe: uint8 images -> pooled features of
+    MGCA's training crops, drawn from a generator seeded with ``seed``."""
+    import torch
+
     gen = torch.Generator().manual_seed(seed)
 
     @torch.no_grad()
@@ -108,6 +112,7 @@ def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractio
           f"top 1% of dimensions hold {100 * geometry['top1pct_variance_share']:.1f}% of the variance")
     solver = str(cfg.get("solver", "adamw"))
     augment = str(cfg.get("train_augment", "none"))
+    encoder = load_augment_encoder(args.encoder_meta) if augment != "none" else None  # once for all runs
     shuffle = bool(meta.get("shuffle_labels"))  # the negative control: its training labels carry no signal
     # the L-BFGS probe has no randomness: one run stands for every seed (unless labels are shuffled per seed)
     run_seeds = seeds if solver == "adamw" or shuffle else seeds[:1]
@@ -128,7 +133,7 @@ def probe_dataset(args: argparse.Namespace, profile: dict, dataset: str, fractio
             x_train, train_encode = feats[rows["train"]], None
             if augment != "none":
                 x_train = store.images[rows["train"]]
-                train_encode = augmented_encoder(args.encoder_meta, int(cfg["input_size"]), dataset, seed)
+                train_encode = augmented_encoder(encoder, int(cfg["input_size"]), dataset, seed)
             logits, fit = fit_and_predict(solver, x_train, y_train, feats[rows["valid"]], y_valid,
                                           feats[rows["test"]], cfg, seed, target, train_encode)
             value = target.score(y_test, logits)
