@@ -98,6 +98,11 @@ class PretrainSection(Section):
     augment: Literal["crop"] | list[dict] = "crop"
     lm_layers: PositiveInt | None = None
     upsample_299: bool = False
+    # the input pipeline (benchmark.data.prefetch): processes that make batches ahead of the model
+    # (0: the training process; auto: one per core but one), batches each keeps ready, and NHWC layout
+    loader_workers: NonNegativeInt | Literal["auto"] = 0
+    prefetch_batches: PositiveInt = 4
+    channels_last: bool = False
     method_options: dict[str, dict] = {}
     method_overrides: dict[str, dict] = {}
 

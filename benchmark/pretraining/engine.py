@@ -24,6 +24,7 @@ resumes from it and ends with the weights an uninterrupted run would have.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -36,7 +37,6 @@ import numpy as np
 import pandas as pd
 import torch
 from safetensors.torch import save_file
-from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 from benchmark.core.atomic import atomic_dir
@@ -44,10 +44,12 @@ from benchmark.core.config import load_profile
 from benchmark.core.errors import DataError
 from benchmark.core.guards import check_output, has_file
 from benchmark.core.numerics import configure, current, dtype
+from benchmark.data import prefetch
+from benchmark.data.prefetch import resolve_workers
 from benchmark.data.store import Store
-from benchmark.data.transforms import crop_boxes, crop_input
 from benchmark.pretraining import distributed, recipe
-from benchmark.pretraining.augment import augment_batch, build_pipeline, sample_seeds
+from benchmark.pretraining.augment import build_pipeline
+from benchmark.pretraining.batches import PretrainBatches
 from benchmark.pretraining.checkpoint import TrainState, fingerprint, load_checkpoint, read_checkpoint_info, save_checkpoint
 from benchmark.pretraining.embed import load_embeddings, read_lm_info
 from benchmark.pretraining.encoders import ImageEncoder, save_encoder
@@ -64,6 +66,8 @@ from benchmark.pretraining.methods import (
 from benchmark.pretraining.text import LMChoice, lm_parameter_count, load_lm, resolve_lm
 from benchmark.pretraining.text_encoder import ReportTokens, TrainableTextEncoder
 
+#: settings that change how fast batches arrive, never what they hold: a checkpoint stays valid across them
+LOADER_SETTINGS = ("loader_workers", "prefetch_batches")
 #: test hook: SIGKILL the process right after this global step (checks kill-and-resume)
 KILL_AFTER_STEP_ENV = "BENCHMARK_KILL_AFTER_STEP"
 
@@ -166,7 +170,9 @@ def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, reports:
     """Run the configured epochs over store rows ``rows``; one log row per epoch (mean of each loss term).
 
     ``images`` stays memory-mapped: each batch reads only its own rows. The global
-    batch is split evenly over ``ctx.world_size`` processes.
+    batch is split evenly over ``ctx.world_size`` processes. ``loader_workers`` processes make
+    the batches ahead of the model (:mod:`benchmark.pretraining.batches`; the same pixels with any
+    number of workers); ``channels_last`` trains in NHWC memory layout.
     """
     n = len(rows)
     per_process = cfg.get("batch_per_process")  # the official recipes give the batch of one process
@@ -182,6 +188,9 @@ def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, reports:
     every = int(cfg.get("checkpoint_every") or steps_per_epoch)
 
     method = distributed.convert_batchnorm(method, ctx).to(ctx.device)
+    channels_last = bool(cfg.get("channels_last"))  # NHWC convolutions (faster with mixed precision on GPUs)
+    if channels_last:
+        method.to(memory_format=torch.channels_last)
     model: torch.nn.Module = method
     if ctx.distributed:
         model = torch.nn.parallel.DistributedDataParallel(method, broadcast_buffers=False)
@@ -191,7 +200,6 @@ def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, reports:
     amp = recipe.amp_dtype(cfg, ctx.device)
     scaler = recipe.grad_scaler(ctx.device, amp)
     distributed.set_gather(bool(cfg.get("gather", True)))
-    pipeline = build_pipeline(cfg["augment"], int(cfg["input_size"])) if cfg.get("augment") not in (None, "crop") else None
     state = TrainState(0, {}, {}, [], {}, torch.get_rng_state())
     found = read_checkpoint_info(ckpt_dir) if ckpt_dir is not None else None
     if found is not None:
@@ -205,22 +213,23 @@ def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, reports:
         elif ctx.is_main:
             print(f"pretrain {method.name}: ignoring {ckpt_dir} (another configuration)")
             shutil.rmtree(ckpt_dir)
-    sampler = DistributedSampler(range(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed)
-    size, side = int(cfg["input_size"]), int(images.shape[-1])
+    plan = PretrainBatches(images, rows, local, int(cfg["input_size"]), seed, ctx.rank, ctx.world_size,
+                           None if cfg.get("augment") in (None, "crop") else list(cfg["augment"]))
+    keys = [divmod(step, steps_per_epoch) for step in range(state.step, total)]
+    feed = prefetch.batches(plan, keys, resolve_workers(cfg.get("loader_workers")), pin_memory=ctx.device.type == "cuda",
+                            prefetch=int(cfg.get("prefetch_batches") or 4))
     method.train()
     with tqdm(total=total, initial=state.step, desc=f"pretrain {method.name}", unit="step", leave=False,
-               **({} if ctx.is_main else {"disable": True})) as bar:  # closed on errors too
+               **({} if ctx.is_main else {"disable": True})) as bar, contextlib.closing(feed):  # closed on errors too
         for epoch in range(state.step // steps_per_epoch, epochs):
-            sampler.set_epoch(epoch)
-            order = np.fromiter(iter(sampler), dtype=np.int64)
-            boxes = crop_boxes(n, side, torch.Generator().manual_seed(seed * 1_000_003 + epoch)) if pipeline is None else None
             method.start_epoch(epoch)
             for s in range(state.step % steps_per_epoch, steps_per_epoch):
-                idx = np.sort(order[s * local:(s + 1) * local])
                 torch.manual_seed(seed * 1_000_003 + state.step * 101 + ctx.rank)  # dropout in trainable LMs
-                batch = torch.from_numpy(np.ascontiguousarray(images[rows[idx]]))
-                x = (crop_input(batch, boxes[idx], size) if pipeline is None
-                     else augment_batch(batch, pipeline, sample_seeds(seed, epoch, idx), size)).to(ctx.device)
+                x, idx = next(feed)
+                x = x.to(ctx.device, non_blocking=True)
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                idx = idx.numpy()
                 text = reports.batch(idx)
                 with recipe.autocast(ctx.device, amp):
                     terms = model(x, None if text is None else text.to(ctx.device))
@@ -315,7 +324,8 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
     ckpt_dir = args.checkpoints or args.out.with_name(args.out.name + ".ckpt")
     if trains:
         run_fp = fingerprint({"method": spec.name, "plugin": spec.plugin, "options": method_options(spec, cfg),
-                              "text": spec.text.__dict__, "pretrain": cfg, "seed": seed, "precision": current(), "world": ctx.world_size,
+                              "text": spec.text.__dict__, "pretrain": {k: v for k, v in cfg.items() if k not in LOADER_SETTINGS},
+                              "seed": seed, "precision": current(), "world": ctx.world_size,
                               "store": (args.store / "store.json").read_text(), "lm": reports.lm})
         log = train(method, store.images, rows, reports, cfg, seed, ctx, ckpt_dir, run_fp)
     if not ctx.is_main:

@@ -23,7 +23,7 @@ OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
 #: what the engine does for a setting a profile leaves out (the CPU profiles' long-standing choices)
 DEFAULTS = {"optimizer": "adamw", "betas": None, "schedule": "cosine", "warmup_steps": 0, "warmup_share": None,
             "restart_share": None, "eta_min": 0.0, "amp": "none", "grad_clip": None, "augment": "crop", "gather": True,
-            "batch_per_process": None, "init": "random"}
+            "batch_per_process": None, "init": "random", "channels_last": False}
 SCHEDULES = ("cosine", "cosine_restarts")
 AMP_DTYPES = {"none": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
