@@ -384,6 +384,21 @@ def test_features_made_with_another_crop_are_refused(probe_inputs):
     assert "features.npy" in message and "'resize' evaluation crop, the profile asks for 'center'" in message
 
 
+
+def test_feature_extraction_with_worker_processes_gives_the_same_features():
+    """Batches read and resized by 2 worker processes ahead of the encoder give bit for bit the
+    features of the in-process loop, in store order (a last, partial batch included)."""
+    from benchmark.evaluation.features import extract_pooled
+    from benchmark.pretraining.encoders import ImageEncoder
+
+    torch.manual_seed(0)
+    encoder = ImageEncoder("resnet18")
+    images = np.random.default_rng(0).integers(0, 256, (11, 40, 40), dtype=np.uint8)
+    inline = extract_pooled(encoder, images, 32, batch_size=4, crop="center")
+    ahead = extract_pooled(encoder, images, 32, batch_size=4, crop="center", workers=2)
+    assert inline.shape == (11, 512) and np.array_equal(inline, ahead)
+    assert np.array_equal(inline[8:], extract_pooled(encoder, images[8:], 32, batch_size=4, crop="center"))
+
 def test_mgca_training_crops_are_random_224_of_256_and_chexpert_is_also_jittered():
     import torch
 

@@ -140,6 +140,7 @@ class ProbeSection(Runs):
     eval_crop: Literal["resize", "center"] = "resize"  # center: MGCA's Resize(256) + CenterCrop(224) of the features
     train_augment: Literal["none", "mgca"] = "none"  # mgca: MGCA's training crops, encoded per batch (AdamW only)
     bootstrap: NonNegativeInt = 1000
+    loader_workers: NonNegativeInt | Literal["auto"] = 0  # processes that read feature-extraction batches ahead
 
     @model_validator(mode="after")
     def _augmented_probe_is_adamw(self):

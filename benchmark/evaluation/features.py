@@ -25,6 +25,8 @@ from benchmark.core.config import load_profile
 from benchmark.core.errors import DataError, read_json_object
 from benchmark.core.guards import check_output, children_have_file
 from benchmark.core.numerics import configure
+from benchmark.data import prefetch
+from benchmark.data.prefetch import resolve_workers
 from benchmark.data.store import Store, check_described_array, describe_array, sha256_file
 from benchmark.data.transforms import eval_input
 from benchmark.pretraining.encoders import ENCODER_FILE, ImageEncoder, load_encoder
@@ -36,12 +38,21 @@ ENCODER_IDENTITY = ("method", "arch", "seed", "profile", "data_kind")
 
 @torch.no_grad()
 def extract_pooled(encoder: ImageEncoder, images: np.ndarray, size: int, batch_size: int = 128,
-                   crop: str = "resize") -> np.ndarray:
-    encoder.eval()
+                   crop: str = "resize", workers: int = 0, device: torch.device | None = None) -> np.ndarray:
+    """Pooled features of every image, in order. ``workers`` processes read and resize the batches
+    ahead of the encoder (the same input with any number: :mod:`benchmark.data.prefetch`); on a
+    GPU ``device`` the batches arrive pinned and the encoder runs there."""
+    device = device or torch.device("cpu")
+    encoder.eval().to(device)
+
+    def batch(start: int) -> torch.Tensor:
+        return eval_input(torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])), size, crop)
+
+    starts = range(0, images.shape[0], batch_size)
     out = []
-    for start in tqdm(range(0, images.shape[0], batch_size), desc="features", unit="batch", leave=False):
-        x = eval_input(torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])), size, crop)
-        out.append(encoder(x).pooled.numpy())
+    for x in tqdm(prefetch.batches(batch, starts, workers, pin_memory=device.type == "cuda"), total=len(starts),
+                  desc="features", unit="batch", leave=False):
+        out.append(encoder(x.to(device, non_blocking=True)).pooled.cpu().numpy())
     return np.concatenate(out)
 
 
@@ -107,14 +118,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"features: none for {args.encoder}: {unavailable}")
         return 0
     encoder, meta = load_encoder(args.encoder)
+    workers = resolve_workers(profile["probe"].get("loader_workers"))
+    device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")  # as the pre-training engine
     encoder_sha256 = sha256_file(args.encoder / ENCODER_FILE)
     for dataset in args.datasets:
         start = time.perf_counter()
         store = Store.open(args.stores / dataset)
-        feats = extract_pooled(encoder, store.images, size, crop=crop)
+        feats = extract_pooled(encoder, store.images, size, crop=crop, workers=workers, device=device)
         info = {"schema": FEATURES_SCHEMA, "encoder": meta, "arch": encoder.arch, "encoder_sha256": encoder_sha256,
                 "store": store.info["dataset"], "store_manifest_sha256": store.info["manifest_sha256"],
-                "input_size": size, "precision": precision, **({"crop": crop} if crop != "resize" else {})}
+                "input_size": size, "precision": precision, **({"crop": crop} if crop != "resize" else {}),
+                **({"device": device.type} if device.type != "cpu" else {})}
         with atomic_dir(args.out / dataset) as tmp:
             np.save(tmp / "features.npy", feats)
             info.update(describe_array(tmp / "features.npy"))
