@@ -38,6 +38,7 @@ def test_markdown_marks_missed_goals_and_reads_the_repro_figures(tmp_path):
                                   for t in ("segmentation", "detection")}},
         "repro": {"workspace_commit": "abc", "measured": machine, "repro_s": 1900.0, "repro_cpu_s": 3000.0,
                   "peak_rss_gib": 2.0, "noop_s": 9.0, "noop_met": True},
+        "input_pipeline": {"workers": 1, "images_per_s_per_worker": 150.4, "goal_per_core": 190, "met": False},
     }
     json.dumps(result)  # what main writes to bench.json
     table = bench.to_markdown(result)
@@ -46,6 +47,18 @@ def test_markdown_marks_missed_goals_and_reads_the_repro_figures(tmp_path):
     assert "31.7 min wall" in table and "| 30 min (issue 7) | no |" in table
     assert "| no-op `dvc repro` | 9.0 s | <= 10 s | yes |" in table
     assert "not measured" in bench.to_markdown({**result, "repro": None})
+    assert "| 150 images/s per core | >= 190 | no |" in table
+
+
+def test_input_pipeline_figure_runs_the_engines_pipeline_on_one_worker(tmp_path):
+    from benchmark.data.datasets import WRITERS, get_reader
+    from benchmark.data.store import build_store
+
+    cfg = bench.BenchConfig.quick()
+    WRITERS["mimic"](tmp_path / "raw", seed=0, image_size=cfg.store_size, workers=1, studies=12, lateral_share=0.0)
+    build_store(get_reader("mimic"), tmp_path / "raw", tmp_path / "store", cfg.store_size)
+    figure = bench.bench_pipeline_per_core(tmp_path / "store", cfg)
+    assert figure["workers"] == 1 and figure["images_per_s"] > 0 and "RandomRotation" in figure["augment"][1]
 
 
 def test_store_build_figures_on_quick_sizes(tmp_path):

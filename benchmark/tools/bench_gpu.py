@@ -9,9 +9,9 @@ median, the device synchronised before every clock read), written to ``OUT/bench
    forward and backward alone);
 2. **live LM**: a BERT-base-shaped LM (CXR-BERT's shape, random weights: the paper's LM is not
    downloadable here) run on every step at 512 tokens, against the cached embeddings;
-3. **input pipeline**: worker processes reading the memory-mapped store and applying M-FLAG's
-   official augmentations (``benchmark/configs/methods.yaml``) on uint8 tensors, batches pinned
-   and prefetched, in images/s and per worker, against the model's images/s and against the rate
+3. **input pipeline**: the engine's own (worker processes reading the memory-mapped store and
+   applying M-FLAG's official augmentations, ``benchmark/configs/methods.yaml``, batches pinned
+   and prefetched), in images/s and per worker, against the model's images/s and against the rate
    a GPU at 3,000 images/s needs from 16 cores (>= 190 images/s per core).
 
 The heads are not measured here: the segmentation and detection loops run on CPU only so far
@@ -36,7 +36,6 @@ import torch
 from benchmark.core.atomic import write_json
 from benchmark.core.errors import DataError
 from benchmark.data.store import Store
-from benchmark.pretraining.augment import build_pipeline, sample_seeds
 from benchmark.tools.timing import interleaved
 
 #: what a current data-centre GPU trains a ResNet-50 at 224 px with mixed precision (A100: ~2,500),
@@ -76,25 +75,6 @@ def _synchronised(fn, device: torch.device):
     return run
 
 
-class StoreCrops(torch.utils.data.Dataset):
-    """Rows of a memory-mapped store as augmented uint8 tensors (one per sample, its own seed)."""
-
-    def __init__(self, store_path: Path, steps: list, size: int, seed: int) -> None:
-        self.store_path, self.steps, self.size, self.seed = store_path, steps, size, seed
-        self.count = len(Store.open(store_path).manifest)  # once: opening a store checks its manifest's SHA-256
-        self.images = self.pipeline = None
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        if self.images is None:  # opened in the worker: a memory map is not shared across a fork
-            self.images, self.pipeline = Store.open(self.store_path).images, build_pipeline(self.steps, self.size)
-        torch.manual_seed(sample_seeds(self.seed, 0, [i])[0])  # the engine's per-sample seed
-        image = torch.from_numpy(np.array(self.images[i]))
-        return self.pipeline(image.unsqueeze(0).expand(3, -1, -1)).contiguous()
-
-
 def mflag_augment() -> list:
     """M-FLAG's official augmentation list, from its recipe."""
     from benchmark.pretraining.method_specs import get_method, recipe_values
@@ -103,28 +83,31 @@ def mflag_augment() -> list:
 
 
 def bench_input_pipeline(store_path: Path, cfg: GpuBenchConfig, device: torch.device) -> dict:
+    """The pre-training engine's own input pipeline (:class:`benchmark.pretraining.batches.PretrainBatches`
+    through :func:`benchmark.data.prefetch.batches`): ``workers`` processes read the memory-mapped
+    store and apply M-FLAG's official augmentations, batches pinned on a GPU; one iterator for all
+    rounds, so worker start-up is paid once, as in a run."""
+    from benchmark.data import prefetch
     from benchmark.data.store import available_cores
-    from benchmark.data.transforms import MEAN, STD
+    from benchmark.pretraining.batches import PretrainBatches
 
     workers = cfg.workers or available_cores()
-    data = StoreCrops(store_path, mflag_augment(), cfg.input_size, cfg.seed)
-    loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, shuffle=True, num_workers=workers,
-                                         pin_memory=device.type == "cuda", prefetch_factor=4, drop_last=True,
-                                         persistent_workers=True, generator=torch.Generator().manual_seed(cfg.seed))
-    batches = iter([])
+    store = Store.open(store_path)
+    rows = np.arange(len(store.manifest))
+    batch = min(cfg.batch_size, len(rows))
+    plan = PretrainBatches(store.images, rows, batch, cfg.input_size, cfg.seed, augment=mflag_augment())
+    steps = len(rows) // batch
+    keys = [divmod(k, steps) for k in range((cfg.rounds + 1) * cfg.loader_batches)]  # warm-up round + timed rounds
+    batches = prefetch.batches(plan, keys, workers, pin_memory=device.type == "cuda", prefetch=4)
 
     def deliver() -> None:
-        nonlocal batches
         for _ in range(cfg.loader_batches):
-            batch = next(batches, None)
-            if batch is None:
-                batches = iter(loader)
-                batch = next(batches)
-            x = batch.to(device, non_blocking=True).float().div_(255.0)
-            x.sub_(MEAN).div_(STD)
+            x, _ = next(batches)
+            x.to(device, non_blocking=True)
 
     seconds = interleaved({"deliver": _synchronised(deliver, device)}, cfg.rounds)["deliver"]
-    images_per_s = cfg.loader_batches * cfg.batch_size / seconds
+    batches.close()
+    images_per_s = cfg.loader_batches * batch / seconds
     return {"workers": workers, "augment": mflag_augment(), "images_per_s": images_per_s,
             "images_per_s_per_worker": images_per_s / workers, "goal_per_core": PER_CORE_GOAL,
             "goal_basis": f"{GPU_IMAGES_PER_S} images/s on one GPU fed by {GPU_MACHINE_CORES} cores",
