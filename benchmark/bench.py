@@ -22,12 +22,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="instead: the paper-scale rates on DEVICE (e.g. cuda): pre-training step with mixed "
                              "precision vs the encoder-only floor, live LM vs cached, input pipeline; writes "
                              "OUT/bench_gpu.json (with --quick: tiny sizes, also on cpu)")
+    parser.add_argument("--estimate", action="store_true",
+                        help="instead: the paper matrix's wall time from the rates in OUT/bench.json and OUT/bench_gpu.json "
+                             "(published GPU figure until one is measured); writes OUT/paper_estimate.md")
     parser.add_argument("--params", default="params.yaml", help="params file whose 'paper' profile gives the head settings")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.estimate:
+        from benchmark.core.atomic import write_text
+        from benchmark.tools.paper_estimate import estimate, to_markdown
+
+        table = to_markdown(estimate(Path(args.params), args.out))
+        write_text(args.out / "paper_estimate.md", table)
+        print(table)
+        return 0
     if args.device is not None:
         from benchmark.tools.bench_gpu import run_gpu
 

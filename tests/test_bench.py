@@ -1,6 +1,7 @@
 """The bench's plumbing (the bench itself takes minutes and is not run here)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,3 +95,32 @@ def test_device_bench_runs_quick_on_cpu_and_refuses_a_missing_gpu(tmp_path):
         with pytest.raises(DataError, match="no CUDA device"):
             command.main(["--device", "cuda", "--out", str(tmp_path / "gpu")])
         assert not (tmp_path / "gpu").exists()
+
+
+def test_paper_estimate_counts_the_matrix_and_takes_measured_rates(tmp_path):
+    """The paper matrix's work, counted by hand for segmentation (SIIM balanced to 2 x 22 % of 8,433
+    training images; RSNA 16,010; 1/10/100 %, 3 seeds, 50 epochs over train + valid, then test), and
+    the rates: the published GPU figure until bench_gpu.json holds a GPU measurement."""
+    from benchmark.tools import paper_estimate
+
+    work = paper_estimate.workload(Path("params.yaml"))
+    siim = sum(3 * (50 * (n + 1807) + 1807) for n in (37, 371, 3710))
+    rsna = sum(3 * (50 * (n + 5337) + 5337) for n in (160, 1601, 16010))
+    assert work["segment"] == siim + rsna
+    assert work["pretrain"]["mflag"] == {"passes": 51 * 217_000, "pixels": 1.0, "trainable_lm": False}
+    assert work["pretrain"]["mgca"]["trainable_lm"] and work["pretrain"]["mgca"]["pixels"] == (299 / 224) ** 2
+    assert "random" not in work["pretrain"] and "random" in work["methods"]
+    cpu = {"heads": {"segmentation": {"recomputed": {"seconds": 48.0}}}, "config": {"head_images": [24, 8], "head_epochs": 3},
+           "machine": {"cores": 2, "cpu": "test cpu", "date": "today"}}
+    (tmp_path / "bench.json").write_text(json.dumps(cpu))
+    rates = paper_estimate.load_rates(tmp_path)
+    assert rates.train_gpu == 2500.0 and "published" in rates.train_gpu_source
+    assert rates.head_cpu_per_core == 96 / 48 / 2
+    gpu = {"gpu": "NVIDIA H200", "quick": False, "machine": {"date": "today"},
+           "pretrain": {"images_per_s": {"cached": 4000.0}}}
+    (tmp_path / "bench_gpu.json").write_text(json.dumps(gpu))
+    assert paper_estimate.load_rates(tmp_path).train_gpu == 4000.0
+    result = paper_estimate.estimate(Path("params.yaml"), tmp_path)
+    mflag = next(r for r in result["rows"] if r["stage"] == "pretrain mflag")
+    assert mflag["hours"] == 51 * 217_000 / 4000.0 / 3600
+    assert "| **total** |" in paper_estimate.to_markdown(result)
