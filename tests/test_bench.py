@@ -91,6 +91,8 @@ def test_device_bench_runs_quick_on_cpu_and_refuses_a_missing_gpu(tmp_path):
     pipe = result["input_pipeline"]
     assert pipe["workers"] == 2 and pipe["images_per_s"] > 0 and pipe["goal_per_core"] == 190
     assert pipe["augment"][0] == {"RandomCrop": {"size": "input_size"}}  # M-FLAG's recipe, as configured
+    heads = result["heads"]
+    assert all(heads[t]["images_per_s_recomputed"] > 0 and heads[t]["speedup"] > 0 for t in ("segmentation", "detection"))
     if not torch.cuda.is_available():
         with pytest.raises(DataError, match="no CUDA device"):
             command.main(["--device", "cuda", "--out", str(tmp_path / "gpu")])
@@ -110,16 +112,18 @@ def test_paper_estimate_counts_the_matrix_and_takes_measured_rates(tmp_path):
     assert work["pretrain"]["mflag"] == {"passes": 51 * 217_000, "pixels": 1.0, "trainable_lm": False}
     assert work["pretrain"]["mgca"]["trainable_lm"] and work["pretrain"]["mgca"]["pixels"] == (299 / 224) ** 2
     assert "random" not in work["pretrain"] and "random" in work["methods"]
-    cpu = {"heads": {"segmentation": {"recomputed": {"seconds": 48.0}}}, "config": {"head_images": [24, 8], "head_epochs": 3},
-           "machine": {"cores": 2, "cpu": "test cpu", "date": "today"}}
-    (tmp_path / "bench.json").write_text(json.dumps(cpu))
-    rates = paper_estimate.load_rates(tmp_path)
-    assert rates.train_gpu == 2500.0 and "published" in rates.train_gpu_source
-    assert rates.head_cpu_per_core == 96 / 48 / 2
+    rates = paper_estimate.load_rates(tmp_path)  # nothing measured: the published figure and its factors
+    assert (rates.train_gpu, rates.forward_gpu, rates.segment_gpu) == (2500.0, 3750.0, 1250.0) and "published" in rates.source
+    quick = {"gpu": None, "quick": True}
+    (tmp_path / "bench_gpu.json").write_text(json.dumps(quick))
+    assert paper_estimate.load_rates(tmp_path).train_gpu == 2500.0  # a CPU --quick run is no measurement
     gpu = {"gpu": "NVIDIA H200", "quick": False, "machine": {"date": "today"},
-           "pretrain": {"images_per_s": {"cached": 4000.0}}}
+           "pretrain": {"images_per_s": {"cached": 4000.0}},
+           "heads": {"segmentation": {"images_per_s_recomputed": 900.0}, "detection": {"images_per_s_recomputed": 700.0}}}
     (tmp_path / "bench_gpu.json").write_text(json.dumps(gpu))
-    assert paper_estimate.load_rates(tmp_path).train_gpu == 4000.0
+    measured = paper_estimate.load_rates(tmp_path)
+    assert (measured.train_gpu, measured.segment_gpu, measured.detect_gpu) == (4000.0, 900.0, 700.0)
+    assert "measured on NVIDIA H200" in measured.source
     result = paper_estimate.estimate(Path("params.yaml"), tmp_path)
     mflag = next(r for r in result["rows"] if r["stage"] == "pretrain mflag")
     assert mflag["hours"] == 51 * 217_000 / 4000.0 / 3600

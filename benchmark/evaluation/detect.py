@@ -49,8 +49,9 @@ def predict(head: YOLOv3Head, source: MapSource, anchors: torch.Tensor, cfg: dic
     decode = variant_of(cfg).decode
     preds = []
     for s in range(0, len(source.rows), batch_size):
-        preds += decode(head(source.batch(source.rows[s:s + batch_size])), anchors, float(cfg["conf_threshold"]),
-                        float(cfg["nms_iou"]))
+        preds += [{k: v.cpu() for k, v in p.items()} for p in  # scored on the CPU
+                  decode(head(source.batch(source.rows[s:s + batch_size])), anchors, float(cfg["conf_threshold"]),
+                         float(cfg["nms_iou"]))]
     return preds
 
 
@@ -91,8 +92,9 @@ def run_native(run: HeadRun, out: Path) -> None:
     """Every dataset x fraction x seed of ``run`` with the YOLOv3 head (results into ``run.args.out``,
     reported as their place in ``out``)."""
     variant = variant_of(run.cfg)
+    device = run.frozen.device  # the head trains where the encoder's maps are (boxes and scores come back to the CPU)
     for data in run.datasets(check=require_boxes):
-        anchors = anchors_for(data.size)
+        anchors = anchors_for(data.size).to(device)
         all_boxes = data.store.manifest["boxes"]
         for fraction in run.args.fractions:
             low = (run.cfg.get("low_data") or {}).get(data.name, {}) if fraction == 1 else {}
@@ -107,7 +109,7 @@ def run_native(run: HeadRun, out: Path) -> None:
                 torch.manual_seed(seed)
                 head = YOLOv3Head(tuple(run.frozen.encoder.map_channels[1:]), tuple(run.cfg["widths"]),
                                   objectness_prior=run.cfg.get("objectness_prior"), depth=variant.depth,
-                                  full_laterals=variant.full_laterals)
+                                  full_laterals=variant.full_laterals).to(device)
                 train_boxes, valid_boxes = boxes["train"], boxes["valid"]
                 if run.shuffle_labels:  # the negative control: boxes moved to other images
                     train_boxes, valid_boxes = shuffled(train_boxes, seed, "train"), shuffled(valid_boxes, seed, "valid")

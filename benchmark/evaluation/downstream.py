@@ -118,9 +118,13 @@ class FrozenEncoder:
     sha256: str
     bn_mode: str = "eval"
     _bn_start: dict = field(default_factory=dict, repr=False)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where the encoder and heads run
+
+    def __post_init__(self) -> None:
+        self.encoder.to(self.device)
 
     @classmethod
-    def load(cls, folder: Path, bn_mode: str = "eval") -> "FrozenEncoder":
+    def load(cls, folder: Path, bn_mode: str = "eval", device: torch.device | None = None) -> "FrozenEncoder":
         if bn_mode not in ENCODER_BN_MODES:
             raise DataError(None, f"encoder_bn {bn_mode!r} is not one of {', '.join(ENCODER_BN_MODES)}")
         encoder, _ = load_encoder(folder)
@@ -128,8 +132,9 @@ class FrozenEncoder:
         encoder.upsample = None  # heads take the plain ResNet's maps (MGCA's U-Net and detector do too)
         meta_path = folder / "meta.json"
         meta = read_json_object(meta_path, "encoder meta.json", "; pre-train or import it again") if meta_path.is_file() else {}
-        start = {name: buffer.clone() for name, buffer in encoder.named_buffers()}
-        return cls(encoder, meta, sha256_file(folder / ENCODER_FILE), bn_mode, start)
+        device = device or torch.device("cpu")
+        start = {name: buffer.clone().to(device) for name, buffer in encoder.named_buffers()}
+        return cls(encoder, meta, sha256_file(folder / ENCODER_FILE), bn_mode, start, device)
 
     def start_run(self) -> None:
         """Back to the pre-trained BatchNorm statistics (``train`` mode changes them during a run)."""
@@ -138,14 +143,15 @@ class FrozenEncoder:
 
     @torch.no_grad()
     def maps(self, images_uint8: np.ndarray, size: int, batch_size: int = 64, training: bool = False) -> list[torch.Tensor]:
-        """C2-C5 maps of (N, S, S) uint8 images at ``size`` px, computed in batches; ``training``
-        (a head's training batch) puts BatchNorm in batch-statistics mode when ``bn_mode`` is train."""
+        """C2-C5 maps of (N, S, S) uint8 images at ``size`` px, computed in batches on the encoder's
+        device (where they stay: the heads train there too); ``training`` (a head's training batch)
+        puts BatchNorm in batch-statistics mode when ``bn_mode`` is train."""
         self.encoder.train(training and self.bn_mode == "train")
         parts: list[list[torch.Tensor]] = [[], [], [], []]
         try:
             for start in range(0, len(images_uint8), batch_size):
                 x = to_input(torch.from_numpy(np.ascontiguousarray(images_uint8[start:start + batch_size])), size)
-                for i, m in enumerate(self.encoder(x).maps):
+                for i, m in enumerate(self.encoder(x.to(self.device)).maps):
                     parts[i].append(m)
         finally:
             self.encoder.eval()
@@ -227,7 +233,7 @@ def result_record(*, method: str, dataset: str, task: str, head: str, fraction: 
               "protocol": protocol, "precision": current()}
     if encoder is not None:
         record.update({"lm": encoder.meta.get("lm"), "arch": encoder.encoder.arch, "encoder_sha256": encoder.sha256,
-                       "encoder_bn": encoder.bn_mode,
+                       "encoder_bn": encoder.bn_mode, **({"device": encoder.device.type} if encoder.device.type != "cpu" else {}),
                        "control": encoder.meta.get("control"), "title": encoder.meta.get("title"),
                        "pretrain_parameters": encoder.meta.get("parameters")})
     return {**record, **fields}

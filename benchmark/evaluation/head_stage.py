@@ -63,7 +63,11 @@ def start_head_run(args: argparse.Namespace, task: str, head: str, metric: str) 
     seeds = [int(s) for s in cfg["seeds"]]
     if record_if_unavailable(args, common, seeds):
         return None
-    return HeadRun(args, profile, cfg, common, seeds, FrozenEncoder.load(args.encoder, str(cfg.get("encoder_bn", "eval"))))
+    import torch
+
+    # the native heads run where the encoder runs: a GPU when there is one (as the other stages)
+    device = torch.device("cuda" if backend == "native" and torch.cuda.is_available() else "cpu")
+    return HeadRun(args, profile, cfg, common, seeds, FrozenEncoder.load(args.encoder, str(cfg.get("encoder_bn", "eval")), device))
 
 
 def record_if_unavailable(args, common: dict, seeds: list[int]) -> bool:

@@ -65,16 +65,21 @@ def load_augment_encoder(encoder_meta: Path | None):
     return encoder.eval().requires_grad_(False)
 
 
-def augmented_encoder(encoder, size: int, dataset: str, seed: int):
+def augmented_encoder(encoder, size: int, dataset: str, seed: int, device=None):
     """The training-batch encoder of the augmented probe: uint8 images -> pooled features of
-    MGCA's training crops, drawn from a generator seeded with ``seed``."""
+    MGCA's training crops, drawn from a generator seeded with ``seed``. The encoder runs on
+    ``device`` (a GPU when there is one: it is nearly all of the probe's work); the crops are drawn
+    on the CPU and the features come back to it, where the linear layer trains."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")  # as feature extraction
+    encoder.to(device)
 
     @torch.no_grad()
     def encode(batch_uint8: torch.Tensor) -> torch.Tensor:
-        return encoder(probe_train_input(batch_uint8, size, gen, jitter=dataset in JITTERED)).pooled
+        x = probe_train_input(batch_uint8, size, gen, jitter=dataset in JITTERED)
+        return encoder(x.to(device)).pooled.to("cpu", torch.get_default_dtype())
 
     return encode
 

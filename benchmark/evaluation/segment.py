@@ -117,8 +117,9 @@ def train_segmentation(head: UNetHead, train: MapSource, train_masks: torch.Tens
 
 @torch.no_grad()
 def predict(head: UNetHead, source: MapSource, batch_size: int = EVAL_BATCH) -> torch.Tensor:
+    """Probabilities of ``source``'s rows, on the CPU (where the metrics are computed)."""
     head.eval()
-    out = [torch.sigmoid(head(source.batch(source.rows[s:s + batch_size]), source.size))
+    out = [torch.sigmoid(head(source.batch(source.rows[s:s + batch_size]), source.size)).cpu()
            for s in range(0, len(source.rows), batch_size)]
     return torch.cat(out)
 
@@ -151,13 +152,14 @@ def run_native(run: HeadRun, out: Path) -> None:
                 train = sources["train"].rows
                 sources["train"] = MapSource(data.maps, train[np.isin(train, balanced)], training=True)
             masks = {s: masks_at(data.store.masks[src.rows], data.size) for s, src in sources.items()}
+            device = run.frozen.device  # the head trains where the encoder's maps are; the test masks stay on the CPU
             floors = segmentation_floors(masks["test"])
             for seed in run.seeds:
                 start = time.perf_counter()
                 run.frozen.start_run()  # the encoder's pre-trained BatchNorm statistics (encoder_bn: train moves them)
                 torch.manual_seed(seed)  # the head's initial weights are part of the seeded run
-                head = UNetHead(run.frozen.encoder.map_channels, tuple(run.cfg["decoder_channels"]))
-                train_masks, valid_masks = masks["train"], masks["valid"]
+                head = UNetHead(run.frozen.encoder.map_channels, tuple(run.cfg["decoder_channels"])).to(device)
+                train_masks, valid_masks = masks["train"].to(device), masks["valid"].to(device)
                 if run.shuffle_labels:  # the negative control: masks moved to other images
                     train_masks, valid_masks = shuffled(train_masks, seed, "train"), shuffled(valid_masks, seed, "valid")
                 fit = train_segmentation(head, sources["train"], train_masks, sources["valid"], valid_masks,

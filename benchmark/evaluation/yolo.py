@@ -99,7 +99,7 @@ def _wh_iou(wh: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
 def _pred_boxes(raw: torch.Tensor, anchors: torch.Tensor, stride: int) -> torch.Tensor:
     """(B, 3, H, W, 4) xyxy boxes in input pixels from raw outputs of one scale."""
     _, _, h, w, _ = raw.shape
-    gy, gx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    gy, gx = torch.meshgrid(torch.arange(h, device=raw.device), torch.arange(w, device=raw.device), indexing="ij")
     cx = (torch.sigmoid(raw[..., 0]) + gx) * stride
     cy = (torch.sigmoid(raw[..., 1]) + gy) * stride
     bw = anchors[:, 0].view(1, 3, 1, 1) * torch.exp(raw[..., 2].clamp(max=8))
@@ -110,13 +110,14 @@ def _pred_boxes(raw: torch.Tensor, anchors: torch.Tensor, stride: int) -> torch.
 def yolo_loss(outputs: list[torch.Tensor], boxes: list[torch.Tensor], anchors: torch.Tensor,
               ignore_iou: float = 0.5) -> dict[str, torch.Tensor]:
     """YOLOv3 loss for one batch; ``boxes[i]`` is (M, 4) xyxy in input pixels (M may be 0)."""
-    b = outputs[0].shape[0]
+    b, device = outputs[0].shape[0], outputs[0].device
+    boxes = [gt.to(device) for gt in boxes]
     terms = {k: outputs[0].new_zeros(()) for k in LOSS_WEIGHTS}
     for s, (raw, stride) in enumerate(zip(outputs, STRIDES)):
         _, _, h, w, _ = raw.shape
         scale_anchors = anchors[3 * s:3 * s + 3]
-        obj_target = torch.zeros(raw.shape[:4])
-        noobj = torch.ones(raw.shape[:4], dtype=torch.bool)
+        obj_target = torch.zeros(raw.shape[:4], device=device)
+        noobj = torch.ones(raw.shape[:4], dtype=torch.bool, device=device)
         with torch.no_grad():
             pred = _pred_boxes(raw.detach(), scale_anchors, stride)
         xy_pred, xy_true, wh_pred, wh_true = [], [], [], []
@@ -134,11 +135,11 @@ def yolo_loss(outputs: list[torch.Tensor], boxes: list[torch.Tensor], anchors: t
                 obj_target[i, a, gy, gx] = 1.0
                 noobj[i, a, gy, gx] = False
                 xy_pred.append(raw[i, a, gy, gx, :2])
-                xy_true.append(torch.tensor([cx / stride - gx, cy / stride - gy]))
+                xy_true.append(torch.tensor([cx / stride - gx, cy / stride - gy], device=device))
                 wh_pred.append(raw[i, a, gy, gx, 2:4])
                 wh_true.append(torch.log(wh[j] / scale_anchors[a]))
-                terms["cls"] = terms["cls"] + F.binary_cross_entropy_with_logits(raw[i, a, gy, gx, 5:], torch.ones(raw.shape[-1] - 5),
-                                                                                 reduction="sum")
+                cls_target = torch.ones(raw.shape[-1] - 5, device=device)
+                terms["cls"] = terms["cls"] + F.binary_cross_entropy_with_logits(raw[i, a, gy, gx, 5:], cls_target, reduction="sum")
         if xy_pred:
             terms["xy"] = terms["xy"] + F.binary_cross_entropy_with_logits(torch.stack(xy_pred), torch.stack(xy_true), reduction="sum")
             terms["wh"] = terms["wh"] + F.mse_loss(torch.stack(wh_pred), torch.stack(wh_true), reduction="sum")
@@ -190,7 +191,8 @@ def yolo_loss_mgca(outputs: list[torch.Tensor], boxes: list[torch.Tensor], ancho
     terms = {k: outputs[0].new_zeros(()) for k in LOSS_WEIGHTS}
     for s, (raw, stride) in enumerate(zip(outputs, STRIDES)):
         b, na, h, w, attrs = raw.shape
-        grid_anchors = anchors[3 * s:3 * s + 3] / stride
+        # the targets are built on the CPU, box by box, and moved to the outputs' device once per scale
+        grid_anchors = anchors[3 * s:3 * s + 3].cpu() / stride
         positive = torch.zeros(raw.shape[:4], dtype=torch.bool)
         noobj = torch.ones(raw.shape[:4], dtype=torch.bool)
         t_xy, t_wh = torch.zeros(*raw.shape[:4], 2), torch.zeros(*raw.shape[:4], 2)
@@ -206,6 +208,8 @@ def yolo_loss_mgca(outputs: list[torch.Tensor], boxes: list[torch.Tensor], ancho
                 t_xy[i, a, gj, gi] = torch.tensor([cx - gi, cy - gj])
                 t_wh[i, a, gj, gi] = torch.log(wh / grid_anchors[a] + 1e-16)
         cells = float(b * na * h * w)
+        positive, noobj = positive.to(raw.device), noobj.to(raw.device)
+        t_xy, t_wh = t_xy.to(raw.device), t_wh.to(raw.device)
         pos = raw[positive]
         terms["xy"] = terms["xy"] + F.binary_cross_entropy_with_logits(pos[:, :2], t_xy[positive], reduction="sum") / cells
         terms["wh"] = terms["wh"] + F.mse_loss(pos[:, 2:4], t_wh[positive], reduction="sum") / cells
@@ -228,7 +232,7 @@ def decode_mgca(outputs: list[torch.Tensor], anchors: torch.Tensor, conf_thresho
 def nms_plus_one(boxes: torch.Tensor, scores: torch.Tensor, iou: float) -> torch.Tensor:
     """Indices kept by NMS under the reference code's IoU, where a box [x1, x2] spans x2 - x1 + 1
     pixels: torchvision's IoU of the boxes widened by one pixel on the right and bottom."""
-    return nms(boxes + torch.tensor([0.0, 0.0, 1.0, 1.0], dtype=boxes.dtype), scores, iou)
+    return nms(boxes + torch.tensor([0.0, 0.0, 1.0, 1.0], dtype=boxes.dtype, device=boxes.device), scores, iou)
 
 
 @dataclass(frozen=True)

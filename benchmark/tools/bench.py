@@ -272,18 +272,19 @@ def bench_loading(stores: dict, cfg: BenchConfig, step: dict) -> dict:
 
 
 def bench_pipeline_per_core(store_path: Path, cfg: BenchConfig) -> dict:
-    """Figure 7: the engine's input pipeline on one worker process (:func:`benchmark.tools.bench_gpu.bench_input_pipeline`)."""
-    from benchmark.tools.bench_gpu import GpuBenchConfig, bench_input_pipeline
+    """Figure 7: the engine's input pipeline on one worker process (:mod:`benchmark.tools.bench_pipeline`)."""
+    from benchmark.tools.bench_pipeline import bench_input_pipeline
 
-    sizes = GpuBenchConfig(input_size=cfg.input_size, store_size=cfg.store_size, batch_size=32, workers=1,
-                           loader_batches=2 if cfg.films < 10 else 16, rounds=cfg.rounds, seed=cfg.seed)
-    return bench_input_pipeline(store_path, sizes, torch.device("cpu"))
+    return bench_input_pipeline(store_path, torch.device("cpu"), batch_size=32, input_size=cfg.input_size, workers=1,
+                                loader_batches=2 if cfg.films < 10 else 16, rounds=cfg.rounds, seed=cfg.seed)
 
 
 # -- 4. segmentation / detection heads -----------------------------------------------------
 
 
-def bench_heads(stores: dict, cfg: BenchConfig, profile: dict) -> dict:
+def bench_heads(stores: dict, cfg: BenchConfig, profile: dict, device: torch.device | None = None) -> dict:
+    """Segmentation and detection heads with the encoder's maps cached vs recomputed per batch, on
+    ``device`` (the CPU here; the GPU check runs the same on a GPU, where the heads train too)."""
     from benchmark.evaluation.detect import boxes_at, train_detection
     from benchmark.evaluation.downstream import EncoderMaps, FrozenEncoder, MapSource
     from benchmark.evaluation.segment import UNetHead, masks_at, train_segmentation
@@ -294,7 +295,8 @@ def bench_heads(stores: dict, cfg: BenchConfig, profile: dict) -> dict:
     labels = store.manifest["target"].astype(int).to_numpy()
     train, valid = balanced_rows(labels, cfg.head_images, cfg.seed + 1)
     torch.manual_seed(cfg.seed)
-    frozen = FrozenEncoder(ImageEncoder(cfg.downstream_arch).eval().requires_grad_(False), {}, "bench")
+    device = device or torch.device("cpu")
+    frozen = FrozenEncoder(ImageEncoder(cfg.downstream_arch).eval().requires_grad_(False), {}, "bench", device=device)
     size = cfg.downstream_size
     fixed = {"max_epochs": cfg.head_epochs, "patience": cfg.head_epochs}  # no early stop: equal epochs
 
@@ -306,9 +308,9 @@ def bench_heads(stores: dict, cfg: BenchConfig, profile: dict) -> dict:
         tr, va = sources(cache)
         seg_cfg = {**profile["segment"], **fixed}
         torch.manual_seed(cfg.seed)
-        head = UNetHead(frozen.encoder.map_channels, tuple(seg_cfg["decoder_channels"]))
-        fit = train_segmentation(head, tr, masks_at(store.masks[train], size), va, masks_at(store.masks[valid], size),
-                                 seg_cfg, 8, cfg.seed)
+        head = UNetHead(frozen.encoder.map_channels, tuple(seg_cfg["decoder_channels"])).to(device)
+        fit = train_segmentation(head, tr, masks_at(store.masks[train], size).to(device), va,
+                                 masks_at(store.masks[valid], size).to(device), seg_cfg, 8, cfg.seed)
         return fit["best_valid"]
 
     def detection(cache: bool) -> float:
@@ -317,9 +319,9 @@ def bench_heads(stores: dict, cfg: BenchConfig, profile: dict) -> dict:
         boxes = store.manifest["boxes"]
         torch.manual_seed(cfg.seed)
         head = YOLOv3Head(tuple(frozen.encoder.map_channels[1:]), tuple(det_cfg["widths"]),
-                          objectness_prior=det_cfg.get("objectness_prior"))
+                          objectness_prior=det_cfg.get("objectness_prior")).to(device)
         fit = train_detection(head, tr, boxes_at(boxes.iloc[train].tolist(), store.images.shape[-1], size), va,
-                              boxes_at(boxes.iloc[valid].tolist(), store.images.shape[-1], size), anchors_for(size),
+                              boxes_at(boxes.iloc[valid].tolist(), store.images.shape[-1], size), anchors_for(size).to(device),
                               det_cfg, float(det_cfg["lr"]), 8, cfg.seed)
         return fit["best_valid"]
 

@@ -14,8 +14,8 @@ median, the device synchronised before every clock read), written to ``OUT/bench
    and prefetched), in images/s and per worker, against the model's images/s and against the rate
    a GPU at 3,000 images/s needs from 16 cores (>= 190 images/s per core).
 
-The heads are not measured here: the segmentation and detection loops run on CPU only so far
-(the paper profile's evaluation stages are CPU-bound), which the result says.
+4. **heads**: the paper profile's U-Net and YOLOv3 heads trained on the device with the encoder's
+   maps cached vs recomputed per batch (the paper profile recomputes them), in images/s.
 
 ``--quick`` shrinks everything (ResNet-18 at 64 px, a 2-layer LM, 32 tokens) so that the suite
 runs the command on CPU; its figures mean nothing. The data are a phantom MIMIC store written
@@ -36,11 +36,8 @@ import torch
 from benchmark.core.atomic import write_json
 from benchmark.core.errors import DataError
 from benchmark.data.store import Store
-from benchmark.tools.timing import interleaved
-
-#: what a current data-centre GPU trains a ResNet-50 at 224 px with mixed precision (A100: ~2,500),
-#: and the cores of a one-GPU machine: 3,000 / 16 = 187.5, rounded up to the issue's 190 per core
-GPU_IMAGES_PER_S, GPU_MACHINE_CORES, PER_CORE_GOAL = 3000, 16, 190
+from benchmark.tools.bench_pipeline import bench_input_pipeline
+from benchmark.tools.timing import interleaved, synchronised
 
 
 @dataclass(frozen=True)
@@ -64,54 +61,6 @@ class GpuBenchConfig:
     def quick(cls) -> "GpuBenchConfig":
         return cls(arch="resnet18", input_size=64, store_size=64, batch_size=4, lm_max_length=32, lm_layers=2,
                    lm_hidden=64, images=24, loader_batches=3, workers=2, rounds=1)
-
-
-def _synchronised(fn, device: torch.device):
-    """``fn`` followed by a device synchronisation, so a timer sees the work and not its launch."""
-    def run() -> None:
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-    return run
-
-
-def mflag_augment() -> list:
-    """M-FLAG's official augmentation list, from its recipe."""
-    from benchmark.pretraining.method_specs import get_method, recipe_values
-
-    return recipe_values(get_method("mflag"))["augment"]
-
-
-def bench_input_pipeline(store_path: Path, cfg: GpuBenchConfig, device: torch.device) -> dict:
-    """The pre-training engine's own input pipeline (:class:`benchmark.pretraining.batches.PretrainBatches`
-    through :func:`benchmark.data.prefetch.batches`): ``workers`` processes read the memory-mapped
-    store and apply M-FLAG's official augmentations, batches pinned on a GPU; one iterator for all
-    rounds, so worker start-up is paid once, as in a run."""
-    from benchmark.data import prefetch
-    from benchmark.data.store import available_cores
-    from benchmark.pretraining.batches import PretrainBatches
-
-    workers = cfg.workers or available_cores()
-    store = Store.open(store_path)
-    rows = np.arange(len(store.manifest))
-    batch = min(cfg.batch_size, len(rows))
-    plan = PretrainBatches(store.images, rows, batch, cfg.input_size, cfg.seed, augment=mflag_augment())
-    steps = len(rows) // batch
-    keys = [divmod(k, steps) for k in range((cfg.rounds + 1) * cfg.loader_batches)]  # warm-up round + timed rounds
-    batches = prefetch.batches(plan, keys, workers, pin_memory=device.type == "cuda", prefetch=4)
-
-    def deliver() -> None:
-        for _ in range(cfg.loader_batches):
-            x, _ = next(batches)
-            x.to(device, non_blocking=True)
-
-    seconds = interleaved({"deliver": _synchronised(deliver, device)}, cfg.rounds)["deliver"]
-    batches.close()
-    images_per_s = cfg.loader_batches * batch / seconds
-    return {"workers": workers, "augment": mflag_augment(), "images_per_s": images_per_s,
-            "images_per_s_per_worker": images_per_s / workers, "goal_per_core": PER_CORE_GOAL,
-            "goal_basis": f"{GPU_IMAGES_PER_S} images/s on one GPU fed by {GPU_MACHINE_CORES} cores",
-            "met": images_per_s / workers >= PER_CORE_GOAL}
 
 
 def bench_pretrain(store_path: Path, cfg: GpuBenchConfig, device: torch.device) -> dict:
@@ -162,7 +111,7 @@ def bench_pretrain(store_path: Path, cfg: GpuBenchConfig, device: torch.device) 
                 "lm_every_step": with_lm,
                 "encoder_only": lambda: step(None, method.encoder, floor_optim,
                                              lambda enc, _: enc(x).pooled.float().square().mean())}
-    t = interleaved({k: _synchronised(v, device) for k, v in variants.items()}, cfg.rounds)
+    t = interleaved({k: synchronised(v, device) for k, v in variants.items()}, cfg.rounds)
     ips = {k: cfg.batch_size / v for k, v in t.items()}
     return {"batch_size": cfg.batch_size, "amp": str(amp).replace("torch.", "") if amp else "none",
             "channels_last": True, "step_s": t, "images_per_s": ips,
@@ -171,6 +120,22 @@ def bench_pretrain(store_path: Path, cfg: GpuBenchConfig, device: torch.device) 
             "lm": {"shape": f"BERT, {cfg.lm_layers} layers, hidden {cfg.lm_hidden}, random weights",
                    "tokens": cfg.lm_max_length},
             "goal": "cached step within 1.1x of the encoder-only step", "met": t["cached"] / t["encoder_only"] <= 1.1}
+
+
+def bench_heads_on(device: torch.device, root: Path, quick: bool) -> dict:
+    """The CPU bench's figure 4 (:func:`benchmark.tools.bench.bench_heads`: the paper profile's
+    U-Net and YOLOv3 trained on a phantom RSNA store, the encoder's maps cached vs recomputed per
+    batch) on ``device``, with images/s per epoch of the recomputed runs."""
+    from benchmark.core.config import load_profile
+    from benchmark.tools.bench import BenchConfig, bench_heads, build_stores
+
+    sizes = BenchConfig.quick() if quick else BenchConfig(head_images=(128, 32), head_epochs=2, probe_images=(120, 30, 30))
+    stores = build_stores(root / "heads", sizes)
+    result = bench_heads(stores, sizes, load_profile("params.yaml", "paper"), device)
+    per_epoch = (sum(sizes.head_images)) * sizes.head_epochs
+    for task in ("segmentation", "detection"):
+        result[task]["images_per_s_recomputed"] = per_epoch / result[task]["recomputed"]["seconds"]
+    return result
 
 
 def run_gpu(out: Path, device_name: str, quick: bool) -> dict:
@@ -190,15 +155,19 @@ def run_gpu(out: Path, device_name: str, quick: bool) -> dict:
         WRITERS["mimic"](raw, seed=cfg.seed, image_size=cfg.store_size, workers=1,
                          studies=cfg.images, lateral_share=0.0)
         build_store(get_reader("mimic"), raw, store_path, cfg.store_size)
-        print("bench --device: 1/2 pre-training step and live LM", flush=True)
+        print("bench --device: 1/3 pre-training step and live LM", flush=True)
         pretrain = bench_pretrain(store_path, cfg, device)
-        print("bench --device: 2/2 input pipeline", flush=True)
-        loading = bench_input_pipeline(store_path, cfg, device)
+        print("bench --device: 2/3 input pipeline", flush=True)
+        loading = bench_input_pipeline(store_path, device, batch_size=cfg.batch_size, input_size=cfg.input_size,
+                                       workers=cfg.workers, loader_batches=cfg.loader_batches, rounds=cfg.rounds,
+                                       seed=cfg.seed)
+        print("bench --device: 3/3 segmentation and detection heads", flush=True)
+        heads = bench_heads_on(device, Path(tmp), quick)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     result = {"config": asdict(cfg), "quick": quick, "device": device_name, "gpu": gpu, "machine": machine(),
               "pretrain": pretrain, "input_pipeline": {**loading, "model_images_per_s": pretrain["images_per_s"]["cached"],
                                                        "over_model": loading["images_per_s"] / pretrain["images_per_s"]["cached"]},
-              "heads": "not measured: the segmentation and detection loops run on CPU only",
+              "heads": heads,
               "wall_s": time.perf_counter() - start}
     write_json(out / "bench_gpu.json", result)
     print(json.dumps({k: result[k] for k in ("device", "gpu", "wall_s")}, indent=1))

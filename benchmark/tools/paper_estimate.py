@@ -3,17 +3,19 @@
 The work is counted from the configuration (the paper profile's methods, each method's official
 epochs and input size, the probe's and heads' seeds, fractions and epochs) and the real datasets'
 split sizes (``benchmark/configs/protocols.yaml``), as images passed through the image encoder.
-Each kind of pass has a rate:
+Every stage runs its encoder (and head) on the GPU. Each kind of pass has a rate, taken from
+``results/bench_gpu.json`` when that was measured on a GPU (``python -m benchmark.bench --device
+cuda``), else derived from the one published figure the issue names (a ResNet-50 at 224 px trains
+at ~2,500 images/s with mixed precision on an A100) by stated factors, marked as such:
 
-- **GPU rates** come from ``results/bench_gpu.json`` when it was measured on a GPU (``--device
-  cuda``); until then from the published figure the issue names (a ResNet-50 at 224 px trains at
-  ~2,500 images/s with mixed precision on an A100), marked *published* in the table;
-- **CPU rates** (the heads and the augmented probe, whose loops run on CPU) come from the CPU bench
-  (``results/bench.json``, figure 4: maps recomputed per batch, ResNet-50 at 224 px), per core,
-  scaled to the GPU machine's 16 cores.
+- frozen-encoder forward in float32 (features, augmented probe): 3/2 of it (a forward pass is about
+  a third of a training step; float32 runs at about half the mixed-precision rate);
+- head training with the encoder's maps recomputed (float32): 1/2 of it (encoder forward plus the
+  head's forward and backward);
+- a trainable LM's share of a pre-training step: 40 %; a 299-px input costs (299/224)^2 more.
 
-Every figure is an upper bound on the heads (every run trains to ``max_epochs``; early stopping
-ends most sooner) and ideal on scaling (8 GPUs or 8 machines' worth of cores divide the time by 8).
+Figures are upper bounds on the heads and probes (every run trains to ``max_epochs``; early
+stopping ends most sooner) and ideal in scaling (8 GPUs divide the time by 8).
 """
 
 from __future__ import annotations
@@ -31,8 +33,6 @@ PRETRAIN_IMAGES = 217_000
 SIIM_POSITIVE_SHARE = 0.22
 #: published: ResNet-50 at 224 px, mixed precision, one A100 (the issue's figure, ~2,500 images/s)
 PUBLISHED_TRAIN_RATE = 2_500.0
-#: a GPU machine's cores (the issue's 16), over which the CPU loops are assumed to scale
-GPU_MACHINE_CORES = 16
 #: a trainable LM's share of a pre-training step (BERT layers at <= 128 tokens beside a ResNet-50
 #: step): an assumption, replaced by the measured live-LM ratio once bench_gpu.json has one
 TRAINABLE_LM_COST = 0.4
@@ -40,36 +40,30 @@ TRAINABLE_LM_COST = 0.4
 
 @dataclass(frozen=True)
 class Rates:
-    """Images per second for each kind of pass, and where each figure comes from."""
+    """Images per second for each kind of pass, and where the figures come from."""
 
     train_gpu: float  # M-FLAG pre-training step at 224 px, mixed precision, cached text
-    train_gpu_source: str
-    forward_gpu: float  # frozen encoder forward in float32 (feature extraction)
-    head_cpu_per_core: float  # frozen encoder forward + head training, maps per batch, 224 px, per core
-    head_cpu_source: str
+    forward_gpu: float  # frozen encoder forward in float32 (feature extraction, augmented probe)
+    segment_gpu: float  # U-Net head training, maps recomputed per batch
+    detect_gpu: float  # YOLOv3 head training, maps recomputed per batch
+    source: str
     lm_cost: float = TRAINABLE_LM_COST
 
 
 def load_rates(results: Path) -> Rates:
-    """Measured rates where the bench files have them; the published GPU figure otherwise."""
-    gpu_path, cpu_path = results / "bench_gpu.json", results / "bench.json"
-    train, source, lm_cost = PUBLISHED_TRAIN_RATE, "published (A100, ~2,500 images/s)", TRAINABLE_LM_COST
-    if gpu_path.is_file():
-        gpu = json.loads(gpu_path.read_text())
-        if gpu.get("gpu") and not gpu.get("quick"):
-            train = float(gpu["pretrain"]["images_per_s"]["cached"])
-            source = f"measured on {gpu['gpu']} ({gpu['machine']['date']})"
-    if not cpu_path.is_file():
-        raise FileNotFoundError(f"{cpu_path}: run `python -m benchmark.bench` first (the CPU heads' rate)")
-    cpu = json.loads(cpu_path.read_text())
-    seg = cpu["heads"]["segmentation"]["recomputed"]["seconds"]
-    cfg = cpu["config"]
-    passes = sum(cfg["head_images"]) * cfg["head_epochs"]
-    per_core = passes / seg / cpu["machine"]["cores"]
-    head_source = (f"measured: CPU bench figure 4 ({cpu['machine']['cpu']}, {cpu['machine']['date']}), "
-                   f"{per_core:.2f} images/s per core")
-    # forward only is ~1/3 of a training step; float32 (the heads' precision) ~1/2 of mixed precision
-    return Rates(train, source, train * 3 / 2, per_core, head_source, lm_cost)
+    """Measured rates where ``results/bench_gpu.json`` has a GPU measurement; else the published figure
+    and the factors of the module's text."""
+    path = results / "bench_gpu.json"
+    gpu = json.loads(path.read_text()) if path.is_file() else {}
+    if gpu.get("gpu") and not gpu.get("quick"):
+        train = float(gpu["pretrain"]["images_per_s"]["cached"])
+        heads = gpu["heads"]
+        return Rates(train, train * 3 / 2, float(heads["segmentation"]["images_per_s_recomputed"]),
+                     float(heads["detection"]["images_per_s_recomputed"]),
+                     f"measured on {gpu['gpu']} ({gpu['machine']['date']}; forward: 3/2 of the training rate)")
+    train = PUBLISHED_TRAIN_RATE
+    return Rates(train, train * 3 / 2, train / 2, train / 2,
+                 "published A100 figure (~2,500 images/s) and the stated factors; no GPU measured yet")
 
 
 def _fraction_images(train: int, fractions: list[int]) -> list[int]:
@@ -115,37 +109,33 @@ def workload(params: Path) -> dict:
 
 
 def estimate(params: Path, results: Path) -> dict:
-    """Hours per stage on one GPU machine (16 cores) and on 8 (ideal), with the rates used."""
+    """Hours per stage on one GPU and on 8 (ideal), with the rates used."""
     rates, work = load_rates(results), workload(params)
     n = len(work["methods"])
     rows = []
     for name, w in work["pretrain"].items():
         rate = rates.train_gpu / w["pixels"] * ((1 - rates.lm_cost) if w["trainable_lm"] else 1.0)
-        rows.append({"stage": f"pretrain {name}", "where": "GPU", "passes": w["passes"], "rate": rate,
+        rows.append({"stage": f"pretrain {name}", "passes": w["passes"], "rate": rate,
                      "hours": w["passes"] / rate / 3600})
-    head_rate = rates.head_cpu_per_core * GPU_MACHINE_CORES
-    for stage, passes, where, rate in (
-            ("features (all methods)", work["features"] * n, "GPU", rates.forward_gpu),
-            ("augmented probe (all methods)", work["augmented_probe"] * n, "CPU", head_rate),
-            ("segmentation (all methods)", work["segment"] * n, "CPU", head_rate),
-            ("detection (all methods)", work["detect"] * n, "CPU", head_rate)):
-        rows.append({"stage": stage, "where": where, "passes": passes, "rate": rate, "hours": passes / rate / 3600})
+    for stage, passes, rate in (
+            ("features (all methods)", work["features"] * n, rates.forward_gpu),
+            ("augmented probe (all methods)", work["augmented_probe"] * n, rates.forward_gpu),
+            ("segmentation (all methods)", work["segment"] * n, rates.segment_gpu),
+            ("detection (all methods)", work["detect"] * n, rates.detect_gpu)):
+        rows.append({"stage": stage, "passes": passes, "rate": rate, "hours": passes / rate / 3600})
     total = sum(r["hours"] for r in rows)
-    return {"rows": rows, "total_hours": total, "total_hours_8": total / 8,
-            "gpu_hours": sum(r["hours"] for r in rows if r["where"] == "GPU"),
+    pretrain = sum(r["hours"] for r in rows if r["stage"].startswith("pretrain"))
+    return {"rows": rows, "total_hours": total, "total_hours_8": total / 8, "pretrain_hours": pretrain,
             "rates": rates.__dict__, "methods": work["methods"]}
 
 
 def to_markdown(result: dict) -> str:
-    r = result["rates"]
-    lines = ["| stage | runs on | images through the encoder | images/s | hours, 1 GPU machine |",
-             "|---|---|---|---|---|"]
+    lines = ["| stage | images through the encoder | images/s | hours on 1 GPU |", "|---|---|---|---|"]
     for row in result["rows"]:
-        lines.append(f"| {row['stage']} | {row['where']} | {row['passes'] / 1e6:.1f} M | {row['rate']:,.0f} | "
-                     f"{row['hours']:,.1f} |")
-    lines.append(f"| **total** | | | | **{result['total_hours']:,.0f} h** (8 GPUs, ideal: "
-                 f"{result['total_hours_8']:,.0f} h; GPU stages alone {result['gpu_hours']:,.1f} h) |")
+        lines.append(f"| {row['stage']} | {row['passes'] / 1e6:.1f} M | {row['rate']:,.0f} | {row['hours']:,.1f} |")
+    lines.append(f"| **total** | | | **{result['total_hours']:,.0f} h** (8 GPUs, ideal: {result['total_hours_8']:,.0f} h; "
+                 f"pre-training {result['pretrain_hours']:,.0f} h of it) |")
     lines.append("")
-    lines.append(f"GPU rate: {r['train_gpu_source']}; CPU rate: {r['head_cpu_source']}, x {GPU_MACHINE_CORES} cores. "
-                 f"Methods: {', '.join(result['methods'])}. Heads: upper bound (every run to max_epochs).")
+    lines.append(f"Rates: {result['rates']['source']}. Methods: {', '.join(result['methods'])}. Probes and heads: "
+                 "upper bound (every run to max_epochs).")
     return "\n".join(lines) + "\n"

@@ -5,6 +5,10 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 def interleaved(variants: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
@@ -19,3 +23,14 @@ def interleaved(variants: dict[str, Callable[[], object]], rounds: int) -> dict[
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def synchronised(fn: Callable[[], object], device: "torch.device") -> Callable[[], None]:
+    """``fn`` followed by a device synchronisation, so a timer sees the work and not its launch."""
+    def run() -> None:
+        fn()
+        if device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(device)
+    return run
