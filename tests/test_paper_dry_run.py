@@ -31,8 +31,8 @@ from benchmark.pretraining.method_specs import get_method, recipe_values
 
 REPO = Path(__file__).resolve().parents[1]
 #: the dry run's datasets, a few dozen images each
-PHANTOM = {"mimic": {"studies": 10, "lateral_share": 0.3}, "chexpert": {"images": 40}, "siim": {"images": 40},
-           "object_cxr": {"train": 30, "dev": 12}}
+PHANTOM = {"mimic": {"studies": 10, "lateral_share": 0.3}, "chexpert": {"images": 30}, "siim": {"images": 30},
+           "object_cxr": {"train": 24, "dev": 10}}
 #: a frozen LM with M-FLAG's augmentations and warm restarts; a trainable 6-layer LM at 299 px with a 40 % warm-up
 #: (GLoRIA's Adam and clipping run at ResNet-18 size in tests/test_pretrain_engine.py)
 METHODS = ("mflag", "mgca")

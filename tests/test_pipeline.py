@@ -124,13 +124,19 @@ def _torchvision_state_dict(path):
 
 
 def test_evaluate_a_torchvision_state_dict_in_one_command(smoke_run, tmp_path, capsys):
+    import yaml
+
     from benchmark import evaluate
 
     work, _ = smoke_run
     checkpoint = _torchvision_state_dict(tmp_path / "my_resnet.pth")
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    for task in ("probe", "segment", "detect"):  # one fraction: every stage and table, a third of the head runs
+        params["profiles"]["smoke"][task]["fractions"] = [100]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert evaluate.main(["--checkpoint", str(checkpoint), "--name", "My encoder", "--stores", str(work / "data" / "store"),
                           "--splits", str(work / "data" / "splits"), "--results", str(work / "results" / "runs"),
-                          "--work", str(tmp_path / "eval"), "--params", str(work / "params.yaml")]) == 0
+                          "--work", str(tmp_path / "eval"), "--params", str(tmp_path / "params.yaml")]) == 0
     out = capsys.readouterr().out
     assert "is a resnet18 (detected from its keys; layout plain-resnet)" in out
     board = (tmp_path / "eval" / "my-encoder" / "leaderboard.md").read_text()
