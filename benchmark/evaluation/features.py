@@ -46,7 +46,8 @@ def extract_pooled(encoder: ImageEncoder, images: np.ndarray, size: int, batch_s
     encoder.eval().to(device)
 
     def batch(start: int) -> torch.Tensor:
-        return eval_input(torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])), size, crop)
+        # a copy: the store is a read-only memory map, and torch warns on non-writable arrays
+        return eval_input(torch.from_numpy(np.array(images[start:start + batch_size])), size, crop)
 
     starts = range(0, images.shape[0], batch_size)
     out = []
