@@ -40,6 +40,9 @@ def test_markdown_marks_missed_goals_and_reads_the_repro_figures(tmp_path):
         "repro": {"workspace_commit": "abc", "measured": machine, "repro_s": 1900.0, "repro_cpu_s": 3000.0,
                   "peak_rss_gib": 2.0, "noop_s": 9.0, "noop_met": True},
         "input_pipeline": {"workers": 1, "images_per_s_per_worker": 150.4, "goal_per_core": 190, "met": False},
+        "store_build": {"cores": 2, "films": 8, "film_shape": [3000, 2500], "store_size": 256, "reduced_over_full": 1.8,
+                        "workers_speedup": 1.6, "images_per_s": {"full_1": 30.0, "reduced_1": 54.0, "reduced_2": 86.4},
+                        "peak_rss_gib": {"1000": 0.08, "10000": 0.09}, "memory_ratio": 1.125, "met": True},
     }
     json.dumps(result)  # what main writes to bench.json
     table = bench.to_markdown(result)
@@ -48,7 +51,9 @@ def test_markdown_marks_missed_goals_and_reads_the_repro_figures(tmp_path):
     assert "31.7 min wall" in table and "| 30 min (issue 7) | no |" in table
     assert "| no-op `dvc repro` | 9.0 s | <= 10 s | yes |" in table
     assert "not measured" in bench.to_markdown({**result, "repro": None})
-    assert "| 150 images/s per core | >= 190 | no |" in table
+    assert "| 150 images/s per core | >= 190 | no |" in table and "M-FLAG's augmentations, 224 px)" in table
+    assert "| ... reduced decoding, 2 workers / 1 worker | 1.60x (86.4 images/s) | close to 2x | - |" in table
+    assert "| 1.12x (0.09 GiB / 0.08 GiB) | <= 1.2x | yes |" in table
 
 
 def test_input_pipeline_figure_runs_the_engines_pipeline_on_one_worker(tmp_path):
