@@ -1,11 +1,13 @@
 """The bench's plumbing (the bench itself takes minutes and is not run here)."""
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from benchmark.tools import bench
 
@@ -38,7 +40,8 @@ def test_markdown_marks_missed_goals_and_reads_the_repro_figures(tmp_path):
         "heads": {"epochs": 3, **{t: {"speedup": 1.2, "recomputed": {"seconds": 1.2}, "cached": {"seconds": 1.0}}
                                   for t in ("segmentation", "detection")}},
         "repro": {"workspace_commit": "abc", "measured": machine, "repro_s": 1900.0, "repro_cpu_s": 3000.0,
-                  "peak_rss_gib": 2.0, "noop_s": 9.0, "noop_met": True},
+                  "peak_rss_gib": 2.0, "noop_s": 9.0, "noop_met": True, "profile": "phantom",
+                  "stage_groups_s": {"probe": 120.0, "segment": 600.0}},
         "input_pipeline": {"workers": 1, "images_per_s_per_worker": 150.4, "goal_per_core": 190, "met": False},
         "store_build": {"cores": 2, "films": 8, "film_shape": [3000, 2500], "store_size": 256, "reduced_over_full": 1.8,
                         "workers_speedup": 1.6, "images_per_s": {"full_1": 30.0, "reduced_1": 54.0, "reduced_2": 86.4},
@@ -50,6 +53,7 @@ def test_markdown_marks_missed_goals_and_reads_the_repro_figures(tmp_path):
     assert "12.0x (12.0 s / 1.0 s, 20 epochs; AUROC gap 0.0000) | >= 10x, gap <= 0.005 | yes |" in table
     assert "31.7 min wall" in table and "| 30 min (issue 7) | no |" in table
     assert "| no-op `dvc repro` | 9.0 s | <= 10 s | yes |" in table
+    assert "| ... where the wall time went (profile `phantom`), minutes per stage | segment 10.0, probe 2.0 |" in table
     assert "not measured" in bench.to_markdown({**result, "repro": None})
     assert "| 150 images/s per core | >= 190 | no |" in table and "M-FLAG's augmentations, 224 px)" in table
     assert "| ... reduced decoding, 2 workers / 1 worker | 1.60x (86.4 images/s) | close to 2x | - |" in table
@@ -133,3 +137,29 @@ def test_paper_estimate_counts_the_matrix_and_takes_measured_rates(tmp_path):
     mflag = next(r for r in result["rows"] if r["stage"] == "pretrain mflag")
     assert mflag["hours"] == 51 * 217_000 / 4000.0 / 3600
     assert "| **total** |" in paper_estimate.to_markdown(result)
+
+
+def test_stage_seconds_run_from_one_running_line_to_the_next():
+    events = [(0.0, "Verifying data sources\n"), (1.0, "Running stage 'prepare@rsna':\n"), (3.5, "> python -m ...\n"),
+              (4.0, "Running stage 'segment@mflag':\n"), (10.0, "Stage 'report' didn't change, skipping\n"),
+              (11.0, "Running stage 'segment@random':\n")]
+    assert bench.stage_seconds(events, 20.0) == {"prepare": 3.0, "segment": 16.0}
+    assert bench.stage_seconds([(0.0, "Stage 'x' didn't change, skipping\n")], 5.0) == {}
+
+
+def test_repro_times_the_stages_of_a_real_dvc_run(tmp_path):
+    """A two-stage DVC project: the wall time of each stage comes from DVC's own output."""
+    import subprocess
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "params.yaml").write_text("profile: tiny\n")
+    (tmp_path / "slow.py").write_text("import time\ntime.sleep(1.0)\nopen('a', 'w').close()\n")
+    (tmp_path / "fast.py").write_text("open('b', 'w').close()\n")
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
+        "slow": {"cmd": f"{sys.executable} slow.py", "deps": ["slow.py"], "outs": ["a"]},
+        "fast": {"cmd": f"{sys.executable} fast.py", "deps": ["fast.py", "a"], "outs": ["b"]}}}))
+    figures = bench.run_repro(tmp_path, noop_runs=1)
+    assert figures["profile"] == "tiny" and figures["stages_to_run"] == 2
+    assert set(figures["stage_groups_s"]) == {"slow", "fast"}
+    assert figures["stage_groups_s"]["slow"] >= 1.0 and figures["stage_groups_s"]["slow"] > figures["stage_groups_s"]["fast"]
