@@ -124,8 +124,9 @@ def bench_pretrain(store_path: Path, cfg: GpuBenchConfig, device: torch.device) 
 
 def bench_heads_on(device: torch.device, root: Path, quick: bool) -> dict:
     """The CPU bench's figure 4 (:func:`benchmark.tools.bench.bench_heads`: the paper profile's
-    U-Net and YOLOv3 trained on a phantom RSNA store, the encoder's maps cached vs recomputed per
-    batch) on ``device``, with images/s per epoch of the recomputed runs."""
+    U-Net and YOLOv3 sizes trained on a phantom RSNA store, the encoder's maps cached vs recomputed
+    per batch, on the clean options where a cache is possible) on ``device``, with images/s per
+    epoch of the recomputed runs (the paper profile's MGCA options encode every batch too)."""
     from benchmark.core.config import load_profile
     from benchmark.tools.bench import BenchConfig, bench_heads, build_stores
 
