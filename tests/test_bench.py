@@ -1,6 +1,7 @@
 """The bench's plumbing (the bench itself takes minutes and is not run here)."""
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -149,8 +150,6 @@ def test_stage_seconds_run_from_one_running_line_to_the_next():
 
 def test_repro_times_the_stages_of_a_real_dvc_run(tmp_path):
     """A two-stage DVC project: the wall time of each stage comes from DVC's own output."""
-    import subprocess
-
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True)
     (tmp_path / "params.yaml").write_text("profile: tiny\n")

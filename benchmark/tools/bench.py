@@ -336,7 +336,7 @@ def bench_heads(stores: dict, cfg: BenchConfig, profile: dict, device: torch.dev
     out = {}
     for task, fn in (("segmentation", segmentation), ("detection", detection)):
         row = {}
-        fn(True)  # untimed warm-up: the first run read 0.86x (recomputed faster than cached) on 2026-12-03
+        fn(True)  # untimed warm-up, so that the first timed variant does not pay the first run's costs alone
         for name, cache in (("cached", True), ("recomputed", False)):
             start = time.perf_counter()
             value = fn(cache)
@@ -351,25 +351,22 @@ def bench_heads(stores: dict, cfg: BenchConfig, profile: dict, device: torch.dev
 # -- 5. dvc repro ----------------------------------------------------------------------------
 
 
-def _timed_command(cmd: list[str], cwd: Path, env: dict, stages: dict[str, float] | None = None) -> float:
-    """Seconds ``cmd`` took in ``cwd``; a failure is a DataError (no timing of a broken run). With
-    ``stages``, DVC's output is read as it comes and each stage's wall time is added there."""
+def _timed_command(cmd: list[str], cwd: Path, env: dict) -> tuple[float, dict[str, float]]:
+    """Seconds ``cmd`` took in ``cwd`` and, from DVC's output read as it comes, the wall seconds
+    of each stage group it ran; a failure is a DataError (no timing of a broken run)."""
     start = time.perf_counter()
-    if stages is None:
-        proc = subprocess.run(cmd, cwd=cwd, env=env)
-    else:
-        events: list[tuple[float, str]] = []
-        # bytes, split on newlines only: the stages' progress bars redraw with carriage returns
-        with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                sys.stdout.buffer.write(raw)
-                sys.stdout.flush()
-                events.append((time.perf_counter(), raw.decode(errors="replace")))
-        stages.update(stage_seconds(events, time.perf_counter()))
+    events: list[tuple[float, str]] = []
+    # bytes, split on newlines only: the stages' progress bars redraw with carriage returns
+    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            sys.stdout.buffer.write(raw)
+            sys.stdout.flush()
+            events.append((time.perf_counter(), raw.decode(errors="replace")))
+    end = time.perf_counter()
     if proc.returncode:
         raise DataError(cwd, f"`{' '.join(cmd)}` failed with exit code {proc.returncode}")
-    return time.perf_counter() - start
+    return end - start, stage_seconds(events, end)
 
 
 STAGE_LINE = re.compile(r"^Running stage '([^']+)'")
@@ -393,10 +390,9 @@ def run_repro(workspace: Path, noop_runs: int = 3) -> dict:
     dvc = [sys.executable, "-m", "dvc", "repro"]
     status = subprocess.run([*dvc[:3], "status", "--json"], cwd=workspace, env=env, capture_output=True, text=True)
     stale = len(json.loads(status.stdout or "{}")) if status.returncode == 0 else None
-    stages: dict[str, float] = {}
-    full_s = _timed_command(dvc, workspace, env, stages)
+    full_s, stages = _timed_command(dvc, workspace, env)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    noop = [_timed_command(dvc, workspace, env) for _ in range(noop_runs)]
+    noop = [_timed_command(dvc, workspace, env)[0] for _ in range(noop_runs)]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=workspace, capture_output=True, text=True)
     profile = yaml.safe_load((workspace / "params.yaml").read_text()).get("profile")
     return {"workspace_commit": commit.stdout.strip(), "profile": profile, "stages_to_run": stale, "repro_s": full_s,
