@@ -13,6 +13,36 @@ from benchmark.data.datasets import WRITERS
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config) -> None:
+    """Under pytest-xdist (``make test`` runs ``-n auto``) the cores are shared out between the
+    workers: each worker, and every stage process it starts (benchmark.core.numerics.thread_count
+    reads ``OMP_NUM_THREADS``), computes in cores // workers threads. Two workers of two threads each
+    on two cores would spin in each other's OpenMP barriers."""
+    import os
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
+
+#: the modules that take longest (``pytest --durations``: the DVC smoke run's module fixture alone is
+#: ~4 of the suite's ~10 serial minutes), started first so that under xdist the other worker works
+#: through the many short modules beside them instead of waiting at the end for the last long one
+LONG_MODULES = ("test_pipeline.py", "test_pretrain_engine.py", "test_paper_dry_run.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    def rank(item) -> int:
+        name = item.path.name
+        return LONG_MODULES.index(name) if name in LONG_MODULES else len(LONG_MODULES)
+
+    items.sort(key=rank)  # stable: the order within a module and among the others is kept
+
+
 _TORCH_THREADS = None
 
 
