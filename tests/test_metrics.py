@@ -10,7 +10,9 @@ from benchmark.evaluation.metrics import (
     MGCA_IOU_THRESHOLDS,
     DetectionMatches,
     bootstrap_map_ci,
+    box_prior,
     cocoeval_map,
+    detection_floors,
     detection_map,
     dice,
     dice_per_image,
@@ -172,7 +174,8 @@ def test_score_detections_keeps_both_values_and_the_floor():
     preds, targets = _random_case(np.random.default_rng(3))
     scored = score_detections(preds, targets, bootstrap=50, seed=0)
     assert scored["value"] == pytest.approx(scored["map_cocoeval"], abs=1e-12) and scored["cocoeval_agrees"]
-    assert scored["floor"] == 0.0 and scored["map_mgca_compat_floor"] == 0.0
+    floors = detection_floors(targets)
+    assert scored["floor"] == floors["floor"] and scored["map_mgca_compat_floor"] == floors["map_mgca_compat_floor"]
     lo, hi = scored["ci95"]
     assert lo <= scored["value"] <= hi or scored["value"] in (0.0, 1.0)
 
@@ -341,8 +344,7 @@ def test_a_cocoeval_disagreement_is_recorded_with_both_values(monkeypatch):
     honest = score_detections(preds, targets, bootstrap=0, seed=0, iou_thresholds=(0.5, 0.6))
     assert honest["map_cocoeval"] == pytest.approx(cocoeval_map(preds, targets, (0.5, 0.6)), abs=1e-12)
     assert honest["cocoeval_agrees"] is True
-    assert honest["floor"] == 0.0 and honest["floor_predictor"] == "predict nothing"
-    assert honest["map_mgca_compat_floor_predictor"] == "predict nothing"
+    assert honest["floor"] == detection_floors(targets, (0.5, 0.6))["floor"]
     monkeypatch.setattr(metrics, "cocoeval_map", lambda p, t, thresholds: honest["value"] + 0.01)
     off = score_detections(preds, targets, bootstrap=0, seed=0, iou_thresholds=(0.5, 0.6))
     assert off["cocoeval_agrees"] is False and off["value"] == honest["value"]
@@ -373,7 +375,28 @@ def test_no_box_anywhere_scores_zero_in_both_and_the_mgca_subset_may_be_empty():
     matches = DetectionMatches.compute(nothing, one)
     assert matches.mgca_compat_images().tolist() == [] and matches.map(matches.mgca_compat_images()) == 0.0
     scored = score_detections(nothing, one, bootstrap=5, seed=0)
-    assert (scored["value"], scored["map_mgca_compat"], scored["floor"]) == (0.0, 0.0, 0.0)
+    assert (scored["value"], scored["map_mgca_compat"]) == (0.0, 0.0)
+    assert scored["floor"] == pytest.approx(1.0, abs=1e-12)  # one test box: the same box on every image finds it
+
+
+def test_the_detection_floor_is_the_best_image_independent_prediction():
+    """Boxes A, A, B on three images: the same two boxes everywhere (k-means centres A and B,
+    scored 2/3 and 1/3) rank A's three copies first (TP, TP, FP), then B's (FP, FP, TP):
+    precision 1 up to recall 2/3, then 3/6; by hand (67 * 1 + 34 * 0.5) / 101 = 84/101 at every
+    IoU threshold (the centres are the boxes). One box (their mean) overlaps neither."""
+    a, b = _box(0, 0, 10, 10), _box(50, 50, 60, 60)
+    targets = [{"boxes": torch.tensor([a])}, {"boxes": torch.tensor([a])}, {"boxes": torch.tensor([b])}]
+    floors = detection_floors(targets)
+    assert floors["floor"] == pytest.approx(84 / 101, abs=1e-12)
+    assert floors["floor_predictor"] == "the same 2 boxes on every image (test-box prior)"
+    assert floors["map_mgca_compat_floor"] == pytest.approx(84 / 101, abs=1e-12)  # every image has a box and a prediction
+    prior = box_prior(torch.tensor([a, a, b], dtype=torch.float64), 2)
+    assert cocoeval_map([prior] * 3, targets) == pytest.approx(84 / 101, abs=1e-12)
+    assert detection_map([box_prior(torch.tensor([a, a, b], dtype=torch.float64), 1)] * 3, targets) == 0.0
+    empty = detection_floors([{"boxes": torch.zeros(0, 4)}] * 2)
+    assert (empty["floor"], empty["floor_predictor"]) == (0.0, "predict nothing")
+    # the score_detections of a trained head carries the same floor
+    assert score_detections([prior] * 3, targets, bootstrap=0, seed=0)["floor"] == floors["floor"]
 
 
 def test_a_zero_width_prediction_is_scored_not_refused():

@@ -87,7 +87,8 @@ FLOOR_TITLE = "Floor (trivial predictor on the test split)"
 
 def floor_row(summary: pd.DataFrame, columns: dict, fractions, name_heads: bool) -> dict:
     """The score of the best trivial predictor (majority class, constant score, empty or full
-    mask, no box) on each column's test split, as its runs recorded it."""
+    mask, no box or the test boxes' prior on every image) on each column's test split, as its runs
+    recorded it."""
     row = {"Method": FLOOR_TITLE}
     for (dataset, task, metric), title in columns.items():
         column = summary[(summary["dataset"] == dataset) & (summary["task"] == task) & (summary["metric"] == metric)]
