@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--estimate", action="store_true",
                         help="instead: the paper matrix's wall time from the rates in OUT/bench.json and OUT/bench_gpu.json "
                              "(published GPU figure until one is measured); writes OUT/paper_estimate.md")
+    parser.add_argument("--table", action="store_true",
+                        help="instead: rewrite OUT/bench.md from OUT/bench.json and the latest OUT/bench_repro.json, "
+                             "measuring nothing (after a new --repro run)")
     parser.add_argument("--params", default="params.yaml", help="params file whose 'paper' profile gives the head settings")
     return parser
 

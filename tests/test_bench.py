@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+from benchmark.bench import main
 from benchmark.tools import bench
 
 
@@ -56,6 +57,12 @@ def test_markdown_marks_missed_goals_and_reads_the_repro_figures(tmp_path):
     assert "| no-op `dvc repro` | 9.0 s | <= 10 s | yes |" in table
     assert "| ... where the wall time went (profile `phantom`), minutes per stage | segment 10.0, probe 2.0 |" in table
     assert "not measured" in bench.to_markdown({**result, "repro": None})
+    # --table: the stored figures with the latest --repro run, nothing measured
+    (tmp_path / "bench.json").write_text(json.dumps({**result, "repro": None}))
+    (tmp_path / bench.REPRO_FILE).write_text(json.dumps(result["repro"]))
+    assert main(["--table", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "bench.md").read_text() == table
+    assert json.loads((tmp_path / "bench.json").read_text())["repro"]["repro_s"] == 1900.0
     assert "| 150 images/s per core | >= 190 | no |" in table and "M-FLAG's augmentations, 224 px)" in table
     assert "| ... reduced decoding, 2 workers / 1 worker | 1.60x (86.4 images/s) | close to 2x | - |" in table
     assert "| 1.12x (0.09 GiB / 0.08 GiB) | <= 1.2x | yes |" in table

@@ -486,8 +486,27 @@ def to_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rewrite_table(out: Path) -> str:
+    """bench.json's figures with the latest bench_repro.json (a --repro run takes tens of minutes
+    and the other figures would not change with it), written to bench.json and bench.md."""
+    from benchmark.core.errors import DataError
+
+    if not (out / "bench.json").is_file():
+        raise DataError(out / "bench.json", "no bench figures to rewrite: run `python -m benchmark.bench` first")
+    result = json.loads((out / "bench.json").read_text())
+    repro_path = out / REPRO_FILE
+    result["repro"] = json.loads(repro_path.read_text()) if repro_path.is_file() else None
+    write_json(out / "bench.json", result)
+    table = to_markdown(result)
+    write_text(out / "bench.md", table)
+    return table
+
+
 def run(args: argparse.Namespace) -> int:
     """What ``python -m benchmark.bench`` does with its parsed arguments."""
+    if args.table:
+        print(rewrite_table(args.out))
+        return 0
     if args.repro is not None:
         figures = run_repro(args.repro)
         write_json(args.out / REPRO_FILE, figures)
