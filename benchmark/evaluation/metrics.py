@@ -319,12 +319,14 @@ def detection_floors(targets: Sequence[dict], iou_thresholds: Sequence[float] = 
     key = (tuple(float(t) for t in iou_thresholds), tuple(len(b) for b in true), pooled.numpy().tobytes())
     if key not in _FLOORS:
         candidates = {"predict nothing": [{"boxes": torch.zeros(0, 4), "scores": torch.zeros(0)} for _ in true]}
-        for k in (k for k in BOX_PRIOR_CLUSTERS if k <= len(torch.unique(pooled, dim=0))):
+        distinct = len(torch.unique(pooled, dim=0))
+        for k in (k for k in BOX_PRIOR_CLUSTERS if k <= distinct):
             prior = box_prior(pooled, k)
             candidates[f"the same {k} box{'es' if k > 1 else ''} on every image (test-box prior)"] = [prior] * len(true)
+        matches = {name: DetectionMatches.compute(preds, targets, iou_thresholds) for name, preds in candidates.items()}
         floors = {}
         for field, compat in (("floor", False), ("map_mgca_compat_floor", True)):
-            scores = {name: detection_map(preds, targets, iou_thresholds, mgca_compat=compat) for name, preds in candidates.items()}
+            scores = {name: m.map(m.mgca_compat_images() if compat else None) for name, m in matches.items()}
             name = max(scores, key=scores.get)  # ties keep the first: "predict nothing"
             floors[field], floors[f"{field}_predictor"] = scores[name], name
         _FLOORS[key] = floors

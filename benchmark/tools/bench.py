@@ -486,16 +486,19 @@ def to_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def latest_repro(out: Path) -> dict | None:
+    """The figures of the last ``--repro`` run written to ``out``, if any."""
+    path = out / REPRO_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def rewrite_table(out: Path) -> str:
     """bench.json's figures with the latest bench_repro.json (a --repro run takes tens of minutes
     and the other figures would not change with it), written to bench.json and bench.md."""
-    from benchmark.core.errors import DataError
-
     if not (out / "bench.json").is_file():
         raise DataError(out / "bench.json", "no bench figures to rewrite: run `python -m benchmark.bench` first")
     result = json.loads((out / "bench.json").read_text())
-    repro_path = out / REPRO_FILE
-    result["repro"] = json.loads(repro_path.read_text()) if repro_path.is_file() else None
+    result["repro"] = latest_repro(out)
     write_json(out / "bench.json", result)
     table = to_markdown(result)
     write_text(out / "bench.md", table)
@@ -534,11 +537,10 @@ def run(args: argparse.Namespace) -> int:
                                         cfg.memory_images, cfg.rounds, cfg.seed)
         print("bench: 7 input pipeline per core", flush=True)
         pipeline = bench_pipeline_per_core(Path(tmp) / "store" / "mimic", cfg)
-    repro_path = args.out / REPRO_FILE
     result = {"config": asdict(cfg), "quick": args.quick, "machine": machine(), "pretrain_step": step, "probe": probe,
               "loading": loading, "heads": heads, "store_build": store_build,
               "input_pipeline": pipeline,
-              "repro": json.loads(repro_path.read_text()) if repro_path.is_file() else None,
+              "repro": latest_repro(args.out),
               "wall_s": time.perf_counter() - start,
               "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
     write_json(args.out / "bench.json", result)
