@@ -32,11 +32,12 @@ def test_every_field_of_a_run_that_patience_ended():
                                            for e, v in zip((1, 2, 3, 4), (3.0, 2.0, 2.0, 5.0))])
     assert float(model.weight) == 2.0
     assert fit.record() == {"epochs_run": 4, "best_epoch": 2, "best_valid": 2.0, "valid_metric": "loss",
-                            "stop": "patience", "max_epochs": 10, "patience": 2, "history": fit.history, "converged": True}
+                            "stop": "patience", "max_epochs": 10, "patience": 2, "history": fit.history, "valid_moved": True,
+                            "converged": True}
 
 
 def test_a_tie_keeps_the_earlier_epoch_when_higher_is_better():
-    model, fit = _run([0.4, 0.4, 0.3], max_epochs=3, patience=2, mode="max", valid_metric="map")
+    model, fit = _run([0.4, 0.3, 0.4], max_epochs=3, patience=2, mode="max", valid_metric="map")
     assert fit.best_epoch == 1 and float(model.weight) == 1.0 and fit.stop == "patience" and fit.epochs_run == 3
     assert fit.valid_metric == "map" and fit.record()["converged"] is True
 
@@ -51,6 +52,24 @@ def test_a_first_epoch_without_a_score_does_not_use_up_patience():
     """Patience counts epochs after a finite score too: a NaN first epoch is one stale epoch, not two."""
     model, fit = _run([float("nan"), 3.0, 4.0, 5.0], max_epochs=4, patience=2)
     assert fit.best_epoch == 2 and float(model.weight) == 2.0 and fit.epochs_run == 4 and fit.stop == "patience"
+
+
+def test_patience_waits_until_the_validation_score_first_moves():
+    """A detection head at validation mAP 0 has not started: flat epochs from the first one use up
+    no patience (in the 7c4893a default run seven runs stopped after five such epochs at mAP 0,
+    recorded as converged); a score that never moves runs to the limit, recorded as not converged."""
+    model, fit = _run([0.0] * 6, max_epochs=6, patience=2, mode="max", valid_metric="map")
+    assert (fit.epochs_run, fit.best_epoch, fit.stop, fit.valid_moved) == (6, 1, "max_epochs", False)
+    assert fit.record()["converged"] is False and float(model.weight) == 1.0
+    # flat for three epochs, then it learns: patience counts from the first move (epoch 4), so the
+    # run ends at epoch 6 (epochs 5 and 6 worse than 4), not at epoch 3
+    model, fit = _run([0.0, 0.0, 0.0, 0.2, 0.1, 0.1, 0.3], max_epochs=10, patience=2, mode="max", valid_metric="map")
+    assert (fit.epochs_run, fit.best_epoch, fit.stop, fit.valid_moved) == (6, 4, "patience", True)
+    assert fit.record()["converged"] is True and float(model.weight) == 4.0
+    from benchmark.evaluation.training import not_converged_mark
+
+    assert not_converged_mark({"converged": False, "valid_moved": False}) == \
+        ", NOT CONVERGED (validation score never moved)"
 
 
 @pytest.mark.parametrize("max_epochs, patience", [(0, 3), (3, 0), (0, 0)])

@@ -260,11 +260,13 @@ def test_probe_trains_on_each_fraction_and_scores_the_test_rows(probe_inputs, ph
 
 
 
-def test_converged_probe_matches_scikit_learn_logistic_regression(probe_inputs):
+@pytest.mark.parametrize("tol", [None, 1e-4])
+def test_converged_probe_matches_scikit_learn_logistic_regression(probe_inputs, tol):
     """The L-BFGS probe is scikit-learn's logistic regression on features standardised with the
     training split's statistics, C chosen on the validation split: its test accuracy equals a
     plain StandardScaler + LogisticRegression at that C, and lies within 1 point of the issue's
-    reference setting (C = 1), on the cached features of a real encoder run."""
+    reference setting (C = 1), on the cached features of a real encoder run; at the profile
+    default tolerance (1e-6) and at the phantom profile's (1e-4, scikit-learn's own)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -279,7 +281,8 @@ def test_converged_probe_matches_scikit_learn_logistic_regression(probe_inputs):
     target = probe_target("covidx")
     y = target.labels(store.manifest)
     probe, fit = fit_logistic_probe(feats[rows["train"]], y[rows["train"]], feats[rows["valid"]], y[rows["valid"]],
-                                    {"c_grid": [0.01, 0.1, 1.0, 10.0]}, target)
+                                    {"c_grid": [0.01, 0.1, 1.0, 10.0], **({"tol": tol} if tol else {})}, target)
+    assert fit["tol"] == (tol or 1e-6)
     assert fit["converged"] and fit["c"] in (0.01, 0.1, 1.0, 10.0) and len(fit["valid_scores"]) == 4
     ours = target.score(y[rows["test"]], probe.logits(feats[rows["test"]]))
     scaler = StandardScaler().fit(feats[rows["train"]].astype(np.float64))
@@ -326,7 +329,7 @@ def test_multiclass_logistic_probe_is_scikit_learns_model_with_its_probabilities
     want = [float((m.predict(z[60:]) == y[60:]).mean()) for m in ref]
     assert fit["valid_scores"] == pytest.approx(want, abs=1e-12) and fit["best_valid"] == max(want)
     assert set(fit) == {"solver", "c", "c_grid", "valid_scores", "best_valid", "valid_metric", "max_iter",
-                        "iterations", "converged"}  # the record every probe result carries
+                        "tol", "iterations", "converged"}  # the record every probe result carries
     assert (fit["solver"], fit["valid_metric"], fit["c_grid"], fit["max_iter"]) == ("lbfgs", "accuracy", grid, 500)
     assert fit["c"] == grid[int(np.argmax(want))] and fit["converged"] is True
     _, capped = fit_logistic_probe(x[:60], y[:60], x[60:], y[60:], {"c_grid": [1.0], "max_iter": 1}, probe_target("covidx"))

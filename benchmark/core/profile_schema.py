@@ -131,6 +131,7 @@ class ProbeSection(Runs):
     solver: Literal["adamw", "lbfgs"] = "adamw"
     c_grid: Annotated[list[PositiveFloat], Field(min_length=1)] | None = None
     max_iter: PositiveInt = 1000
+    tol: PositiveFloat = 1e-6  # L-BFGS stopping tolerance (scikit-learn's default: 1e-4)
     lr: PositiveFloat
     weight_decay: NonNegativeFloat
     batch_size: PositiveInt

@@ -137,6 +137,10 @@ def fit_linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarr
 PROBE_HEADS = {"adamw": "linear", "lbfgs": "logistic"}
 #: regularisation strengths tried when the profile names none: 10^-4 ... 10^1 (scikit-learn's C = 1 / lambda)
 DEFAULT_C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
+#: L-BFGS stopping tolerance when the profile gives none (scikit-learn's default is 1e-4: on the phantom
+#: COVIDx features, 2,400 x 512, that takes half the time of 1e-6, 9.5 s against 23 s for the six Cs,
+#: and changes the chosen C's validation accuracy by nothing, the others' by at most 0.2 points)
+DEFAULT_TOL = 1e-6
 #: logit of a class the training fraction never shows (it can never be predicted)
 ABSENT_CLASS_LOGIT = -1e30
 
@@ -177,7 +181,7 @@ class LogisticProbe:
 
 
 def _fit_logistic(z: np.ndarray, y: np.ndarray, c: float, max_iter: int, kind: str,
-                  previous: list | None = None) -> tuple[list, list[int]]:
+                  previous: list | None = None, tol: float = DEFAULT_TOL) -> tuple[list, list[int]]:
     """One model per output group at regularisation ``c``, each started from ``previous``'s
     solution when given (the C grid is walked upwards: each fit starts near its optimum, and
     the convex problem has one optimum whatever the start); the models and iteration counts."""
@@ -195,7 +199,7 @@ def _fit_logistic(z: np.ndarray, y: np.ndarray, c: float, max_iter: int, kind: s
         if isinstance(before, LogisticRegression):
             model = copy.deepcopy(before).set_params(C=c)
         else:
-            model = LogisticRegression(C=c, solver="lbfgs", max_iter=max_iter, tol=1e-6, warm_start=True)
+            model = LogisticRegression(C=c, solver="lbfgs", max_iter=max_iter, tol=tol, warm_start=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # recorded through n_iter_ instead
             model.fit(z, target)
@@ -218,13 +222,14 @@ def fit_logistic_probe(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.nda
     scale[scale < 1e-12] = 1.0
     grid = sorted(float(c) for c in cfg.get("c_grid", DEFAULT_C_GRID))
     max_iter = int(cfg.get("max_iter", 1000))
+    tol = float(cfg.get("tol", DEFAULT_TOL))
     y_train, y_valid = np.asarray(y_train), np.asarray(y_valid)
     if target.kind != "multiclass":
         y_train, y_valid = y_train.reshape(len(y_train), -1), y_valid.reshape(len(y_valid), -1)
     z = (x_train - mean) / scale
     best, scores, models = None, [], None
     for c in grid:
-        models, iterations = _fit_logistic(z, y_train, c, max_iter, target.kind, models)
+        models, iterations = _fit_logistic(z, y_train, c, max_iter, target.kind, models, tol)
         probe = LogisticProbe(mean, scale, models, target.outputs, target.kind)
         score = target.score(y_valid, probe.logits(x_valid))
         scores.append(score)
@@ -232,7 +237,7 @@ def fit_logistic_probe(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.nda
             best = (score, c, probe, iterations)
     score, c, probe, iterations = best
     return probe, {"solver": "lbfgs", "c": c, "c_grid": grid, "valid_scores": [float(s) for s in scores],
-                   "best_valid": float(score), "valid_metric": target.metric, "max_iter": max_iter,
+                   "best_valid": float(score), "valid_metric": target.metric, "max_iter": max_iter, "tol": tol,
                    "iterations": iterations, "converged": bool(max(iterations) < max_iter)}
 
 

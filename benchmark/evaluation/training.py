@@ -9,6 +9,12 @@ be trusted depends on how that loop ended, so the loop records it:
 - ``stop = "max_epochs"``: the epoch limit came first; the best epoch may still be moving
   and the run did **not converge** (the report marks such cells).
 
+Patience starts counting only once the validation score has left its first epoch's value: a
+detection head whose validation mAP is still 0 has not started, and five flat epochs of it are
+not a plateau (in the 7c4893a default run seven detection runs ended so, M-FLAG's RSNA 100 %
+among them, at mAP 0 and recorded as converged). A run whose score never moves goes to its
+epoch limit and is recorded with ``valid_moved = False``: not converged, a head that never learnt.
+
 A run whose loss or validation score is never finite has no best weights to restore; that
 is an error naming where to look (usually the learning rate), raised before anything is
 written, never a ``TypeError`` after the work is spent.
@@ -41,6 +47,7 @@ class Fit:
     max_epochs: int
     patience: int
     history: list[dict] = field(default_factory=list)  # per epoch: epoch, train_loss, valid
+    valid_moved: bool = True  # some epoch's validation score differed from the first epoch's
 
     @property
     def converged(self) -> bool:
@@ -66,6 +73,7 @@ def fit_early_stopping(model: nn.Module, train_epoch: Callable[[int], float], va
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
     better = (lambda a, b: a < b) if mode == "min" else (lambda a, b: a > b)
     best, best_state, best_epoch, stale, epoch = math.nan, None, 0, 0, 0
+    moved = False  # patience counts only once the validation score has left its first value
     history: list[dict] = []
     stop = "max_epochs"
     # one line that updates per epoch (train loss, validation score, best epoch, time left): on stderr,
@@ -78,10 +86,11 @@ def fit_early_stopping(model: nn.Module, train_epoch: Callable[[int], float], va
             history.append({"epoch": epoch, "train_loss": train_loss, "valid": score})
             bar.update(1)
             # a diverged run (non-finite loss) can still score a finite validation mAP of 0: never keep it
+            moved = moved or score != history[0]["valid"]
             if math.isfinite(score) and math.isfinite(train_loss) and (best_state is None or better(score, best)):
                 best, best_epoch, stale = score, epoch, 0
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
+            elif moved:
                 stale += 1
             bar.set_postfix_str(f"train loss {train_loss:.4g}, valid {valid_metric} {score:.4g}, best epoch {best_epoch}")
             if stale >= patience:
@@ -94,7 +103,7 @@ def fit_early_stopping(model: nn.Module, train_epoch: Callable[[int], float], va
                         f"{history[-1]['train_loss']:.4g}); the run diverged, lower the learning rate")
     with torch.no_grad():
         model.load_state_dict(best_state)
-    return Fit(epoch, best_epoch, best, valid_metric, stop, max_epochs, patience, history)
+    return Fit(epoch, best_epoch, best, valid_metric, stop, max_epochs, patience, history, moved)
 
 
 def epoch_batches(n: int, batch_size: int, gen: torch.Generator, min_steps: int = 0) -> Iterator[np.ndarray]:
@@ -117,8 +126,11 @@ def epoch_batches(n: int, batch_size: int, gen: torch.Generator, min_steps: int 
 
 
 def not_converged_mark(record: dict) -> str:
-    """The suffix a stage's progress line gets for a run that stopped at its limit while improving."""
-    return "" if record["converged"] else ", NOT CONVERGED"
+    """The suffix a stage's progress line gets for a run that stopped at its limit while improving
+    (or whose validation score never moved)."""
+    if record["converged"]:
+        return ""
+    return ", NOT CONVERGED" + (" (validation score never moved)" if record.get("valid_moved") is False else "")
 
 
 class RunProgress:

@@ -40,7 +40,8 @@ MARK_FLOOR, MARK_UNCONVERGED = "°", "†"
 MARKS_LEGEND = (f"{MARK_FLOOR} the cell's 95 % bootstrap interval (lowest over its seeds) reaches the floor row's value "
                 "(a cell without an interval: its mean is at or below the floor), so it shows no evidence of anything "
                 f"a trivial predictor could not do. {MARK_UNCONVERGED} at least one run stopped at its epoch limit while "
-                "its validation score was still improving (not converged).")
+                "its validation score was still improving, or had never moved from its first epoch's value (not "
+                "converged).")
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
