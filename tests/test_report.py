@@ -212,6 +212,22 @@ def test_a_nan_run_is_marked_not_averaged_away(tmp_path):
     assert "NaN (1 of 2 runs)" in markdown
 
 
+def test_a_head_that_never_learnt_is_counted_apart_from_other_unconverged_cells(tmp_path):
+    """Two seeds of one detection cell, one whose validation mAP never moved (``valid_moved`` false),
+    one cell that stopped at its limit while improving, one converged: both unconverged cells are
+    marked, and the summary line says how many of them hold a head that never learnt."""
+    _write(tmp_path, "mflag", "object_cxr", "detection", "map", 1, 0, 0.0, converged=False, valid_moved=False)
+    _write(tmp_path, "mflag", "object_cxr", "detection", "map", 1, 1, 0.01, converged=True, valid_moved=True)
+    _write(tmp_path, "mflag", "object_cxr", "detection", "map", 10, 0, 0.02, converged=False, valid_moved=True)
+    _write(tmp_path, "mflag", "object_cxr", "detection", "map", 100, 0, 0.12, converged=True)
+    summary = aggregate.summarise(load_results(tmp_path))
+    summary = summary[summary["metric"] == "map"].set_index("fraction")  # not the mgca_compat variant rows
+    assert summary["never_moved"].tolist() == [1, 0, 0] and summary["converged"].tolist() == [False, False, True]
+    line = report_lib.summary_lines(summary.reset_index(), []).splitlines()[0]
+    assert line.endswith("2 with a run that did not converge (†; in 1 of them a run's validation score never "
+                         "moved: a head that never learnt)")
+
+
 def test_load_timings_joins_every_visible_timings_file_with_its_result_paths(tmp_path):
     import pandas as pd
 

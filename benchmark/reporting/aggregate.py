@@ -59,10 +59,12 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
         converged=_column(results, "converged").map(lambda c: None if c is None or pd.isna(c) else bool(c)),
         control=_column(results, "control"), title=_column(results, "title"), status=_column(results, "status", "ok"))
     results["nan_run"] = results["value"].isna() & results["status"].eq("ok")
+    # a run whose validation score never left its first epoch's value: a head that never learnt
+    results["never_moved"] = _column(results, "valid_moved").map(lambda m: m is not None and not pd.isna(m) and not m)
     grouped = results.groupby(keys, dropna=False)
     agg = grouped.agg(mean=("value", "mean"), std=("value", "std"), seeds=("value", "count"), reason=("reason", "first"),
                       floor=("floor", "first"), ci_low=("ci_low", "min"), nan_runs=("nan_run", "sum"),
-                      control=("control", "first"), title=("title", "first")).reset_index()
+                      never_moved=("never_moved", "sum"), control=("control", "first"), title=("title", "first")).reset_index()
     converged = grouped["converged"].agg(lambda c: None if c.isna().all() else bool(c.dropna().all()))
     agg["converged"] = pd.Series([None if c is None or pd.isna(c) else bool(c) for c in converged], index=agg.index,
                                  dtype=object)
