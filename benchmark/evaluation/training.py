@@ -85,8 +85,8 @@ def fit_early_stopping(model: nn.Module, train_epoch: Callable[[int], float], va
             score = float(validate())
             history.append({"epoch": epoch, "train_loss": train_loss, "valid": score})
             bar.update(1)
-            # a diverged run (non-finite loss) can still score a finite validation mAP of 0: never keep it
             moved = moved or score != history[0]["valid"]
+            # a diverged run (non-finite loss) can still score a finite validation mAP of 0: never keep it
             if math.isfinite(score) and math.isfinite(train_loss) and (best_state is None or better(score, best)):
                 best, best_epoch, stale = score, epoch, 0
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

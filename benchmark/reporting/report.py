@@ -373,7 +373,7 @@ def summary_lines(summary: pd.DataFrame, blocks: list) -> str:
     cells = summary[summary["seeds"] > 0]
     floor = int(cells["at_floor"].eq(True).sum())
     unconverged = int(cells["converged"].eq(False).sum())
-    never = int((cells["never_moved"] > 0).sum()) if "never_moved" in cells else 0
+    never = int((cells["never_moved"] > 0).sum())
     failures = control_failures(summary)
     lines = [f"report: {len(cells)} cells of {cells['method'].nunique()} methods; {floor} at their floor "
              f"({MARK_FLOOR}), {unconverged} with a run that did not converge ({MARK_UNCONVERGED}"
