@@ -13,7 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 #: the commands in the order the pipeline runs them, then the tools around it
-COMMANDS = ("phantom", "roots", "prepare", "splits", "embed", "method_card", "pretrain", "import_weights", "features",
+COMMANDS = ("phantom", "roots", "prepare", "splits", "embed", "code_cards", "method_card", "pretrain", "import_weights", "features",
             "probe", "segment", "detect", "evaluate", "report", "compare", "smoke", "bench", "parameters",
             "protocol", "stage_deps")
 

@@ -26,7 +26,7 @@ import pytest
 import yaml
 from support import head_inputs
 
-from benchmark import detect, embed, features, prepare, pretrain, probe, report, segment, splits
+from benchmark import code_cards, detect, embed, features, prepare, pretrain, probe, report, segment, splits
 from benchmark.core.errors import run_cli
 from benchmark.data.split_manifest import checksum_path
 from benchmark.phantom import main as phantom_main
@@ -245,6 +245,10 @@ def report_plots_over_results(ws, tmp):
     return report.main, ["--results", str(runs), "--out", str(tmp)], {}
 
 
+def code_cards_over_a_store(ws, tmp):
+    return code_cards.main, ["--out", str(ws / "stores" / "rsna")], {}
+
+
 def probe_diverging(ws, tmp):
     path = _params(tmp, "probe", "solver", "adamw")
     params = yaml.safe_load(path.read_text())
@@ -359,6 +363,8 @@ CASES: tuple[Case, ...] = (
          Error(r"/encoder: output is the input")),
     Case("phantom-over-a-real-dataset", "phantom", "--out holds a dataset the phantom stage did not write",
          phantom_over_a_real_dataset, Error(r"/raw/rsna: exists and is not a phantom dataset written by this stage")),
+    Case("code-cards-over-a-store", "code_cards", "--out is a store (a mistyped data/code)", code_cards_over_a_store,
+         Error(r"/stores/rsna: exists and is not a code-card folder written by this stage \(holds ")),
     Case("splits-out-is-root", "splits", "write-all --out is the raw root", splits_out_is_root,
          Error(r"/raw: output is the input")),
     Case("splits-over-label-file", "splits", "write --out is the dataset's label file", splits_over_label_file,

@@ -20,6 +20,50 @@ def test_dvc_yaml_code_deps_are_the_generated_ones():
     assert current == generated, "run `python -m benchmark.stage_deps` and commit dvc.yaml"
 
 
+def test_a_card_holds_the_code_its_command_runs_and_nothing_else():
+    rsna, siim = (code_deps.code_files("prepare", d) for d in ("rsna", "siim"))
+    assert "benchmark/data/readers/rsna.py" in rsna and "benchmark/data/readers/siim.py" not in rsna
+    assert "benchmark/data/readers/siim.py" in siim
+    segment = code_deps.code_files("segment")
+    assert {"benchmark/segment.py", "benchmark/evaluation/segment.py", "benchmark/core/atomic.py"} <= set(segment)
+    assert "benchmark/evaluation/yolo.py" not in segment and "benchmark/evaluation/linear_probe.py" not in segment
+    # the method card hashes its plug-ins: the plug-in folders count whole
+    assert code_deps.code_files("method_card")[-2:] == ["mflag", "baselines"]
+
+
+def test_an_edit_changes_only_the_cards_of_the_commands_that_run_it(tmp_path):
+    """What makes DVC re-run exactly the stages an edit touches: the other cards stay byte-identical,
+    also when Python has written its byte-code caches beside the sources."""
+    import shutil
+
+    for package in code_graph.PACKAGES:
+        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = code_deps.command_cards(tmp_path)
+    (tmp_path / "mflag" / "__pycache__").mkdir()
+    (tmp_path / "mflag" / "__pycache__" / "losses.cpython-311.pyc").write_bytes(b"\0")
+    with open(tmp_path / "benchmark" / "evaluation" / "yolo.py", "a") as f:
+        f.write("# an edit\n")
+    with open(tmp_path / "benchmark" / "data" / "readers" / "rsna.py", "a") as f:
+        f.write("# an edit\n")
+    after = code_deps.command_cards(tmp_path)
+    changed = {name for name in before if before[name] != after[name]}
+    assert {"detect.json", "prepare@rsna.json", "splits.json"} <= changed
+    assert not changed & {"segment.json", "probe.json", "pretrain.json", "method_card.json", "prepare@siim.json",
+                          "phantom@rsna.json"}, changed
+    assert set(before["detect.json"]["sources"]) == set(code_deps.code_files("detect"))
+
+
+def test_dvc_ignores_the_byte_code_python_writes_into_the_code_folders():
+    """Without it every import made the code stage (and the method cards, which list mflag/ whole) look
+    changed: `dvc status` was never clean on a machine that writes byte code."""
+    from dvc.repo import Repo
+
+    repo = Repo(str(REPO))
+    for package in code_graph.PACKAGES:
+        assert repo.dvcignore.is_ignored(repo.fs, f"{REPO}/{package}/__pycache__/x.cpython-311.pyc"), package
+        assert not repo.dvcignore.is_ignored(repo.fs, f"{REPO}/{package}/__init__.py"), package
+
+
 def test_imports_are_found_inside_functions_and_relative(tmp_path):
     pkg = tmp_path / "benchmark"
     (pkg / "sub").mkdir(parents=True)

@@ -10,6 +10,8 @@ depends on the other.
 from __future__ import annotations
 
 import ast
+import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,3 +91,23 @@ def closure(module: str, root: Path = REPO, extra: tuple[str, ...] = ()) -> set[
         parts = name.split(".")  # a module's packages run first
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]
     return seen
+
+
+def source_files(path: Path) -> list[Path]:
+    """``path`` itself, or for a folder every file under it except byte-code caches and hidden
+    names (what Python writes beside the sources when it imports them is not code)."""
+    if not path.is_dir():
+        return [path]
+    return sorted(f for f in path.rglob("*") if f.is_file() and f.suffix != ".pyc"
+                  and not any(part == "__pycache__" or part.startswith(".") for part in f.relative_to(path).parts))
+
+
+def source_hashes(paths: Iterable[Path], root: Path = REPO) -> dict[str, str]:
+    """Path (relative to ``root`` where it lies inside) -> SHA-256 of every file of ``paths``
+    (folders expanded by :func:`source_files`), sorted: equal sources give equal bytes."""
+    out = {}
+    for path in paths:
+        for file in source_files(path):
+            name = file.relative_to(root).as_posix() if file.is_relative_to(root) else str(file)
+            out[name] = hashlib.sha256(file.read_bytes()).hexdigest()
+    return dict(sorted(out.items()))

@@ -14,7 +14,6 @@ cards of the methods an edit does not touch come out byte-identical, so DVC leav
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 from pathlib import Path
@@ -26,7 +25,7 @@ from benchmark.core.errors import DataError
 def plugin_sources(module: str) -> dict[str, str]:
     """Path -> SHA-256 of the plug-in's module and every project module it imports (for a plug-in
     of another installed package: its module file)."""
-    from benchmark.core.code_graph import REPO, closure, module_file
+    from benchmark.core.code_graph import closure, module_file, source_hashes
 
     if module_file(module) is None:
         spec = importlib.util.find_spec(module)
@@ -35,11 +34,7 @@ def plugin_sources(module: str) -> dict[str, str]:
         files = [Path(spec.origin)]
     else:
         files = [module_file(name) for name in sorted(closure(module))]
-    out = {}
-    for path in files:
-        name = path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else str(path)
-        out[name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return dict(sorted(out.items()))
+    return source_hashes(files)
 
 
 def method_card(name: str, profile: dict) -> dict:

@@ -1,18 +1,34 @@
-"""``python -m benchmark.stage_deps [--check]``: each DVC stage's code dependencies, derived from its imports.
+"""Each DVC stage's code dependencies, derived from its imports, and the code cards that carry them.
 
 A stage must re-run when any code it runs changes, and only then. Listing that code by
 hand drifts (``features`` once missed ``encoders.py``, ``probe`` missed ``metrics.py``), so
-the code entries of every stage's ``deps`` in ``dvc.yaml`` are generated here: the module
-its command runs, every project module that module imports (top level and inside
-functions, transitively, with the packages each import passes through), and the entries
-the lazy registries load for the stage's item (a reader, a phantom writer). Data
-dependencies (everything outside ``benchmark/``, ``mflag/``, ``baselines/``) are kept as
-written. ``--check`` exits 1 when ``dvc.yaml`` differs from what would be written (a test
-runs it); without it the file is rewritten in place, comments kept.
+it is derived here: the module a stage's command runs, every project module that module
+imports (top level and inside functions, transitively, with the packages each import passes
+through), and the entries the lazy registries load for the stage's item (a reader, a phantom
+writer).
 
-The method-card stage (:mod:`benchmark.method_card`) lists the plug-in folders whole; each
-``pretrain@`` stage depends on its method's card instead, so an edit re-runs only the methods
-it touches.
+Those files are not listed in ``dvc.yaml`` one by one. DVC rewrites the whole ``dvc.lock``
+after every stage, and with ~35 code files in each of the 71 stages of the default pipeline
+the lock held 2,100 code entries (340 KB, 11,700 lines): re-writing it cost ~1.8 s a stage,
+~2 minutes of a 30-minute run (AMD EPYC, 2026-12-03: ``dvc repro -f method``, nine stages of
+0.5 s each, took 22.5 s; 10.7 s with the cards, whose lock is 97 KB). Instead the ``code`` stage
+(``python -m benchmark.code_cards``) depends on the code folders as a whole and writes one
+*card* per command (per dataset for the commands that load a dataset's reader or writer by
+name): the SHA-256 of every file it runs, read from the source alone (DVC refuses ``dvc.yaml``
+as a dependency, so the cards cannot follow the stage list; every command gets one). Each stage
+depends on its command's card; an edit rewrites only the cards of the commands whose code it
+touches, the other cards come out byte-identical, and DVC re-runs exactly those stages -- as
+the per-method cards already do for pre-training (:mod:`benchmark.pretraining.method_card`).
+
+``python -m benchmark.stage_deps`` rewrites the generated parts of ``dvc.yaml``: each stage's
+card dependency and the dataset lists that follow from the dataset specs. Data dependencies
+(everything outside ``benchmark/``, ``mflag/``, ``baselines/``) are kept as written.
+``--check`` exits 1 when ``dvc.yaml`` differs from what would be written (a test runs it);
+without it the file is rewritten in place, comments kept.
+
+The method-card command's code card holds the plug-in folders whole (it reads any plug-in);
+each ``pretrain@`` stage depends on its method's card (``data/methods/<method>.json``, which
+hashes that method's plug-in sources) instead, so an edit re-runs only the methods it touches.
 """
 
 from __future__ import annotations
@@ -23,16 +39,24 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmark.core.code_graph import PACKAGES, REPO, closure, module_file
+from benchmark.core.code_graph import PACKAGES, REPO, closure, module_file, source_hashes
+from benchmark.core.errors import DataError
 
-#: code a stage loads by name at run time (lazy registries), beyond its imports: stage -> item -> modules
+#: the stage that writes the code cards, and where: it depends on the code folders themselves
+CODE_STAGE = "code"
+CARDS = "data/code"
+
+#: code a command loads by name at run time (lazy registries), beyond its imports: command -> item -> modules
 DYNAMIC = {
     "phantom": lambda item: [_registry_module("WRITERS", item)],
     "prepare": lambda item: [_registry_module("READERS", item)],
     "splits": lambda item: _label_table_modules(),  # every dataset's label table
-    "method": lambda item: _plugin_modules(),  # a card hashes its plug-in's sources: any plug-in's imports count
+    "method_card": lambda item: _plugin_modules(),  # a card hashes its plug-in's sources: any plug-in's imports count
     "probe": lambda item: _probe_column_modules(),  # label columns a probe spec names by reference
 }
+#: commands whose code depends on the dataset they run for: one card per dataset (the stage that runs
+#: one is a ``foreach`` over those datasets)
+PER_DATASET = ("phantom", "prepare")
 
 
 def _registry_module(registry: str, item: str) -> str:
@@ -61,49 +85,51 @@ def _label_table_modules() -> list[str]:
     return [LABEL_TABLES.module(name) for name in LABEL_TABLES]
 #: stages that load plug-ins by name: the plug-in folders are deps as a whole (the method card
 #: stage, whose output then changes only for the methods an edit touches)
-WHOLE_FOLDERS = {"method": ("mflag", "baselines")}
+WHOLE_FOLDERS = {"method_card": ("mflag", "baselines")}
 
 
 def is_code(dep: str) -> bool:
-    """A module or a code folder of the project (regenerated); config and reference files such as
-    ``benchmark/configs/methods.yaml`` are data the code reads and are kept as written."""
+    """A module, a code folder of the project or a code card (regenerated); config and reference
+    files such as ``benchmark/configs/methods.yaml`` are data the code reads and are kept as written."""
     path = Path(dep)
-    return path.parts[0] in PACKAGES and (path.suffix == ".py" or not path.suffix)
+    return (path.parts[0] in PACKAGES and (path.suffix == ".py" or not path.suffix)) or dep.startswith(CARDS + "/")
 
 
-def stage_modules(spec: dict, params: dict) -> dict[str, list[tuple[str | None, str]]]:
-    """Stage name -> [(item or None, command module)] for every stage of a dvc.yaml mapping."""
-    out = {}
-    for name, stage in spec["stages"].items():
-        body = stage.get("do", stage)
-        items = stage.get("foreach")
-        if isinstance(items, str):
-            items = params[items.strip("${} ")]
-        module = re.search(r"python -m ([\w.]+)", body["cmd"]).group(1)
-        out[name] = [(item, module) for item in (items or [None])]
-    return out
+def command_of(module: str, stage: str) -> str:
+    """The command (``benchmark/<command>.py``) a stage's ``python -m`` module is; cards exist for those only."""
+    from benchmark.__main__ import COMMANDS
+
+    command = module.removeprefix("benchmark.")
+    if module != f"benchmark.{command}" or command not in COMMANDS:
+        raise DataError(REPO / "dvc.yaml", f"stage {stage!r} runs {module}, not one of the commands of "
+                        "benchmark/__main__.py (COMMANDS): add it there, so that the code stage writes its card")
+    return command
 
 
-def code_deps(stage: str, runs: list[tuple[str | None, str]], root: Path = REPO) -> list[str]:
-    """The code entries of a stage's deps: files every item needs, plus ``${item}`` patterns for the
-    modules a registry loads per item; whole plug-in folders where the stage loads packages."""
-    whole = WHOLE_FOLDERS.get(stage, ())
-    per_item = []
-    for item, module in runs:
-        extra = tuple(DYNAMIC[stage](item)) if stage in DYNAMIC else ()
-        extra += whole  # plug-in packages: what they import from benchmark/ counts too
-        files = {module_file(m, root).relative_to(root).as_posix() for m in closure(module, root, extra)}
-        per_item.append({f for f in files if f.split("/")[0] not in whole})
-    common = set.intersection(*per_item)
-    varying = set.union(*per_item) - common
-    patterns = set()
-    for item, _ in runs:
-        for f in varying:
-            if item is not None and Path(f).stem == str(item):
-                patterns.add(str(Path(f).with_name("${item}.py").as_posix()))
-    covered = {p.replace("${item}", str(item)) for p in patterns for item, _ in runs}
-    # helpers only some items import (a DICOM writer, say) are listed for all: a needless re-run, never a missed one
-    return sorted(common | patterns | (varying - covered)) + list(whole)
+def card_name(command: str, item: str | None = None) -> str:
+    """A command's card: ``segment.json``, or ``prepare@rsna.json`` for a command whose code depends on the dataset."""
+    return f"{command}@{item}.json" if item is not None else f"{command}.json"
+
+
+def card_dep(stage: str, module: str) -> str:
+    """The card a stage depends on, as ``dvc.yaml`` writes it."""
+    command = command_of(module, stage)
+    return f"{CARDS}/{card_name(command, '${item}' if command in PER_DATASET else None)}"
+
+
+def stage_modules(spec: dict) -> dict[str, str]:
+    """Stage name -> the module its command runs, for every stage of a dvc.yaml mapping."""
+    return {name: re.search(r"python -m ([\w.]+)", stage.get("do", stage)["cmd"]).group(1)
+            for name, stage in spec["stages"].items()}
+
+
+def code_files(command: str, item: str | None = None, root: Path = REPO) -> list[str]:
+    """Every file ``python -m benchmark.<command>`` runs (for ``item``, where the command loads code by
+    dataset): its module, what it imports, what its registries load, whole plug-in folders."""
+    extra = tuple(DYNAMIC[command](item)) if command in DYNAMIC else ()
+    whole = WHOLE_FOLDERS.get(command, ())
+    files = {module_file(m, root).relative_to(root).as_posix() for m in closure(f"benchmark.{command}", root, extra + whole)}
+    return sorted(f for f in files if f.split("/")[0] not in whole) + list(whole)
 
 
 #: stages whose dataset lists follow from the dataset specs: stage -> the task whose datasets it runs
@@ -172,16 +198,55 @@ def updated_yaml(root: Path = REPO) -> tuple[str, str]:
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)
     spec = yaml.load(text)
-    params = YAML(typ="safe").load((root / "params.yaml").read_text())
     _set_dataset_lists(spec)
-    for stage, runs in stage_modules(spec, params).items():
+    if CODE_STAGE not in spec["stages"]:
+        raise DataError(path, f"no {CODE_STAGE!r} stage: the stages' code cards have nothing to write them")
+    for stage, module in stage_modules(spec).items():
+        if stage == CODE_STAGE:
+            continue  # it depends on the code folders as written
         body = spec["stages"][stage].get("do", spec["stages"][stage])
         deps = body.get("deps") or []
         data = [d for d in deps if not (isinstance(d, str) and is_code(d))]
-        body["deps"] = data + code_deps(stage, runs, root)
+        card = card_dep(stage, module)
+        if "${item}" in card and "foreach" not in spec["stages"][stage]:
+            raise DataError(path, f"stage {stage!r} runs {module}, whose code depends on the dataset: make it a "
+                            "foreach over the datasets, so that each item depends on its own card")
+        body["deps"] = data + [card]
     out = io.StringIO()
     yaml.dump(spec, out)
     return text, out.getvalue()
+
+
+def command_cards(root: Path = REPO) -> dict[str, dict]:
+    """Card file name -> card (the command, its dataset where it has one, and the SHA-256 of every
+    code file it runs) for every command, and for every dataset of those in :data:`PER_DATASET`:
+    read from the source alone, so the code stage needs nothing but the code folders."""
+    from benchmark.__main__ import COMMANDS
+
+    cards = {}
+    for command in COMMANDS:
+        for item in stage_datasets(command) if command in PER_DATASET else [None]:
+            files = [root / f for f in code_files(command, item, root)]
+            cards[card_name(command, item)] = {"command": command, "dataset": item, "sources": source_hashes(files, root)}
+    return cards
+
+
+def write_cards(args: argparse.Namespace) -> int:
+    """What ``python -m benchmark.code_cards`` does with its parsed arguments."""
+    import json
+
+    from benchmark.core.atomic import atomic_dir
+    from benchmark.core.guards import check_output, has_file
+
+    check_output(args.out, [REPO / p for p in PACKAGES], "code-card folder", has_file("index.json"))
+    cards = command_cards()
+    with atomic_dir(args.out) as tmp:
+        for name, card in cards.items():
+            (tmp / name).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+        (tmp / "index.json").write_text(json.dumps(sorted(cards), indent=2) + "\n")
+    files = len({f for card in cards.values() for f in card["sources"]})
+    print(f"code_cards: {len(cards)} command cards over {files} source files -> {args.out}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:

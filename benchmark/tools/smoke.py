@@ -32,7 +32,7 @@ from pathlib import Path
 from benchmark.core.errors import DataError
 
 REPO = Path(__file__).resolve().parents[2]
-COPY = ("dvc.yaml", "params.yaml", "benchmark", "mflag", "baselines")
+COPY = ("dvc.yaml", ".dvcignore", "params.yaml", "benchmark", "mflag", "baselines")
 METHODS = ("mflag", "supervised", "shuffled")
 GOLDEN = REPO / "results" / "reference" / "smoke.csv"
 #: |ours - golden| allowed, in points. Measured spread of the 99 smoke cells, in float64, on an
