@@ -1,4 +1,4 @@
-"""``python -m benchmark.code_cards --out data/code``: one card per DVC stage with the hashes of the code it runs.
+"""``python -m benchmark.code_cards --out data/code``: one card per command with the hashes of the code it runs.
 
 The work, and why it is done this way: :mod:`benchmark.tools.code_deps`.
 """
@@ -14,7 +14,7 @@ from benchmark.core.errors import run_cli
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark.code_cards", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=Path,
-                        help="the card folder to write (replaced as a whole; one <stage>[@<item>].json per stage)")
+                        help="the card folder to write (replaced as a whole; one <command>[@<dataset>].json per command)")
     return parser
 
 

@@ -10,8 +10,9 @@ writer).
 Those files are not listed in ``dvc.yaml`` one by one. DVC rewrites the whole ``dvc.lock``
 after every stage, and with ~35 code files in each of the 71 stages of the default pipeline
 the lock held 2,100 code entries (340 KB, 11,700 lines): re-writing it cost ~1.8 s a stage,
-~2 minutes of a 30-minute run (AMD EPYC, 2026-12-03: ``dvc repro -f method``, nine stages of
-0.5 s each, took 22.5 s; 10.7 s with the cards, whose lock is 97 KB). Instead the ``code`` stage
+~1.5 minutes of a 30-minute run (AMD EPYC, 2026-12-03, side by side, 4 alternating pairs:
+``dvc repro -f -s method``, nine stages of 0.5 s each, took 19.9 s with that lock and 8.8 s with
+the cards' 97 KB lock). Instead the ``code`` stage
 (``python -m benchmark.code_cards``) depends on the code folders as a whole and writes one
 *card* per command (per dataset for the commands that load a dataset's reader or writer by
 name): the SHA-256 of every file it runs, read from the source alone (DVC refuses ``dvc.yaml``
@@ -83,8 +84,8 @@ def _label_table_modules() -> list[str]:
     from benchmark.data.datasets import LABEL_TABLES
 
     return [LABEL_TABLES.module(name) for name in LABEL_TABLES]
-#: stages that load plug-ins by name: the plug-in folders are deps as a whole (the method card
-#: stage, whose output then changes only for the methods an edit touches)
+#: commands that load plug-ins by name: their cards hold the plug-in folders whole (the method card
+#: command, whose output then changes only for the methods an edit touches)
 WHOLE_FOLDERS = {"method_card": ("mflag", "baselines")}
 
 
@@ -233,17 +234,15 @@ def command_cards(root: Path = REPO) -> dict[str, dict]:
 
 def write_cards(args: argparse.Namespace) -> int:
     """What ``python -m benchmark.code_cards`` does with its parsed arguments."""
-    import json
-
-    from benchmark.core.atomic import atomic_dir
+    from benchmark.core.atomic import atomic_dir, write_json
     from benchmark.core.guards import check_output, has_file
 
     check_output(args.out, [REPO / p for p in PACKAGES], "code-card folder", has_file("index.json"))
     cards = command_cards()
     with atomic_dir(args.out) as tmp:
         for name, card in cards.items():
-            (tmp / name).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-        (tmp / "index.json").write_text(json.dumps(sorted(cards), indent=2) + "\n")
+            write_json(tmp / name, card)
+        write_json(tmp / "index.json", sorted(cards))
     files = len({f for card in cards.values() for f in card["sources"]})
     print(f"code_cards: {len(cards)} command cards over {files} source files -> {args.out}")
     return 0
