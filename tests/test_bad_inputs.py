@@ -619,6 +619,21 @@ def mimic_study_without_labels(root: Path) -> dict:
     return {"study": victim}
 
 
+MIMIC_FINDING_MASKS = "phantom-finding-masks"
+
+
+def mimic_finding_mask_missing(root: Path) -> dict:
+    used = _records("mimic", root)["id"].iloc[0]
+    (root / MIMIC_FINDING_MASKS / f"{used}.png").unlink()
+    return {"mask": f"{MIMIC_FINDING_MASKS}/{used}.png"}
+
+
+def mimic_finding_mask_wrong_size(root: Path) -> dict:
+    used = _records("mimic", root)["id"].iloc[0]
+    Image.fromarray(np.zeros((20, 30), np.uint8)).save(root / MIMIC_FINDING_MASKS / f"{used}.png")
+    return {"mask": f"{MIMIC_FINDING_MASKS}/{used}.png"}
+
+
 def chexpert_one_pixel_jpeg(root: Path) -> dict:
     rel = _records("chexpert", root)["path"].iloc[0]
     Image.fromarray(np.full((1, 1), 120, np.uint8)).save(root / rel)
@@ -855,6 +870,10 @@ CASES: tuple[Case, ...] = (
          Error(r"/mimic-cxr-2\.0\.0-chexpert\.csv\.gz" + ROW + r"Edema must be 1, 0, -1 or empty, got 2\.0")),
     Case("mimic-study-without-labels", "mimic", "a used study missing from mimic-cxr-2.0.0-chexpert.csv.gz",
          mimic_study_without_labels, Error(r"/mimic-cxr-2\.0\.0-chexpert\.csv\.gz: study <study> has no row")),
+    Case("mimic-finding-mask-missing", "mimic", "the phantom's finding mask of a used image deleted",
+         mimic_finding_mask_missing, Error(r"/<mask>: finding mask missing \(1 of \d+ frontal images have none\)")),
+    Case("mimic-finding-mask-wrong-size", "mimic", "a finding mask of 30 x 20 px beside its larger image",
+         mimic_finding_mask_wrong_size, Error(r"/<mask>: finding mask is 30x20 px, its image \d+x\d+")),
     Case("chexpert-one-pixel-jpeg", "chexpert", "a 1 x 1 JPEG", chexpert_one_pixel_jpeg,
          Skip("image smaller than 16 px on a side", 1)),
     Case("chexpert-constant-image", "chexpert", "an image of one grey value", chexpert_constant_image,

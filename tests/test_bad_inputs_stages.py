@@ -305,6 +305,15 @@ def pretrain_diverging(ws, tmp):
                            str(tmp / "model"), "--params", str(path), "--profile", "smoke"], {}
 
 
+def supervised_without_masks(ws, tmp):
+    raw, store = tmp / "mimic", tmp / "mimic-store"
+    shutil.copytree(ws / "raw" / "mimic", raw)
+    shutil.rmtree(raw / "phantom-finding-masks")  # as on the real dataset
+    assert prepare.main(["--dataset", "mimic", "--root", str(raw), "--out", str(store), "--profile", "smoke"]) == 0
+    return pretrain.main, ["--method", "supervised", "--store", str(store), "--text", str(tmp / "text"), "--out",
+                           str(tmp / "model"), "--profile", "smoke"], {}
+
+
 # ---------------------------------------------------------------- the corpus
 
 CSV = r"/mgca\.csv"
@@ -400,6 +409,9 @@ CASES: tuple[Case, ...] = (
          Error(r"<input>: linear probe: no epoch gave a finite validation loss .+ the run diverged, lower the learning rate")),
     Case("pretrain-diverging", "pretrain", "M-FLAG pre-training at lr 1e300", pretrain_diverging,
          Error(r"<input>: pretrain mflag: the loss is not finite at step \d+ .+ lower the learning rate")),
+    Case("supervised-without-masks", "pretrain", "the positive control's finding masks asked for, the store has none",
+         supervised_without_masks,
+         Error(r"/mimic-store/store\.json: method 'supervised' trains on finding masks \(option dense_weight\) that this store does not have")),
     Case("truncated-features-json", "probe", "features.json cut after 40 bytes", truncated_features_json,
          Error(r"/features\.json: unreadable feature description \(")),
     Case("truncated-encoder-meta", "segment", "the encoder's meta.json cut mid-object", truncated_encoder_meta,

@@ -2,6 +2,8 @@
 how each method's loss terms combine in the full model, which weights are evaluated after early
 stopping, the bootstrap intervals' level and coverage."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -76,6 +78,27 @@ def test_supervised_control_loss_is_the_label_bce():
     logits = model.classifier(model.encoder(images).pooled)
     assert float(terms["loss"]) == pytest.approx(float(nn.functional.binary_cross_entropy_with_logits(logits, labels)),
                                                  rel=1e-5)
+
+
+def test_supervised_dense_loss_by_hand():
+    """``dense_weight`` adds, per map C3-C5, the pos-weighted BCE of a 1x1 conv against the masks
+    pooled to its grid. With the dense heads at zero every logit is 0, so a mask covering a share p
+    of each cell costs log 2 * (w p + 1 - p) per level (w = dense_pos_weight)."""
+    spec = get_method("supervised")
+    cfg = {"arch": "resnet18", "method_options": {"supervised": {"dense_weight": 0.5, "dense_pos_weight": 3.0}}}
+    model = build_method(spec, cfg, TextInput(), seed=0)
+    assert model.needs_masks and len(model.dense) == 3
+    for head in model.dense:
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+    images, labels = torch.randn(2, 3, 64, 64), torch.zeros(2, 14)
+    masks = torch.zeros(2, 1, 64, 64)
+    masks[:, :, :, ::4] = 1.0  # every cell of every map (8x8, 4x4, 2x2) is 1/4 covered
+    terms = model(images, labels, masks)
+    assert float(terms["dense"]) == pytest.approx(math.log(2) * (3.0 * 0.25 + 0.75), rel=1e-6)
+    assert float(terms["loss"]) == pytest.approx(float(terms["bce"]) + 0.5 * float(terms["dense"]), rel=1e-6)
+    with pytest.raises(ValueError, match="dense targets"):
+        model(images, labels)
 
 
 def test_early_stopping_restores_the_best_epoch_and_says_how_it_ended():

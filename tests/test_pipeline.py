@@ -24,7 +24,7 @@ def smoke_run(module_dir):
 def test_pipeline_writes_leaderboard_with_both_methods(smoke_run):
     work, _ = smoke_run
     board = (work / "results" / "leaderboard.md").read_text()
-    for title in ("M-FLAG", "Positive control: supervised on MIMIC labels",
+    for title in ("M-FLAG", "Positive control: supervised on MIMIC labels (phantom: + finding masks)",
                   "Negative control: shuffled labels", "Floor (trivial predictor on the test split)"):
         assert f"| {title} " in board, title
     assert "Controls:" in board or "CONTROLS FAILED" in board

@@ -1,19 +1,22 @@
 """Readers on phantom copies, and clear one-line errors on malformed input."""
 
 import json
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from support import data_error
 
 from benchmark.data.datasets import get_reader
 from benchmark.data.dicom_io import read_dicom_uint8, write_dicom
 from benchmark.data.imaging import Letterbox, letterbox
+from benchmark.data.phantom.anatomy import Finding, render_frontal, render_frontal_with_region
 from benchmark.data.phantom.sources import findings_from_mesh, load_iu_reports
-from benchmark.data.readers.mimic import report_text
+from benchmark.data.readers.mimic import FINDING_MASKS, report_text
 from benchmark.data.store import Store, build_store
 
 
@@ -49,6 +52,42 @@ def test_mimic_reader_keeps_frontal_with_text(phantom_root):
     assert len(frame) + skipped.get("report without findings/impression", 0) == frontal
     assert (frame["text"].str.len() > 0).all()
     assert frame["path"].str.match(r"files/p1\d/p1\d{7}/s5\d{7}/[0-9a-f-]{44}\.jpg").all()
+
+
+def test_phantom_finding_region_is_where_the_finding_was_drawn():
+    """The region costs no random draw (the film is byte-identical to render_frontal's); a film
+    without focal findings has none; an opacity in the patient's right lung lies in the image's
+    left half (radiological convention) and covers a blob, not the film."""
+    opacity = [Finding("opacity", "right", "middle")]
+    plain, none = render_frontal_with_region(np.random.default_rng(7), 96, [Finding("cardiomegaly")])
+    assert not none.any() and np.array_equal(plain, render_frontal(np.random.default_rng(7), 96, [Finding("cardiomegaly")]))
+    film, region = render_frontal_with_region(np.random.default_rng(7), 96, opacity)
+    assert np.array_equal(film, render_frontal(np.random.default_rng(7), 96, opacity))
+    cols = np.flatnonzero(region.any(axis=0))
+    assert 20 < region.sum() < 0.25 * 96 * 96 and cols.max() < 48, (region.sum(), cols)
+
+
+def test_mimic_phantom_finding_masks_reach_the_store(mimic_copy, tmp_path):
+    """The phantom's masks (one per frontal image) become the store's masks.npy: empty exactly for
+    the studies whose labels say nothing focal was drawn; a missing or misshapen mask file is a
+    one-line error naming it; a root without the folder (the real dataset) gives a store without masks."""
+    info = build_store(get_reader("mimic"), mimic_copy, tmp_path / "store", 32)
+    store = Store.open(tmp_path / "store")
+    assert info["has_masks"] and store.masks.shape == store.images.shape
+    drawn = store.manifest[["Lung Opacity", "Lung Lesion", "Pleural Effusion", "Pneumothorax", "Atelectasis"]].sum(axis=1) > 0
+    has_region = store.masks.reshape(len(store.masks), -1).max(axis=1) > 0
+    assert has_region.sum() > 0 and not (has_region & ~drawn.to_numpy()).any()
+
+    first = get_reader("mimic").records(mimic_copy)["id"].iloc[0]
+    mask_file = mimic_copy / FINDING_MASKS / f"{first}.png"
+    Image.fromarray(np.zeros((10, 12), np.uint8)).save(mask_file)
+    msg = data_error(build_store, get_reader("mimic"), mimic_copy, tmp_path / "bad", 32)
+    assert str(mask_file) in msg and "12x10 px" in msg and not (tmp_path / "bad").exists()
+    mask_file.unlink()
+    msg = data_error(get_reader("mimic").records, mimic_copy)
+    assert str(mask_file) in msg and "finding mask missing (1 of" in msg
+    shutil.rmtree(mimic_copy / FINDING_MASKS)
+    assert not build_store(get_reader("mimic"), mimic_copy, tmp_path / "real", 32)["has_masks"]
 
 
 def test_mimic_reader_with_mgcas_section_splitter(phantom_root):

@@ -250,8 +250,8 @@ def test_failing_control_lines_name_method_dataset_task_and_fraction_exactly(tmp
     assert sorted(aggregate.control_failures(aggregate.summarise(results))) == [
         "Negative control: shuffled labels: RSNA classification auroc at 100% = 80.0, above the floor 50.0 (interval "
         "from 70.0): shuffled labels should teach nothing",
-        "Positive control: supervised on MIMIC labels: RSNA classification auroc at 100% = 55.0, not above the floor "
-        "50.0 (interval from 45.0)"]
+        "Positive control: supervised on MIMIC labels (phantom: + finding masks): RSNA classification auroc at 100% = "
+        "55.0, not above the floor 50.0 (interval from 45.0)"]
 
 
 def test_a_control_cell_without_a_floor_is_skipped_and_the_next_one_still_checked(tmp_path):
@@ -260,7 +260,7 @@ def test_a_control_cell_without_a_floor_is_skipped_and_the_next_one_still_checke
            control="positive")  # no floor recorded
     _control_results(tmp_path, 0.55, (0.4, 0.6))
     failures = aggregate.control_failures(aggregate.summarise(load_results(tmp_path)))
-    assert len(failures) == 1 and failures[0].startswith("Positive control: supervised on MIMIC labels: RSNA ")
+    assert len(failures) == 1 and failures[0].startswith("Positive control: supervised on MIMIC labels (phantom: + finding masks): RSNA ")
 
 
 def test_a_failing_variant_of_a_control_is_not_a_control_failure(tmp_path):

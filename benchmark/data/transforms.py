@@ -60,6 +60,14 @@ def crop_input(images_uint8: torch.Tensor, boxes: torch.Tensor, size: int) -> to
                       for i, (s, top, left) in enumerate(boxes.tolist())])
 
 
+def crop_masks(masks_uint8: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, H, W) 0/1 masks cropped like :func:`crop_input` crops their images, as each ``size``-grid
+    pixel's covered share (B, 1, size, size) in the stage's precision (area resize: no mask pixel is lost)."""
+    dense = masks_uint8.to(torch.get_default_dtype()).unsqueeze(1)
+    return torch.cat([F.interpolate(dense[i:i + 1, :, top:top + s, left:left + s], size=(size, size), mode="area")
+                      for i, (s, top, left) in enumerate(boxes.tolist())])
+
+
 def probe_train_input(images_uint8: torch.Tensor, size: int, gen: torch.Generator, jitter: bool = False) -> torch.Tensor:
     """MGCA's training input for its linear probe (``mgca/datasets/transforms.py``): the image at
     ``size`` x 256/224 px, a random ``size`` crop (``DataTransforms``); with ``jitter`` (CheXpert's

@@ -142,6 +142,20 @@ def prepare_labels(spec: MethodSpec, store: Store, rows: np.ndarray, cfg: dict) 
     return Reports(TextInput(), None, None, torch.from_numpy(labels).to(dtype()))
 
 
+def dense_targets(method: PretrainMethod, store: Store, cfg: dict) -> np.ndarray | None:
+    """The store's masks for a method that trains on them, or None; a store without masks, or a
+    recipe whose augmentations the masks cannot follow, stops the stage here (never labels only)."""
+    if not method.needs_masks:
+        return None
+    if store.masks is None:
+        raise DataError(store.path / "store.json", f"method {method.name!r} trains on finding masks (option "
+                        "dense_weight) that this store does not have (only the MIMIC phantom writes "
+                        "phantom-finding-masks/; set dense_weight: 0 on real data)")
+    if cfg.get("augment") not in (None, "crop"):
+        raise DataError(None, f"method {method.name!r}: finding masks follow the plain crop only, not the augment list")
+    return store.masks
+
+
 def initial_weights(cfg: dict, trains: bool):
     """The weights a trained method starts from: ``init: imagenet`` (the official recipes) loads
     torchvision's ``imagenet_weights`` version from the local torch hub cache, or stops the stage
@@ -166,8 +180,10 @@ def _kill_if_asked(step: int) -> None:
 
 
 def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, reports: Reports, cfg: dict, seed: int,
-          ctx: distributed.Context, ckpt_dir: Path | None = None, run_fingerprint: str = "") -> pd.DataFrame:
+          ctx: distributed.Context, ckpt_dir: Path | None = None, run_fingerprint: str = "",
+          masks: np.ndarray | None = None) -> pd.DataFrame:
     """Run the configured epochs over store rows ``rows``; one log row per epoch (mean of each loss term).
+    ``masks`` (the store's, for a method that ``needs_masks``) reach the loss cropped like their images.
 
     ``images`` stays memory-mapped: each batch reads only its own rows. The global
     batch is split evenly over ``ctx.world_size`` processes. ``loader_workers`` processes make
@@ -214,7 +230,7 @@ def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, reports:
             print(f"pretrain {method.name}: ignoring {ckpt_dir} (another configuration)")
             shutil.rmtree(ckpt_dir)
     plan = PretrainBatches(images, rows, local, int(cfg["input_size"]), seed, ctx.rank, ctx.world_size,
-                           None if cfg.get("augment") in (None, "crop") else list(cfg["augment"]))
+                           None if cfg.get("augment") in (None, "crop") else list(cfg["augment"]), masks)
     keys = [divmod(step, steps_per_epoch) for step in range(state.step, total)]
     feed = prefetch.batches(plan, keys, resolve_workers(cfg.get("loader_workers")), pin_memory=ctx.device.type == "cuda",
                             prefetch=int(cfg.get("prefetch_batches") or 4))
@@ -225,14 +241,15 @@ def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, reports:
             method.start_epoch(epoch)
             for s in range(state.step % steps_per_epoch, steps_per_epoch):
                 torch.manual_seed(seed * 1_000_003 + state.step * 101 + ctx.rank)  # dropout in trainable LMs
-                x, idx = next(feed)
+                x, idx, *dense = next(feed)  # dense: the masks' crops, for a method that needs them
                 x = x.to(ctx.device, non_blocking=True)
+                dense = [d.to(ctx.device, non_blocking=True) for d in dense]
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 idx = idx.numpy()
                 text = reports.batch(idx)
                 with recipe.autocast(ctx.device, amp):
-                    terms = model(x, None if text is None else text.to(ctx.device))
+                    terms = model(x, None if text is None else text.to(ctx.device), *dense)
                 if not torch.isfinite(terms["loss"].detach()):
                     raise DataError(None, f"pretrain {method.name}: the loss is not finite at step {state.step + 1} "
                                     f"({float(terms['loss'].detach())}); the run diverged, lower the learning rate")
@@ -298,6 +315,7 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
         reports = prepare_reports(spec, store, rows, args.text, profile, cfg)
     trains = plugin.trains
     method = build_method(spec, cfg, reports.input, seed)
+    masks = dense_targets(method, store, cfg)
     base_meta = {"method": args.method, "plugin": spec.plugin, "title": spec.title, "arch": cfg["arch"], "seed": seed,
                  "profile": profile["name"], "data_kind": profile["data_kind"], "precision": current(),
                  "control": spec.control, "shuffle_labels": spec.shuffle_labels}
@@ -327,7 +345,7 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
                               "text": spec.text.__dict__, "pretrain": {k: v for k, v in cfg.items() if k not in LOADER_SETTINGS},
                               "seed": seed, "precision": current(), "world": ctx.world_size,
                               "store": (args.store / "store.json").read_text(), "lm": reports.lm})
-        log = train(method, store.images, rows, reports, cfg, seed, ctx, ckpt_dir, run_fp)
+        log = train(method, store.images, rows, reports, cfg, seed, ctx, ckpt_dir, run_fp, masks)
     if not ctx.is_main:
         return 0
     counts = method.parameter_counts()

@@ -61,6 +61,9 @@ class PretrainMethod(nn.Module):
     #: True for supervised methods: ``loss`` gets the (B, L) 0/1 rows of the store's label
     #: columns named by the option ``labels`` in place of the text
     needs_labels: ClassVar[bool] = False
+    #: True (an instance may set it from its options) when ``loss`` also takes dense targets: the
+    #: store's masks, cropped like the images, as each input pixel's share (B, 1, H, W)
+    needs_masks: bool = False
 
     def __init__(self, encoder: ImageEncoder, text: TextInput, cfg: dict) -> None:
         super().__init__()
@@ -78,11 +81,12 @@ class PretrainMethod(nn.Module):
         self.epoch = epoch
 
     def loss(self, images: torch.Tensor, text: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """Return a dict with the total ``loss`` and its named components."""
+        """Return a dict with the total ``loss`` and its named components (methods with
+        ``needs_masks`` take the dense targets as a third argument)."""
         raise NotImplementedError
 
-    def forward(self, images: torch.Tensor, text: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        return self.loss(images, text)  # forward() so that DistributedDataParallel can wrap the method
+    def forward(self, images: torch.Tensor, text: torch.Tensor | None, *masks: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.loss(images, text, *masks)  # forward() so that DistributedDataParallel can wrap the method
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters pre-training updates (``trainable``) and holds fixed (``frozen``)."""

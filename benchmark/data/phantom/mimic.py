@@ -7,10 +7,13 @@ Layout written (as in MIMIC-CXR-JPG 2.0.0 plus the MIMIC-CXR report files)::
     mimic-cxr-2.0.0-metadata.csv.gz
     mimic-cxr-2.0.0-split.csv.gz
     mimic-cxr-2.0.0-chexpert.csv.gz   one row per study, the 14 CheXpert labels (1 / empty)
+    phantom-finding-masks/<dicom_id>.png   phantom only: where the frontal film's focal findings are
 
 The label file says what the renderer drew (a finding kind maps to its CheXpert label; a
 study with nothing drawn is "No Finding"), so it is exact where the real file is the
-CheXpert labeller's reading of the report. Only the positive control trains on it.
+CheXpert labeller's reading of the report. The finding masks (0 / 255, one per frontal image,
+empty for a film without focal findings) have no counterpart in the real dataset. Only the
+positive control trains on labels and masks.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from benchmark.data.phantom.anatomy import Finding, render_frontal, render_lateral
+from benchmark.data.phantom.anatomy import Finding, render_frontal_with_region, render_lateral
 from benchmark.data.phantom.parallel import parallel_map
 from benchmark.data.phantom.sources import IUReport, findings_from_mesh, load_iu_reports
-from benchmark.data.readers.mimic import CHEXPERT_FILE, CHEXPERT_LABELS
+from benchmark.data.readers.mimic import CHEXPERT_FILE, CHEXPERT_LABELS, FINDING_MASKS
 
 # gzip with a fixed mtime, so that the same seed gives byte-identical files
 GZIP = {"method": "gzip", "mtime": 0}
@@ -92,8 +95,11 @@ def _write_study(task: tuple) -> tuple[list[dict], dict]:
     rows = []
     for view in views:
         dicom_id = _dicom_id(img_rng)
-        pixels = (render_lateral(img_rng, image_size, findings) if view == "LATERAL"
-                  else render_frontal(img_rng, image_size, findings))
+        if view == "LATERAL":
+            pixels = render_lateral(img_rng, image_size, findings)
+        else:
+            pixels, region = render_frontal_with_region(img_rng, image_size, findings)
+            Image.fromarray(region.astype(np.uint8) * 255).save(out / FINDING_MASKS / f"{dicom_id}.png")
         Image.fromarray(pixels).save(image_dir / f"{dicom_id}.jpg", quality=95)
         rows.append({
             "dicom_id": dicom_id, "subject_id": subject, "study_id": study,
@@ -118,6 +124,7 @@ def write_mimic(out: Path, *, studies: int, seed: int, image_size: int, lateral_
     subject_of = subjects[rng.integers(0, n_subjects, size=studies)]
     split_of_subject = {int(s): ("test" if u < 0.02 else "validate" if u < 0.03 else "train")
                         for s, u in zip(subjects, rng.uniform(size=n_subjects))}
+    (out / FINDING_MASKS).mkdir(parents=True, exist_ok=True)
     tasks = [(out, seed, k, int(picks[k]), int(subject_of[k]), int(study_ids[k]), image_size, lateral_share)
              for k in range(studies)]
     written = parallel_map(_write_study, tasks, workers, "phantom mimic")

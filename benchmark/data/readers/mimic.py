@@ -5,6 +5,10 @@ Only frontal views (PA, AP) are kept; studies whose report has neither section a
 skipped and counted (``attrs["skipped"]``), never dropped silently. An empty or
 non-integer id, a dicom_id twice, an image missing from the split file, a split other
 than train/validate/test, a missing or non-UTF-8 report are errors naming file (and row).
+
+A phantom copy also carries ``phantom-finding-masks/<dicom_id>.png`` (where the renderer drew
+focal findings; the real dataset has nothing like it): when that folder is there, every kept image
+needs its mask and the store writes ``masks.npy``, which only the positive control reads.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ CHEXPERT_FILE = "mimic-cxr-2.0.0-chexpert.csv.gz"
 CHEXPERT_LABELS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Enlarged Cardiomediastinum", "Fracture",
                    "Lung Lesion", "Lung Opacity", "No Finding", "Pleural Effusion", "Pleural Other", "Pneumonia",
                    "Pneumothorax", "Support Devices")
+#: the phantom's finding masks, one PNG per frontal image (not part of the real dataset)
+FINDING_MASKS = "phantom-finding-masks"
 FRONTAL_VIEWS = ("PA", "AP")
 OFFICIAL_SPLITS = ("train", "validate", "test")
 # A section header: an upper-case title at the start of a line, followed by a colon.
@@ -178,6 +184,20 @@ class MimicCxrJpgReader(ImageFileReader):
             raise DataError(meta_path, "no usable frontal image with a report")
         if (root / CHEXPERT_FILE).exists():
             frame = frame.join(study_labels(root / CHEXPERT_FILE, frame["study_id"]))
+        self.has_masks = (root / FINDING_MASKS).is_dir()  # this root's store gets masks.npy
+        if self.has_masks:
+            missing = [i for i in frame["id"] if not (root / FINDING_MASKS / f"{i}.png").is_file()]
+            if missing:
+                raise DataError(root / FINDING_MASKS / f"{missing[0]}.png",
+                                f"finding mask missing ({len(missing)} of {len(frame)} frontal images have none)")
         frame.attrs["skipped"] = {k: v for k, v in skipped.items() if v}
         return frame
+
+    def load_mask(self, root: Path, row: pd.Series, height: int, width: int) -> np.ndarray:
+        """The phantom's finding mask of one image (0 / 255 PNG of the image's size)."""
+        path = Path(root) / FINDING_MASKS / f"{row['id']}.png"
+        mask = self.load_image(root, f"{FINDING_MASKS}/{row['id']}.png")
+        if mask.shape != (height, width):
+            raise DataError(path, f"finding mask is {mask.shape[1]}x{mask.shape[0]} px, its image {width}x{height}")
+        return mask > 127
 
