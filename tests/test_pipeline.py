@@ -1,6 +1,7 @@
 """End to end: the real dvc.yaml on the smoke profile, in a scratch copy of the repo."""
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -8,6 +9,7 @@ from support import copy_pipeline
 
 from benchmark.reporting.results import load_timings
 from benchmark.tools import smoke
+from benchmark.tools.smoke import REPO
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +94,18 @@ def test_second_repro_does_nothing(smoke_run):
     out = smoke.dvc(work, "repro")
     assert "Running stage" not in out
     assert "up to date" in out
+
+
+@pytest.mark.parametrize("defect", smoke.DEFECTS, ids=[d.name for d in smoke.DEFECTS])
+def test_every_planted_defect_still_applies(defect, tmp_path):
+    """`--mutations` plants each defect as a literal edit; after a refactor moved the detector's
+    decoding out of detect.py, one of them no longer applied and the command stopped half-way.
+    Each one's line must occur exactly once in the file it names, and planting it changes that file."""
+    target = tmp_path / defect.path
+    target.parent.mkdir(parents=True)
+    shutil.copy(REPO / defect.path, target)
+    smoke.plant(tmp_path, defect)
+    assert target.read_text() != (REPO / defect.path).read_text() and defect.new in target.read_text()
 
 
 def test_a_planted_defect_fails_the_golden_comparison(smoke_run, tmp_path):

@@ -65,7 +65,7 @@ DEFECTS = (
            'y_train, y_valid = y_all[rows["train"]], y_all[rows["valid"]]',
            'y_train, y_valid = np.random.default_rng(0).permutation(y_all[rows["train"]]), y_all[rows["valid"]]',
            "the probe's training labels shuffled against their images"),
-    Defect("detection-boxes-shifted", "benchmark/evaluation/detect.py", 'out.append({"boxes": bx[keep], "scores": sc[keep]})',
+    Defect("detection-boxes-shifted", "benchmark/evaluation/yolo.py", 'out.append({"boxes": bx[keep], "scores": sc[keep]})',
            'out.append({"boxes": bx[keep] + torch.cat([bx[keep, 2:] - bx[keep, :2]] * 2, 1) / 2, "scores": sc[keep]})',
            "predicted boxes shifted right and down by half their size"),
     Defect("segmentation-masks-transposed", "benchmark/evaluation/segment.py", "    return torch.cat(out)\n",
