@@ -151,7 +151,7 @@ def dense_targets(method: PretrainMethod, store: Store, cfg: dict) -> np.ndarray
         raise DataError(store.path / "store.json", f"method {method.name!r} trains on finding masks (option "
                         "dense_weight) that this store does not have (only the MIMIC phantom writes "
                         "phantom-finding-masks/; set dense_weight: 0 on real data)")
-    if cfg.get("augment") not in (None, "crop"):
+    if recipe.augment_list(cfg) is not None:
         raise DataError(None, f"method {method.name!r}: finding masks follow the plain crop only, not the augment list")
     return store.masks
 
@@ -230,7 +230,7 @@ def train(method: PretrainMethod, images: np.ndarray, rows: np.ndarray, reports:
             print(f"pretrain {method.name}: ignoring {ckpt_dir} (another configuration)")
             shutil.rmtree(ckpt_dir)
     plan = PretrainBatches(images, rows, local, int(cfg["input_size"]), seed, ctx.rank, ctx.world_size,
-                           None if cfg.get("augment") in (None, "crop") else list(cfg["augment"]), masks)
+                           recipe.augment_list(cfg), masks)
     keys = [divmod(step, steps_per_epoch) for step in range(state.step, total)]
     feed = prefetch.batches(plan, keys, resolve_workers(cfg.get("loader_workers")), pin_memory=ctx.device.type == "cuda",
                             prefetch=int(cfg.get("prefetch_batches") or 4))
@@ -304,8 +304,9 @@ def _run(args, profile: dict, cfg: dict, seed: int, spec: MethodSpec, ctx: distr
     cfg = method_config(spec, cfg)
     if plugin.trains:  # a recipe the engine cannot run stops the stage before any work
         recipe.amp_dtype(cfg, ctx.device)
-        if cfg.get("augment") not in (None, "crop"):
-            build_pipeline(cfg["augment"], int(cfg["input_size"]))
+        augment = recipe.augment_list(cfg)
+        if augment is not None:
+            build_pipeline(augment, int(cfg["input_size"]))
     start_weights = initial_weights(cfg, plugin.trains)  # before any work: a missing file stops the stage here
     if not plugin.trains:
         reports = Reports(TextInput(), None, None)

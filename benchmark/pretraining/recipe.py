@@ -35,6 +35,11 @@ def applied(cfg: dict) -> dict:
             **{key: cfg[key] if cfg.get(key) is not None else DEFAULTS.get(key) for key in keys}}
 
 
+def augment_list(cfg: dict) -> list | None:
+    """The recipe's augmentation list, or None for the plain square crop (``augment`` unset or "crop")."""
+    return None if cfg.get("augment") in (None, "crop") else list(cfg["augment"])
+
+
 def build_optimizer(params: list[torch.nn.Parameter], cfg: dict) -> torch.optim.Optimizer:
     """``optimizer`` (adamw | adam) with ``lr``, ``weight_decay`` and optional ``betas``."""
     name = str(cfg.get("optimizer", "adamw"))

@@ -28,7 +28,7 @@ from PIL import Image
 from benchmark.data.phantom.anatomy import Finding, render_frontal_with_region, render_lateral
 from benchmark.data.phantom.parallel import parallel_map
 from benchmark.data.phantom.sources import IUReport, findings_from_mesh, load_iu_reports
-from benchmark.data.readers.mimic import CHEXPERT_FILE, CHEXPERT_LABELS, FINDING_MASKS
+from benchmark.data.readers.mimic import CHEXPERT_FILE, CHEXPERT_LABELS, FINDING_MASKS, finding_mask
 
 # gzip with a fixed mtime, so that the same seed gives byte-identical files
 GZIP = {"method": "gzip", "mtime": 0}
@@ -99,7 +99,7 @@ def _write_study(task: tuple) -> tuple[list[dict], dict]:
             pixels = render_lateral(img_rng, image_size, findings)
         else:
             pixels, region = render_frontal_with_region(img_rng, image_size, findings)
-            Image.fromarray(region.astype(np.uint8) * 255).save(out / FINDING_MASKS / f"{dicom_id}.png")
+            Image.fromarray(region.astype(np.uint8) * 255).save(out / finding_mask(dicom_id))
         Image.fromarray(pixels).save(image_dir / f"{dicom_id}.jpg", quality=95)
         rows.append({
             "dicom_id": dicom_id, "subject_id": subject, "study_id": study,

@@ -123,6 +123,11 @@ def study_labels(path: Path, study_ids: pd.Series) -> pd.DataFrame:
     return positive.loc[study_ids.to_numpy()].set_axis(study_ids.index)
 
 
+def finding_mask(image_id: str) -> str:
+    """Where the phantom keeps one image's finding mask, relative to the dataset root."""
+    return f"{FINDING_MASKS}/{image_id}.png"
+
+
 def study_dir(subject_id: int, study_id: int) -> str:
     sid = str(int(subject_id))
     return f"files/p{sid[:2]}/p{sid}/s{int(study_id)}"
@@ -186,18 +191,18 @@ class MimicCxrJpgReader(ImageFileReader):
             frame = frame.join(study_labels(root / CHEXPERT_FILE, frame["study_id"]))
         self.has_masks = (root / FINDING_MASKS).is_dir()  # this root's store gets masks.npy
         if self.has_masks:
-            missing = [i for i in frame["id"] if not (root / FINDING_MASKS / f"{i}.png").is_file()]
+            missing = [i for i in frame["id"] if not (root / finding_mask(i)).is_file()]
             if missing:
-                raise DataError(root / FINDING_MASKS / f"{missing[0]}.png",
+                raise DataError(root / finding_mask(missing[0]),
                                 f"finding mask missing ({len(missing)} of {len(frame)} frontal images have none)")
         frame.attrs["skipped"] = {k: v for k, v in skipped.items() if v}
         return frame
 
     def load_mask(self, root: Path, row: pd.Series, height: int, width: int) -> np.ndarray:
         """The phantom's finding mask of one image (0 / 255 PNG of the image's size)."""
-        path = Path(root) / FINDING_MASKS / f"{row['id']}.png"
-        mask = self.load_image(root, f"{FINDING_MASKS}/{row['id']}.png")
+        rel = finding_mask(row["id"])
+        mask = self.load_image(root, rel)
         if mask.shape != (height, width):
-            raise DataError(path, f"finding mask is {mask.shape[1]}x{mask.shape[0]} px, its image {width}x{height}")
+            raise DataError(Path(root) / rel, f"finding mask is {mask.shape[1]}x{mask.shape[0]} px, its image {width}x{height}")
         return mask > 127
 
