@@ -155,9 +155,9 @@ def check_one_split_per_content(manifest: pd.DataFrame, root: Path) -> None:
                         f"({a['official_split']}): one image in two splits")
 
 
-def _prepare_one(reader: Reader, root: Path, size: int, decode: str, row: pd.Series) -> tuple:
+def _prepare_one(reader: Reader, root: Path, size: int, decode: str, with_masks: bool, row: pd.Series) -> tuple:
     """One record: ``("skip", reason)``, or ``("ok", image, mask or None, manifest fields)`` with the
-    image (and mask) letterboxed to ``size``. The whole per-image work, so that the serial and the
+    image (and, ``with_masks``, its mask) letterboxed to ``size``. The whole per-image work, so that the serial and the
     parallel build run the same code and write the same bytes."""
     from benchmark.data.imaging import SkippedImage, degenerate
 
@@ -174,7 +174,7 @@ def _prepare_one(reader: Reader, root: Path, size: int, decode: str, row: pd.Ser
         return ("skip", why.reason)
     image = letterbox(pixels, size, full_shape=(h, w))
     mask = None
-    if reader.has_masks:
+    if with_masks:
         mask = letterbox(reader.load_mask(root, row, h, w).astype(np.uint8), size, resample=Image.NEAREST)
     placed = reader.place_targets(row, h, w, Letterbox.fit(h, w, size), root)
     fields = {"orig_height": h, "orig_width": w, **placed, "pixel_sha256": hashlib.sha256(image.tobytes()).hexdigest()[:32]}
@@ -184,13 +184,13 @@ def _prepare_one(reader: Reader, root: Path, size: int, decode: str, row: pd.Ser
 _WORKER: dict = {}  # a build worker's reader, root, size and records (set once per process)
 
 
-def _worker_start(reader: Reader, root: Path, size: int, decode: str, records: pd.DataFrame) -> None:
-    _WORKER.update(reader=reader, root=root, size=size, decode=decode, records=records)
+def _worker_start(reader: Reader, root: Path, size: int, decode: str, with_masks: bool, records: pd.DataFrame) -> None:
+    _WORKER.update(reader=reader, root=root, size=size, decode=decode, with_masks=with_masks, records=records)
 
 
 def _worker_one(i: int) -> tuple:
     w = _WORKER
-    return _prepare_one(w["reader"], w["root"], w["size"], w["decode"], w["records"].iloc[i])
+    return _prepare_one(w["reader"], w["root"], w["size"], w["decode"], w["with_masks"], w["records"].iloc[i])
 
 
 #: records a worker takes at a time; a window of ``workers * WINDOW_PER_WORKER`` records is decoded
@@ -206,19 +206,20 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _prepared(reader: Reader, root: Path, size: int, decode: str, records: pd.DataFrame, workers: int):
+def _prepared(reader: Reader, root: Path, size: int, decode: str, with_masks: bool, records: pd.DataFrame,
+              workers: int):
     """``_prepare_one`` of every record, in record order: in this process, or in ``workers``
     processes window by window (a DataError in a worker reaches the caller as it is)."""
     n = len(records)
     workers = max(1, min(int(workers), n // CHUNK or 1)) if n >= MIN_PARALLEL else 1
     if workers == 1:
         for i in range(n):
-            yield _prepare_one(reader, root, size, decode, records.iloc[i])
+            yield _prepare_one(reader, root, size, decode, with_masks, records.iloc[i])
         return
     import multiprocessing
 
     window = workers * WINDOW_PER_WORKER
-    with multiprocessing.get_context("fork").Pool(workers, _worker_start, (reader, root, size, decode, records)) as pool:
+    with multiprocessing.get_context("fork").Pool(workers, _worker_start, (reader, root, size, decode, with_masks, records)) as pool:
         for start in range(0, n, window):
             yield from pool.map(_worker_one, range(start, min(n, start + window)), chunksize=CHUNK)
 
@@ -238,13 +239,14 @@ def build_store(reader: Reader, root: Path, out: Path, size: int, workers: int =
     if decode not in DECODE_MODES:
         raise DataError(None, f"store decode {decode!r} is not one of {', '.join(DECODE_MODES)}")
     records = reader.records(root)
+    with_masks = reader.masks_at(root)
     skipped = dict(records.attrs.get("skipped", {}))
     n = len(records)
     with atomic_dir(out) as tmp:
         images = allocated_memmap(tmp / "images.npy", (n, size, size))
-        masks = allocated_memmap(tmp / "masks.npy", (n, size, size)) if reader.has_masks else None
+        masks = allocated_memmap(tmp / "masks.npy", (n, size, size)) if with_masks else None
         extra_rows, kept = [], []
-        done = _prepared(reader, root, size, decode, records, workers)
+        done = _prepared(reader, root, size, decode, with_masks, records, workers)
         for i, result in enumerate(tqdm(done, total=n, desc=f"prepare {reader.name}", unit="img", leave=False)):
             if result[0] == "skip":
                 skipped[result[1]] = skipped.get(result[1], 0) + 1
@@ -264,7 +266,7 @@ def build_store(reader: Reader, root: Path, out: Path, size: int, workers: int =
             masks.flush()
             del masks
         if len(kept) < n:
-            for name in ("images.npy", "masks.npy") if reader.has_masks else ("images.npy",):
+            for name in ("images.npy", "masks.npy") if with_masks else ("images.npy",):
                 _keep_rows(tmp / name, len(kept), (n, size, size))
         manifest = records.iloc[kept].reset_index(drop=True).copy()
         for key, values in pd.DataFrame(extra_rows, index=manifest.index).items():
@@ -282,10 +284,10 @@ def build_store(reader: Reader, root: Path, out: Path, size: int, workers: int =
             "label_files": label_files(root),
             "manifest_sha256": sha256_file(tmp / "manifest.csv"),
             "images_sha256": sha256_file(tmp / "images.npy"),
-            "has_masks": reader.has_masks,
+            "has_masks": with_masks,
             **({"reader_options": reader.options} if getattr(reader, "options", None) else {}),
         }
-        if reader.has_masks:
+        if with_masks:
             info["masks_sha256"] = sha256_file(tmp / "masks.npy")
         (tmp / "store.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return info

@@ -21,7 +21,7 @@ class Reader(ABC):
     name: ClassVar[str]
     #: columns of the records table that hold targets (copied into the store manifest)
     task_columns: ClassVar[tuple[str, ...]] = ()
-    #: True when every image has a segmentation mask (the store then writes ``masks.npy``)
+    #: True when every image of the dataset has a segmentation mask (the store then writes ``masks.npy``)
     has_masks: ClassVar[bool] = False
     #: options a profile may set (``store.reader_options.<dataset>``): name -> allowed values, default first
     OPTIONS: ClassVar[dict[str, tuple]] = {}
@@ -60,8 +60,14 @@ class Reader(ABC):
         """
         return {}
 
+    def masks_at(self, root: Path) -> bool:
+        """Whether the store of ``root`` gets ``masks.npy``: ``has_masks``, unless the layout decides
+        (the MIMIC phantom's finding masks, a folder the real dataset does not have). Asked once per
+        root by the store, so the answer is never state left behind by an earlier ``records`` call."""
+        return self.has_masks
+
     def load_mask(self, root: Path, row: pd.Series, height: int, width: int) -> np.ndarray:
-        """Boolean (height, width) mask in the image's original pixels (readers with ``has_masks``)."""
+        """Boolean (height, width) mask in the image's original pixels (where ``masks_at(root)``)."""
         raise NotImplementedError(f"{self.name} has no masks")
 
     def check_root(self, root: Path) -> Path:

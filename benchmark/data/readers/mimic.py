@@ -189,14 +189,17 @@ class MimicCxrJpgReader(ImageFileReader):
             raise DataError(meta_path, "no usable frontal image with a report")
         if (root / CHEXPERT_FILE).exists():
             frame = frame.join(study_labels(root / CHEXPERT_FILE, frame["study_id"]))
-        self.has_masks = (root / FINDING_MASKS).is_dir()  # this root's store gets masks.npy
-        if self.has_masks:
+        if self.masks_at(root):
             missing = [i for i in frame["id"] if not (root / finding_mask(i)).is_file()]
             if missing:
                 raise DataError(root / finding_mask(missing[0]),
                                 f"finding mask missing ({len(missing)} of {len(frame)} frontal images have none)")
         frame.attrs["skipped"] = {k: v for k, v in skipped.items() if v}
         return frame
+
+    def masks_at(self, root: Path) -> bool:
+        """Only the phantom writes finding masks; real MIMIC-CXR has none."""
+        return (Path(root) / FINDING_MASKS).is_dir()
 
     def load_mask(self, root: Path, row: pd.Series, height: int, width: int) -> np.ndarray:
         """The phantom's finding mask of one image (0 / 255 PNG of the image's size)."""
