@@ -52,6 +52,7 @@ from benchmark import prepare
 from benchmark.core.errors import run_cli
 from benchmark.data.datasets import get_reader
 from benchmark.data.dicom_io import write_dicom
+from benchmark.data.readers.mimic import finding_mask
 from benchmark.data.store import Store
 
 SIZE = 64  # store size; replacement images are SIZE x SIZE so the letterbox keeps their pixels exactly
@@ -619,19 +620,16 @@ def mimic_study_without_labels(root: Path) -> dict:
     return {"study": victim}
 
 
-MIMIC_FINDING_MASKS = "phantom-finding-masks"
-
-
 def mimic_finding_mask_missing(root: Path) -> dict:
-    used = _records("mimic", root)["id"].iloc[0]
-    (root / MIMIC_FINDING_MASKS / f"{used}.png").unlink()
-    return {"mask": f"{MIMIC_FINDING_MASKS}/{used}.png"}
+    mask = finding_mask(_records("mimic", root)["id"].iloc[0])
+    (root / mask).unlink()
+    return {"mask": mask}
 
 
 def mimic_finding_mask_wrong_size(root: Path) -> dict:
-    used = _records("mimic", root)["id"].iloc[0]
-    Image.fromarray(np.zeros((20, 30), np.uint8)).save(root / MIMIC_FINDING_MASKS / f"{used}.png")
-    return {"mask": f"{MIMIC_FINDING_MASKS}/{used}.png"}
+    mask = finding_mask(_records("mimic", root)["id"].iloc[0])
+    Image.fromarray(np.zeros((20, 30), np.uint8)).save(root / mask)
+    return {"mask": mask}
 
 
 def chexpert_one_pixel_jpeg(root: Path) -> dict:

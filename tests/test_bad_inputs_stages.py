@@ -28,6 +28,7 @@ from support import head_inputs
 
 from benchmark import code_cards, detect, embed, features, prepare, pretrain, probe, report, segment, splits
 from benchmark.core.errors import run_cli
+from benchmark.data.readers.mimic import FINDING_MASKS
 from benchmark.data.split_manifest import checksum_path
 from benchmark.phantom import main as phantom_main
 from benchmark.reporting.results import write_result
@@ -308,7 +309,7 @@ def pretrain_diverging(ws, tmp):
 def supervised_without_masks(ws, tmp):
     raw, store = tmp / "mimic", tmp / "mimic-store"
     shutil.copytree(ws / "raw" / "mimic", raw)
-    shutil.rmtree(raw / "phantom-finding-masks")  # as on the real dataset
+    shutil.rmtree(raw / FINDING_MASKS)  # as on the real dataset
     assert prepare.main(["--dataset", "mimic", "--root", str(raw), "--out", str(store), "--profile", "smoke"]) == 0
     return pretrain.main, ["--method", "supervised", "--store", str(store), "--text", str(tmp / "text"), "--out",
                            str(tmp / "model"), "--profile", "smoke"], {}

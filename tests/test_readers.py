@@ -16,7 +16,7 @@ from benchmark.data.dicom_io import read_dicom_uint8, write_dicom
 from benchmark.data.imaging import Letterbox, letterbox
 from benchmark.data.phantom.anatomy import Finding, render_frontal, render_frontal_with_region
 from benchmark.data.phantom.sources import findings_from_mesh, load_iu_reports
-from benchmark.data.readers.mimic import FINDING_MASKS, report_text
+from benchmark.data.readers.mimic import FINDING_MASKS, finding_mask, report_text
 from benchmark.data.store import Store, build_store
 
 
@@ -82,7 +82,7 @@ def test_mimic_phantom_finding_masks_reach_the_store(mimic_copy, tmp_path):
     assert has_region.sum() > 0 and not (has_region & ~drawn.to_numpy()).any()
 
     first = get_reader("mimic").records(mimic_copy)["id"].iloc[0]
-    mask_file = mimic_copy / FINDING_MASKS / f"{first}.png"
+    mask_file = mimic_copy / finding_mask(first)
     Image.fromarray(np.zeros((10, 12), np.uint8)).save(mask_file)
     msg = data_error(build_store, get_reader("mimic"), mimic_copy, tmp_path / "bad", 32)
     assert str(mask_file) in msg and "12x10 px" in msg and not (tmp_path / "bad").exists()
